@@ -1,0 +1,32 @@
+"""Errors the use cases raise; the HTTP adapter maps each to one status."""
+
+from domain.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationError
+
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "NotFound",
+    "PermissionDenied",
+    "ValidationError",
+    "AuthenticationFailed",
+    "InvalidToken",
+    "UnsupportedMedia",
+    "PayloadTooLarge",
+]
+
+
+class AuthenticationFailed(DomainError):
+    """Unknown user, wrong password or disabled account: one answer for all."""
+
+
+class InvalidToken(AuthenticationFailed):
+    """A token that is malformed, forged, expired, not yet valid or revoked."""
+
+
+class UnsupportedMedia(DomainError):
+    """The bytes are not an accepted video container with a real video stream."""
+
+
+class PayloadTooLarge(DomainError):
+    """The upload is over the size limit."""
+

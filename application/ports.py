@@ -1,0 +1,218 @@
+"""Ports: what the use cases need from the outside world, named by role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from uuid import UUID
+
+from domain.ladder import Rung
+
+# --- time and identity -------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> UUID:
+        """A fresh random id."""
+
+
+# --- accounts ----------------------------------------------------------------
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str:
+        """A salted one-way hash of the password."""
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """Whether the password matches the hash."""
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether the hash was made with parameters other than the current ones."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    subject: UUID
+    username: str
+    roles: tuple[str, ...]
+    token_id: str  # jti
+    session_id: str  # the refresh family the token belongs to
+    issued_at: datetime
+    expires_at: datetime
+
+
+class TokenIssuer(Protocol):
+    def issue(self, claims: AccessClaims) -> str:
+        """A signed access token carrying the claims."""
+
+    def verify(self, token: str) -> AccessClaims:
+        """The claims of a valid token; raises InvalidToken otherwise."""
+
+    def public_keys(self) -> dict:
+        """The JWK Set of the keys that verify issued tokens."""
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    user_id: UUID
+    family_id: str
+    expires_at: datetime
+    already_used: bool
+
+
+class RefreshTokenStore(Protocol):
+    def add(self, token_hash: str, user_id: UUID, family_id: str, expires_at: datetime) -> None:
+        """Remember an unused refresh token (by its hash) until it expires."""
+
+    def use(self, token_hash: str) -> RefreshGrant | None:
+        """Atomically mark the token used; None if unknown or expired."""
+
+    def revoke_family(self, family_id: str, until: datetime) -> None:
+        """Refuse every token of the family from now on."""
+
+    def is_family_revoked(self, family_id: str) -> bool:
+        """Whether the family was revoked."""
+
+
+class RevocationList(Protocol):
+    def revoke(self, token_id: str, until: datetime) -> None:
+        """Refuse the access token with this jti until it would expire anyway."""
+
+    def is_revoked(self, token_id: str) -> bool:
+        """Whether the access token with this jti was revoked."""
+
+
+# --- media -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str | None
+    last_modified: datetime | None
+
+
+class ObjectStorage(Protocol):
+    async def put_stream(
+        self, key: str, chunks: AsyncIterable[bytes], content_type: str | None = None
+    ) -> int:
+        """Store the chunks under key with bounded memory (multipart when large); returns
+        the size. If the iterable raises, nothing is left under key."""
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Store a small object."""
+
+    async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        """Upload a local file (multipart when large)."""
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """Size, ETag and modification time, or None when there is no such object."""
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the object."""
+
+    def stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes [start, end) of the object as chunks, without reading it all."""
+
+    async def download(self, key: str, path: Path) -> None:
+        """Copy the object into a local file, streaming."""
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Keys under the prefix."""
+
+    async def delete(self, key: str) -> None:
+        """Remove one object; no error when it is absent."""
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every object under the prefix; returns how many."""
+
+    def open_reader(self, key: str) -> BinaryIO:
+        """A synchronous, seekable, read-only file over the object (ranged reads), for
+        libraries that want a file object; use it off the event loop."""
+
+    async def ping(self) -> None:
+        """Raise if the storage cannot be reached."""
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    container: str  # e.g. "mp4", "matroska", "avi"
+    duration_s: float | None
+    width: int
+    height: int
+    video_codec: str
+    has_audio: bool
+
+
+class MediaInspector(Protocol):
+    def inspect(self, source: BinaryIO) -> MediaInfo:
+        """Probe a seekable file; raise UnsupportedMedia unless it is an accepted video
+        container holding at least one real, decodable video stream."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    duration_s: float
+    width: int  # display width, after rotation
+    height: int  # display height, after rotation
+    rotation: int  # degrees, as tagged by the source
+    frame_rate: float
+    has_audio: bool
+    video_codec: str
+
+
+@dataclass(frozen=True)
+class Rendition:
+    name: str  # "720p"
+    width: int
+    height: int
+    bitrate: int  # target video bits per second
+
+
+@dataclass(frozen=True)
+class TranscodeOutput:
+    source: SourceInfo
+    renditions: tuple[Rendition, ...]
+    files: tuple[str, ...]  # every produced file, relative to the output directory
+    hls_master: str  # "cmaf/master.m3u8"
+    dash_manifest: str  # "cmaf/manifest.mpd"
+    progressive: str  # "mp4/720p.mp4"
+    poster: str  # "thumbnails/poster.jpg"
+    sprite: str | None  # "thumbnails/sprite.jpg"
+    storyboard: str | None  # "thumbnails/storyboard.vtt"
+
+
+class Transcoder(Protocol):
+    def probe(self, source: Path) -> SourceInfo:
+        """Duration, display size, rotation, frame rate, audio; raises UnsupportedMedia."""
+
+    def transcode(self, source: Path, output_dir: Path, rungs: Sequence[Rung]) -> TranscodeOutput:
+        """Decode once, encode every rung, package CMAF (HLS + DASH), a progressive MP4
+        and thumbnails into output_dir; raises UnsupportedMedia for corrupt input."""
+
+
+# --- messaging ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class EventPublisher(Protocol):
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Publish in order and return only once the broker acknowledged every one."""
+
+    async def ping(self) -> None:
+        """Raise if the broker cannot be reached."""

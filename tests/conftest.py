@@ -1,0 +1,10 @@
+"""Shared fixtures. Real servers come from tests/servers/: PostgreSQL and Redis are
+already running on the machine; the Kafka-protocol broker (Tansu) and the S3 server
+(SeaweedFS) are started once per session from their PyPI wheels."""
+
+pytest_plugins = [
+    "tests.servers.postgres",
+    "tests.servers.redis",
+    "tests.servers.kafka",
+    "tests.servers.s3",
+]
