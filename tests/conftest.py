@@ -3,6 +3,7 @@ already running on the machine; the Kafka-protocol broker (Tansu) and the S3 ser
 (SeaweedFS) are started once per session from their PyPI wheels."""
 
 pytest_plugins = [
+    "tests.fixtures.accounts",
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.kafka",

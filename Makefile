@@ -1,0 +1,36 @@
+# Two commands for a newcomer: `make run` and `make test`. Both bootstrap what they need:
+# a private copy of uv (the package manager) and the locked virtual environment.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON := $(shell command -v $(PYTHON))
+export UV_LINK_MODE := copy
+
+.PHONY: install run test bench lock clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/vodhub dev
+
+test: install
+	$(VENV)/bin/pytest
+
+bench: install
+	$(VENV)/bin/pytest tests/bench -p no:randomly -s
+
+lock: $(UV)
+	$(UV) lock
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -1,0 +1,48 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+import anyio
+from litestar import Response, get
+
+from adapters.inbound.http.problems import problem
+
+HealthChecks = Mapping[str, Callable[[], Awaitable[None]]]
+CHECK_TIMEOUT_S = 3.0
+
+
+@get("/health/live", tags=["operations"], security=[])
+async def live() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+async def _run_check(check: Callable[[], Awaitable[None]]) -> str | None:
+    try:
+        with anyio.fail_after(CHECK_TIMEOUT_S):
+            await check()
+    except TimeoutError:
+        return f"no answer within {CHECK_TIMEOUT_S:g} s"
+    except Exception as error:  # a readiness probe reports any failure, it never raises
+        return f"{type(error).__name__}: {error}"[:300]
+    return None
+
+
+@get("/health/ready", tags=["operations"], security=[])
+async def ready(health_checks: HealthChecks) -> Response:
+    """Every configured backend answers; 503 names the ones that do not."""
+    results: dict[str, str | None] = {}
+
+    async def run(name: str, check: Callable[[], Awaitable[None]]) -> None:
+        results[name] = await _run_check(check)
+
+    async with anyio.create_task_group() as group:
+        for name, check in health_checks.items():
+            group.start_soon(run, name, check)
+    failing = {name: reason for name, reason in results.items() if reason}
+    checks = {name: (reason or "ok") for name, reason in sorted(results.items())}
+    if failing:
+        return problem(503, f"not ready: {', '.join(sorted(failing))} failing", slug="not-ready", checks=checks)
+    return Response({"status": "ready", "checks": checks})

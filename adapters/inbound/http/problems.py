@@ -1,0 +1,114 @@
+"""Every error as application/problem+json (RFC 9457), from one exception-handler table."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from application.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    InvalidToken,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    UnsupportedMedia,
+    ValidationError,
+)
+
+logger = logging.getLogger("vodhub.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+# Most specific first: the first matching class decides the status.
+DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
+    (InvalidToken, 401, "invalid-token"),
+    (AuthenticationFailed, 401, "authentication-failed"),
+    (PermissionDenied, 403, "forbidden"),
+    (NotFound, 404, "not-found"),
+    (Conflict, 409, "conflict"),
+    (PayloadTooLarge, 413, "payload-too-large"),
+    (UnsupportedMedia, 415, "unsupported-media-type"),
+    (ValidationError, 422, "validation-error"),
+    (DomainError, 422, "rule-violated"),
+)
+
+TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 416: "Range Not Satisfiable", 422: "Unprocessable Content",
+    429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+}
+
+
+def problem(
+    status: int, detail: str, *, slug: str | None = None, headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    title = TITLES.get(status, "Error")
+    body = {
+        "type": f"https://vodhub.dev/problems/{slug or title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _bearer_challenge(error: DomainError) -> dict[str, str]:
+    if isinstance(error, InvalidToken):
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    return {"WWW-Authenticate": "Bearer"}
+
+
+def domain_error_handler(_: Request, error: DomainError) -> Response:
+    for error_class, status, slug in DOMAIN_STATUS:
+        if isinstance(error, error_class):
+            break
+    extra: dict[str, Any] = {}
+    if isinstance(error, ValidationError):
+        extra["errors"] = [{"field": error.field, "message": error.message}]
+    headers = _bearer_challenge(error) if status == 401 else None
+    extra.update(getattr(error, "problem_extra", {}))
+    return problem(status, str(error), slug=slug, headers=headers, **extra)
+
+
+def _is_malformed_body(error: ValidationException) -> bool:
+    messages = " ".join(str(item.get("message", "")) for item in error.extra or [] if isinstance(item, dict))
+    return "malformed" in messages.lower() or "invalid json" in messages.lower() or not error.extra
+
+
+def validation_error_handler(_: Request, error: ValidationException) -> Response:
+    items = [item for item in error.extra or [] if isinstance(item, dict)]
+    if _is_malformed_body(error):
+        detail = "; ".join(str(item.get("message")) for item in items) or str(error.detail)
+        return problem(400, f"the request body could not be parsed: {detail}", slug="malformed-request")
+    errors = [{"field": str(item.get("key") or item.get("source") or ""), "message": str(item.get("message", ""))}
+              for item in items]
+    return problem(422, "the request did not validate", slug="validation-error", errors=errors)
+
+
+def http_error_handler(_: Request, error: HTTPException) -> Response:
+    headers = dict(error.headers or {})
+    if error.status_code == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return problem(error.status_code, str(error.detail), headers=headers or None)
+
+
+def unexpected_error_handler(request: Request, error: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}

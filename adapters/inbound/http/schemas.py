@@ -1,0 +1,47 @@
+"""Request and response bodies of the HTTP API (msgspec Structs; lengths bound every input)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+Username = Annotated[str, Meta(min_length=3, max_length=32, description="3–32 of [a-z0-9_.-], case-folded")]
+Email = Annotated[str, Meta(min_length=3, max_length=254)]
+Password = Annotated[str, Meta(min_length=10, max_length=256)]
+DisplayName = Annotated[str, Meta(max_length=64)]
+
+
+class RegisterRequest(msgspec.Struct):
+    username: Username
+    email: Email
+    password: Password
+    display_name: DisplayName | None = None
+
+
+class LoginRequest(msgspec.Struct):
+    username_or_email: Annotated[str, Meta(min_length=1, max_length=254)]
+    password: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class RefreshRequest(msgspec.Struct):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=512)]
+
+
+class ValidateResponse(msgspec.Struct):
+    sub: UUID
+    username: str
+    roles: list[str]
+    exp: int
+
+
+class ProfileUpdateRequest(msgspec.Struct):
+    display_name: DisplayName | None = None
+    bio: Annotated[str, Meta(max_length=2000)] | None = None
+    avatar_url: Annotated[str, Meta(max_length=2048)] | None = None
+
+
+class RolesRequest(msgspec.Struct):
+    roles: Annotated[list[Annotated[str, Meta(max_length=32)]], Meta(min_length=1, max_length=3)]

@@ -1,0 +1,74 @@
+"""Revocation list and refresh-token store in Redis, shared by every API replica."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+import redis
+
+from application.ports import Clock, RefreshGrant
+
+
+def _expire_at(until: datetime) -> int:
+    """Unix seconds, rounded up so a key never outlives less than its token."""
+    return int(until.timestamp()) + 1
+
+
+class RedisRevocationList:
+    def __init__(self, client: redis.Redis, clock: Clock, prefix: str = "vodhub:") -> None:
+        self._redis = client
+        self._clock = clock
+        self._prefix = f"{prefix}revoked:"
+
+    def revoke(self, token_id: str, until: datetime) -> None:
+        if until > self._clock.now():
+            self._redis.set(self._prefix + token_id, b"1", exat=_expire_at(until))
+
+    def is_revoked(self, token_id: str) -> bool:
+        return bool(self._redis.exists(self._prefix + token_id))
+
+
+class RedisRefreshTokenStore:
+    """One hash per token; HINCRBY on `uses` is atomic, so of two concurrent refreshes with
+    the same token exactly one sees uses == 1."""
+
+    def __init__(self, client: redis.Redis, clock: Clock, prefix: str = "vodhub:") -> None:
+        self._redis = client
+        self._clock = clock
+        self._token_prefix = f"{prefix}refresh:"
+        self._family_prefix = f"{prefix}refresh-family-revoked:"
+
+    def add(self, token_hash: str, user_id: UUID, family_id: str, expires_at: datetime) -> None:
+        key = self._token_prefix + token_hash
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={
+                "user_id": str(user_id), "family_id": family_id,
+                "expires_at": str(expires_at.timestamp()), "uses": 0,
+            })
+            pipe.expireat(key, _expire_at(expires_at))
+            pipe.execute()
+
+    def use(self, token_hash: str) -> RefreshGrant | None:
+        key = self._token_prefix + token_hash
+        if not self._redis.exists(key):
+            return None
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "uses", 1)
+            pipe.hgetall(key)
+            uses, fields = pipe.execute()
+        if b"user_id" not in fields:  # expired between the two calls; drop the stub HINCRBY made
+            self._redis.delete(key)
+            return None
+        expires_at = datetime.fromtimestamp(float(fields[b"expires_at"]), UTC)
+        return RefreshGrant(
+            user_id=UUID(fields[b"user_id"].decode()), family_id=fields[b"family_id"].decode(),
+            expires_at=expires_at, already_used=uses > 1,
+        )
+
+    def revoke_family(self, family_id: str, until: datetime) -> None:
+        if until > self._clock.now():
+            self._redis.set(self._family_prefix + family_id, b"1", exat=_expire_at(until))
+
+    def is_family_revoked(self, family_id: str) -> bool:
+        return bool(self._redis.exists(self._family_prefix + family_id))

@@ -1,0 +1,98 @@
+"""Composition root: build every adapter from settings and wire them into the use cases."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from anyio import to_thread
+
+from adapters.outbound.argon2_hasher import Argon2PasswordHasher
+from adapters.outbound.clock import RandomIdGenerator, SystemClock
+from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
+from adapters.outbound.jwt_tokens import JwtTokenIssuer, load_or_create_key, load_private_key
+from application.accounts import Accounts
+from application.ports import Clock, IdGenerator, PasswordHasher, RefreshTokenStore, RevocationList
+from entrypoints.settings import Settings
+
+logger = logging.getLogger("vodhub")
+
+HealthCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Vodhub:
+    """Everything a process needs, built once."""
+
+    settings: Settings
+    accounts: Accounts
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+
+
+def bootstrap(
+    settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
+    hasher: PasswordHasher | None = None, revocations: RevocationList | None = None,
+    refresh_tokens: RefreshTokenStore | None = None, eventstore_env: dict[str, str] | None = None,
+) -> Vodhub:
+    """Build the application from settings; tests pass their own adapters as keywords."""
+    clock = clock or SystemClock()
+    ids = ids or RandomIdGenerator()
+    hasher = hasher or Argon2PasswordHasher(
+        time_cost=settings.password_time_cost, memory_cost=settings.password_memory_cost
+    )
+    health_checks: dict[str, HealthCheck] = {}
+    closers: list[Callable[[], None]] = []
+    if revocations is None or refresh_tokens is None:
+        revocations, refresh_tokens = _token_stores(settings, clock, health_checks, closers)
+    accounts = Accounts(
+        hasher=hasher, tokens=_token_issuer(settings, clock), refresh_tokens=refresh_tokens,
+        revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
+        refresh_ttl=settings.refresh_token_ttl,
+        env=eventstore_env or settings.eventstore_env("accounts"),
+    )
+    closers.append(accounts.close)
+    health_checks["event_store"] = _eventstore_check(accounts)
+    return Vodhub(settings=settings, accounts=accounts, health_checks=health_checks, closers=closers)
+
+
+def _token_issuer(settings: Settings, clock: Clock) -> JwtTokenIssuer:
+    if settings.jwt_private_key:
+        key = load_private_key(settings.jwt_private_key)
+    else:
+        key = load_or_create_key(settings.data_dir / "jwt-ed25519.pem")
+    return JwtTokenIssuer(key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock)
+
+
+def _token_stores(
+    settings: Settings, clock: Clock, health_checks: dict[str, HealthCheck],
+    closers: list[Callable[[], None]],
+) -> tuple[RevocationList, RefreshTokenStore]:
+    if not settings.redis_url:
+        return InMemoryRevocationList(clock), InMemoryRefreshTokenStore(clock)
+    import redis
+
+    from adapters.outbound.redis_tokens import RedisRefreshTokenStore, RedisRevocationList
+
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    closers.append(client.close)
+
+    async def ping_redis() -> None:
+        await to_thread.run_sync(client.ping)
+
+    health_checks["redis"] = ping_redis
+    prefix = settings.redis_prefix
+    return RedisRevocationList(client, clock, prefix), RedisRefreshTokenStore(client, clock, prefix)
+
+
+def _eventstore_check(application: Accounts) -> HealthCheck:
+    async def check() -> None:
+        await to_thread.run_sync(lambda: application.recorder.max_notification_id(), abandon_on_cancel=True)
+
+    return check
+

@@ -1,0 +1,84 @@
+"""One typed settings object, read once from VODHUB_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+PREFIX = "VODHUB_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+    database_url: str | None = None  # postgresql://… ; unset: SQLite files in data_dir
+    redis_url: str | None = None  # unset: in-memory
+    redis_prefix: str = "vodhub:"
+    kafka_bootstrap_servers: str | None = None  # unset: in-process bus
+    topic_video_uploaded: str = "video-uploaded-events"
+    topic_video_processed: str = "video-processed-events"
+    topic_partitions: int = 3
+    s3_endpoint: str | None = None  # unset: local directory in data_dir
+    s3_bucket: str = "vodhub"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    jwt_private_key: str | None = None  # PEM text or path; unset: generated in data_dir
+    jwt_issuer: str = "vodhub"
+    jwt_audience: str = "vodhub-api"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 2_592_000
+    password_time_cost: int = 3
+    password_memory_cost: int = 65536
+    max_upload_bytes: int = 10 * 1024**3
+    cdn_base_url: str | None = None  # unset: the api's own /media
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from VODHUB_* variables; empty or unset means the embedded default."""
+        environ = os.environ if environ is None else environ
+        fields = {name: environ[PREFIX + name.upper()] for name in cls.__struct_fields__
+                  if environ.get(PREFIX + name.upper())}
+        try:
+            return msgspec.convert(fields, cls, strict=False)
+        except msgspec.ValidationError as error:
+            raise SystemExit(f"vodhub: bad setting: {error}") from None
+
+    def eventstore_env(self, application: str) -> dict[str, str]:
+        """eventsourcing's persistence settings for one application's event store."""
+        if self.database_url:
+            return postgres_env(self.database_url)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(self.data_dir / f"{application}.sqlite3"),
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+
+
+def postgres_env(url: str, schema: str | None = None) -> dict[str, str]:
+    """Split a postgresql:// URL into eventsourcing's POSTGRES_* settings."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "10",
+    }
+    if schema or query.get("schema"):
+        env["POSTGRES_SCHEMA"] = schema or query["schema"][0]
+    return env
