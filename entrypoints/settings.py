@@ -45,7 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         fields = {name: environ[PREFIX + name.upper()] for name in cls.__struct_fields__
                   if environ.get(PREFIX + name.upper())}
         try:
-            return msgspec.convert(fields, cls, strict=False)
+            return msgspec.convert(fields, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as error:
             raise SystemExit(f"vodhub: bad setting: {error}") from None
 
@@ -59,6 +59,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "SQLITE_DBNAME": str(self.data_dir / f"{application}.sqlite3"),
             "SQLITE_LOCK_TIMEOUT": "10",
         }
+
+
+def _decode_path(type_: type, value: object) -> object:
+    if type_ is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot read {type_} from settings")
 
 
 def postgres_env(url: str, schema: str | None = None) -> dict[str, str]:

@@ -4,6 +4,7 @@ already running on the machine; the Kafka-protocol broker (Tansu) and the S3 ser
 
 pytest_plugins = [
     "tests.fixtures.accounts",
+    "tests.fixtures.api",
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.kafka",

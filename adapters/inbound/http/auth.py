@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from anyio import to_thread
 from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody
 
+from adapters.inbound.http.dependencies import AccountsDep, PrincipalDep
 from adapters.inbound.http.schemas import LoginRequest, RefreshRequest, RegisterRequest, ValidateResponse
 from application.accounts import Accounts, Principal, Profile, TokenPair
 from application.errors import InvalidToken
 
-PUBLIC = {"security": []}  # OpenAPI: this route needs no token
+PUBLIC = {"security": [{}]}  # OpenAPI: this route needs no token
 
 
-async def provide_principal(request: Request, accounts: Accounts) -> Principal:
+async def provide_principal(request: Request, accounts: AccountsDep) -> Principal:
     """The caller proven by `Authorization: Bearer <access token>`; 401 otherwise."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -25,27 +27,27 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/register", status_code=201, sync_to_thread=True, **PUBLIC)
-    def register(self, data: RegisterRequest, accounts: Accounts) -> Profile:
+    def register(self, data: JSONBody[RegisterRequest], accounts: AccountsDep) -> Profile:
         """Create an account; the first one ever registered is admin."""
         return accounts.register(data.username, data.email, data.password, data.display_name)
 
     @post("/login", status_code=200, sync_to_thread=True, **PUBLIC)
-    def login(self, data: LoginRequest, accounts: Accounts) -> TokenPair:
+    def login(self, data: JSONBody[LoginRequest], accounts: AccountsDep) -> TokenPair:
         """Exchange credentials for an access token and a refresh token."""
         return accounts.login(data.username_or_email, data.password)
 
     @post("/refresh", status_code=200, sync_to_thread=True, **PUBLIC)
-    def refresh(self, data: RefreshRequest, accounts: Accounts) -> TokenPair:
+    def refresh(self, data: JSONBody[RefreshRequest], accounts: AccountsDep) -> TokenPair:
         """Spend a refresh token for a new pair (rotation; replay revokes the family)."""
         return accounts.refresh(data.refresh_token)
 
     @post("/logout", status_code=204, sync_to_thread=True)
-    def logout(self, principal: Principal, accounts: Accounts) -> None:
+    def logout(self, principal: PrincipalDep, accounts: AccountsDep) -> None:
         """Revoke the presented access token and its refresh family."""
         accounts.logout(principal)
 
     @get("/validate")
-    async def validate(self, principal: Principal) -> Response[ValidateResponse]:
+    async def validate(self, principal: PrincipalDep) -> Response[ValidateResponse]:
         """For a gateway's auth subrequest: 200 with X-User-Id and X-User-Roles, or 401."""
         body = ValidateResponse(
             sub=principal.user_id, username=principal.username, roles=list(principal.roles),
@@ -56,7 +58,7 @@ class AuthController(Controller):
 
 
 @get("/.well-known/jwks.json", tags=["auth"], **PUBLIC)
-async def jwks(accounts: Accounts) -> dict:
+async def jwks(accounts: AccountsDep) -> dict:
     """The public keys that verify access tokens (JWK Set)."""
     return accounts.public_keys()
 

@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable, Mapping
 import anyio
 from litestar import Response, get
 
+from adapters.inbound.http.dependencies import HealthChecksDep
 from adapters.inbound.http.problems import problem
 
 HealthChecks = Mapping[str, Callable[[], Awaitable[None]]]
 CHECK_TIMEOUT_S = 3.0
 
 
-@get("/health/live", tags=["operations"], security=[])
+@get("/health/live", tags=["operations"], security=[{}])
 async def live() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
@@ -30,8 +31,8 @@ async def _run_check(check: Callable[[], Awaitable[None]]) -> str | None:
     return None
 
 
-@get("/health/ready", tags=["operations"], security=[])
-async def ready(health_checks: HealthChecks) -> Response:
+@get("/health/ready", tags=["operations"], security=[{}])
+async def ready(health_checks: HealthChecksDep) -> Response:
     """Every configured backend answers; 503 names the ones that do not."""
     results: dict[str, str | None] = {}
 

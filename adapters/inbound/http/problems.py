@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -80,8 +81,22 @@ def domain_error_handler(_: Request, error: DomainError) -> Response:
 
 
 def _is_malformed_body(error: ValidationException) -> bool:
-    messages = " ".join(str(item.get("message", "")) for item in error.extra or [] if isinstance(item, dict))
-    return "malformed" in messages.lower() or "invalid json" in messages.lower() or not error.extra
+    items = [item for item in error.extra or [] if isinstance(item, dict)]
+    messages = " ".join(str(item.get("message", "")) for item in items).lower()
+    # An absent body surfaces as a bare KeyError message naming the body parameter.
+    absent_body = any(item.get("message") == f"'{item.get('key')}'" for item in items)
+    return not items or absent_body or "malformed" in messages or "invalid json" in messages
+
+
+MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def _field_of(item: dict) -> str:
+    """The body field a decode error is about; msgspec names a missing one only in the message."""
+    missing = MISSING_FIELD.search(str(item.get("message", "")))
+    if missing:
+        return missing.group(1)
+    return str(item.get("key") or item.get("source") or "")
 
 
 def validation_error_handler(_: Request, error: ValidationException) -> Response:
@@ -89,8 +104,7 @@ def validation_error_handler(_: Request, error: ValidationException) -> Response
     if _is_malformed_body(error):
         detail = "; ".join(str(item.get("message")) for item in items) or str(error.detail)
         return problem(400, f"the request body could not be parsed: {detail}", slug="malformed-request")
-    errors = [{"field": str(item.get("key") or item.get("source") or ""), "message": str(item.get("message", ""))}
-              for item in items]
+    errors = [{"field": _field_of(item), "message": str(item.get("message", ""))} for item in items]
     return problem(422, "the request did not validate", slug="validation-error", errors=errors)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, get, put
+from litestar.params import FromPath, JSONBody
 
 from adapters.inbound.http.schemas import ProfileUpdateRequest, RolesRequest
-from application.accounts import Accounts, Principal, Profile, PublicProfile
+from adapters.inbound.http.dependencies import AccountsDep, PrincipalDep
+from application.accounts import Profile, PublicProfile
 
 
 class UsersController(Controller):
@@ -15,18 +17,18 @@ class UsersController(Controller):
     tags = ["users"]
 
     @get("/me", sync_to_thread=True)
-    def me(self, principal: Principal, accounts: Accounts) -> Profile:
+    def me(self, principal: PrincipalDep, accounts: AccountsDep) -> Profile:
         """The caller's full profile."""
         return accounts.get_own_profile(principal)
 
     @get("/{user_id:uuid}", sync_to_thread=True)
-    def get_user(self, user_id: UUID, principal: Principal, accounts: Accounts) -> Profile | PublicProfile:
+    def get_user(self, user_id: FromPath[UUID], principal: PrincipalDep, accounts: AccountsDep) -> Profile | PublicProfile:
         """Full profile for oneself and admins; the public profile for everyone else."""
         return accounts.get_profile(principal, user_id)
 
     @put("/{user_id:uuid}", sync_to_thread=True)
     def update_user(
-        self, user_id: UUID, data: ProfileUpdateRequest, principal: Principal, accounts: Accounts
+        self, user_id: FromPath[UUID], data: JSONBody[ProfileUpdateRequest], principal: PrincipalDep, accounts: AccountsDep
     ) -> Profile:
         """Edit display name, bio or avatar URL (self or admin)."""
         return accounts.update_profile(
@@ -35,7 +37,7 @@ class UsersController(Controller):
 
     @put("/{user_id:uuid}/roles", sync_to_thread=True)
     def change_roles(
-        self, user_id: UUID, data: RolesRequest, principal: Principal, accounts: Accounts
+        self, user_id: FromPath[UUID], data: JSONBody[RolesRequest], principal: PrincipalDep, accounts: AccountsDep
     ) -> Profile:
         """Replace a user's roles (admin only)."""
         return accounts.change_roles(principal, user_id, data.roles)

@@ -1,0 +1,68 @@
+"""Revocation list and refresh-token store: one contract, the Redis adapter against the real
+server and its in-memory twin."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from adapters.outbound.clock import SettableClock
+from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
+from adapters.outbound.redis_tokens import RedisRefreshTokenStore, RedisRevocationList
+
+
+@pytest.fixture(params=["memory", "redis"])
+def stores(request, clock):
+    if request.param == "memory":
+        return InMemoryRevocationList(clock), InMemoryRefreshTokenStore(clock)
+    client, prefix = request.getfixturevalue("redis_client"), request.getfixturevalue("redis_prefix")
+    return RedisRevocationList(client, clock, prefix), RedisRefreshTokenStore(client, clock, prefix)
+
+
+def test_revoked_token_id_is_refused_and_others_are_not(stores, clock: SettableClock):
+    revocations, _ = stores
+    revocations.revoke("jti-1", until=clock.now() + timedelta(minutes=5))
+    assert revocations.is_revoked("jti-1")
+    assert not revocations.is_revoked("jti-2")
+
+
+def test_refresh_token_is_usable_once(stores, clock):
+    _, refresh = stores
+    user_id = uuid.uuid4()
+    refresh.add("h1", user_id, "fam", expires_at=clock.now() + timedelta(days=1))
+    first, second = refresh.use("h1"), refresh.use("h1")
+    assert (first.user_id, first.family_id, first.already_used) == (user_id, "fam", False)
+    assert second.already_used
+    assert refresh.use("unknown") is None
+
+
+def test_concurrent_use_of_one_refresh_token_lets_exactly_one_through(stores, clock):
+    _, refresh = stores
+    refresh.add("h2", uuid.uuid4(), "fam", expires_at=clock.now() + timedelta(days=1))
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(refresh.use("h2").already_used)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(False) == 1
+
+
+def test_family_revocation(stores, clock):
+    _, refresh = stores
+    refresh.revoke_family("fam", until=clock.now() + timedelta(days=1))
+    assert refresh.is_family_revoked("fam")
+    assert not refresh.is_family_revoked("other")
+
+
+def test_redis_keys_expire_with_their_tokens(redis_client, redis_prefix):
+    clock = SettableClock()
+    revocations = RedisRevocationList(redis_client, clock, redis_prefix)
+    refresh = RedisRefreshTokenStore(redis_client, clock, redis_prefix)
+    revocations.revoke("jti", until=clock.now() + timedelta(seconds=60))
+    refresh.add("h", uuid.uuid4(), "fam", expires_at=clock.now() + timedelta(seconds=120))
+    assert 0 < redis_client.ttl(f"{redis_prefix}revoked:jti") <= 61
+    assert 60 < redis_client.ttl(f"{redis_prefix}refresh:h") <= 121
