@@ -27,7 +27,7 @@ test: install
 	$(VENV)/bin/pytest
 
 bench: install
-	$(VENV)/bin/pytest tests/bench -p no:randomly -s
+	$(VENV)/bin/pytest tests/bench -o python_files='bench_*.py' -s
 
 lock: $(UV)
 	$(UV) lock
