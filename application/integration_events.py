@@ -1,0 +1,85 @@
+"""Integration events: the published contract between vodhub processes over Kafka.
+
+These are not domain events. Domain events are the event store's private history;
+integration events are a public, versioned summary of it that the relay publishes and
+workers (ours or anyone's) consume. They are JSON objects.
+
+Delivery semantics:
+- At least once. The relay records its position in the notification log only after the
+  broker acknowledged a publish, so a relay killed between the two republishes on
+  restart. Consumers must be idempotent: check the aggregate's state (a video already
+  processing or ready) or remember the `event_id` they handled.
+- Ordered per video. The message key is the video id, so every event of one video lands
+  on one partition in publish order. There is no order across videos.
+- Evolved only compatibly. Fields are only ever added, with defaults, and
+  `schema_version` goes up when they are; consumers ignore fields they do not know.
+  A change that cannot be made that way gets a new event type on a new topic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, TypeVar
+
+import msgspec
+
+from application.ports import OutgoingMessage
+
+VIDEO_UPLOADED_TOPIC = "video-uploaded-events"
+VIDEO_PROCESSED_TOPIC = "video-processed-events"
+DEAD_LETTER_SUFFIX = ".dlq"
+
+# Naive timestamps are ambiguous between hosts; the contract is timezone-aware (UTC).
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class VideoUploaded(msgspec.Struct, kw_only=True, frozen=True):
+    schema_version: int = 1
+    event_id: str
+    video_id: str
+    user_id: str
+    raw_key: str
+    size: int
+    content_type: str
+    uploaded_at: AwareDatetime
+
+
+class VideoProcessed(msgspec.Struct, kw_only=True, frozen=True):
+    schema_version: int = 1
+    event_id: str
+    video_id: str
+    status: Literal["ready", "failed"]
+    renditions: list[str]
+    hls_key: str | None
+    dash_key: str | None
+    failure_reason: str | None
+    processed_at: AwareDatetime
+
+
+IntegrationEvent = VideoUploaded | VideoProcessed
+EventT = TypeVar("EventT", VideoUploaded, VideoProcessed)
+
+
+class InvalidIntegrationEvent(ValueError):
+    """Bytes that are not a valid integration event of the expected type."""
+
+
+def dead_letter_topic(topic: str) -> str:
+    return topic + DEAD_LETTER_SUFFIX
+
+
+def encode(event: IntegrationEvent) -> bytes:
+    return msgspec.json.encode(event)
+
+
+def decode(data: bytes, event_type: type[EventT]) -> EventT:
+    """The event in data; unknown fields are ignored so newer producers stay readable."""
+    try:
+        return msgspec.json.decode(data, type=event_type)
+    except msgspec.DecodeError as error:  # includes ValidationError
+        raise InvalidIntegrationEvent(f"not a valid {event_type.__name__}: {error}") from error
+
+
+def to_message(event: IntegrationEvent, topic: str) -> OutgoingMessage:
+    """The event as a message keyed by its video id, which is what orders it per video."""
+    return OutgoingMessage(topic=topic, key=event.video_id.encode(), value=encode(event))
