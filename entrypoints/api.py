@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+import anyio
 from litestar import Litestar
 
 from adapters.inbound.http.app import create_app
 from entrypoints.bootstrap import Vodhub
 
+BackgroundTask = Callable[[], Awaitable[None]]
 
-def build_api(vodhub: Vodhub) -> Litestar:
-    app = create_app(accounts=vodhub.accounts, health_checks=vodhub.health_checks)
+
+def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Litestar:
+    """The HTTP app; `background` tasks (the embedded relay and worker) live as long as it does."""
+
+    @asynccontextmanager
+    async def run_background(_: Litestar) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as group:
+            for task in background:
+                group.start_soon(task)
+            yield
+            group.cancel_scope.cancel()
+
+    app = create_app(
+        accounts=vodhub.accounts, videos=vodhub.videos, health_checks=vodhub.health_checks,
+        lifespan=[run_background] if background else [],
+    )
     app.on_shutdown.append(vodhub.close)
     return app

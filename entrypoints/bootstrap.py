@@ -7,13 +7,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from anyio import to_thread
+from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
+from eventsourcing.utils import Environment
 
 from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import JwtTokenIssuer, load_or_create_key, load_private_key
+from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from application.accounts import Accounts
-from application.ports import Clock, IdGenerator, PasswordHasher, RefreshTokenStore, RevocationList
+from application.ports import (
+    Clock,
+    EventPublisher,
+    IdGenerator,
+    ObjectStorage,
+    PasswordHasher,
+    RefreshTokenStore,
+    RevocationList,
+)
+from application.relay import OutboxRelay, Topics
+from application.videos import Videos
 from entrypoints.settings import Settings
 
 logger = logging.getLogger("vodhub")
@@ -27,6 +40,10 @@ class Vodhub:
 
     settings: Settings
     accounts: Accounts
+    videos: Videos
+    storage: ObjectStorage
+    publisher: EventPublisher
+    relay: OutboxRelay
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -38,7 +55,8 @@ class Vodhub:
 def bootstrap(
     settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
     hasher: PasswordHasher | None = None, revocations: RevocationList | None = None,
-    refresh_tokens: RefreshTokenStore | None = None, eventstore_env: dict[str, str] | None = None,
+    refresh_tokens: RefreshTokenStore | None = None, storage: ObjectStorage | None = None,
+    publisher: EventPublisher | None = None, eventstore_env: dict[str, str] | None = None,
 ) -> Vodhub:
     """Build the application from settings; tests pass their own adapters as keywords."""
     clock = clock or SystemClock()
@@ -58,7 +76,50 @@ def bootstrap(
     )
     closers.append(accounts.close)
     health_checks["event_store"] = _eventstore_check(accounts)
-    return Vodhub(settings=settings, accounts=accounts, health_checks=health_checks, closers=closers)
+    storage = storage or _object_storage(settings)
+    health_checks["object_storage"] = storage.ping
+    publisher = publisher or _publisher(settings)
+    if settings.kafka_bootstrap_servers:
+        health_checks["kafka"] = publisher.ping
+    videos = Videos(
+        storage=storage, inspector=PyAVMediaInspector(), clock=clock, ids=ids,
+        max_upload_bytes=settings.max_upload_bytes, env=eventstore_env or settings.eventstore_env("videos"),
+    )
+    closers.append(videos.close)
+    relay = OutboxRelay(videos, _tracking_recorder(eventstore_env or settings.eventstore_env("relay")),
+                        publisher, topics=settings.topics())
+    return Vodhub(
+        settings=settings, accounts=accounts, videos=videos, storage=storage, publisher=publisher,
+        relay=relay, health_checks=health_checks, closers=closers,
+    )
+
+
+def _object_storage(settings: Settings) -> ObjectStorage:
+    if settings.s3_endpoint:
+        from adapters.outbound.object_storage import S3ObjectStorage
+
+        return S3ObjectStorage(
+            settings.s3_endpoint, settings.s3_bucket, settings.s3_region,
+            settings.s3_access_key_id, settings.s3_secret_access_key,
+        )
+    from adapters.outbound.object_storage import LocalObjectStorage
+
+    return LocalObjectStorage(settings.data_dir / "objects")
+
+
+def _publisher(settings: Settings) -> EventPublisher:
+    if settings.kafka_bootstrap_servers:
+        from adapters.outbound.kafka import KafkaEventPublisher
+
+        return KafkaEventPublisher(settings.kafka_bootstrap_servers)
+    from adapters.outbound.in_process_bus import InProcessEventBus
+
+    return InProcessEventBus()
+
+
+def _tracking_recorder(env: dict[str, str]) -> TrackingRecorder:
+    """Where the relay remembers how far it published (its own table or file)."""
+    return InfrastructureFactory.construct(Environment(name="relay", env=env)).tracking_recorder()
 
 
 def _token_issuer(settings: Settings, clock: Clock) -> JwtTokenIssuer:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import msgspec
 
+from application.relay import Topics
+
 PREFIX = "VODHUB_"
 
 
@@ -48,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return msgspec.convert(fields, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as error:
             raise SystemExit(f"vodhub: bad setting: {error}") from None
+
+    def topics(self) -> Topics:
+        return Topics(video_uploaded=self.topic_video_uploaded, video_processed=self.topic_video_processed)
 
     def eventstore_env(self, application: str) -> dict[str, str]:
         """eventsourcing's persistence settings for one application's event store."""

@@ -5,6 +5,7 @@ already running on the machine; the Kafka-protocol broker (Tansu) and the S3 ser
 pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.api",
+    "tests.fixtures.uploads",
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.kafka",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -11,7 +13,9 @@ from adapters.inbound.http.auth import AuthController, jwks, provide_principal
 from adapters.inbound.http.health import HealthChecks, live, ready
 from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.users import UsersController
+from adapters.inbound.http.videos import VideosController
 from application.accounts import Accounts
+from application.videos import Videos
 
 
 def _constant(value: object) -> Provide:
@@ -21,7 +25,10 @@ def _constant(value: object) -> Provide:
     return Provide(provide, use_cache=True)
 
 
-def create_app(*, accounts: Accounts, health_checks: HealthChecks, debug: bool = False) -> Litestar:
+def create_app(
+    *, accounts: Accounts, videos: Videos, health_checks: HealthChecks, lifespan: Sequence = (),
+    debug: bool = False,
+) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here."""
     openapi = OpenAPIConfig(
         title="vodhub",
@@ -34,13 +41,15 @@ def create_app(*, accounts: Accounts, health_checks: HealthChecks, debug: bool =
         path="/schema",
     )
     return Litestar(
-        route_handlers=[AuthController, UsersController, jwks, live, ready],
+        route_handlers=[AuthController, UsersController, VideosController, jwks, live, ready],
         dependencies={
             "accounts": _constant(accounts),
+            "videos": _constant(videos),
             "health_checks": _constant(health_checks),
             "principal": Provide(provide_principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
+        lifespan=list(lifespan),
         debug=debug,
     )

@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from litestar.di import NamedDependency
 
 from application.accounts import Accounts, Principal
+from application.videos import Videos
 
 AccountsDep = NamedDependency[Accounts]
 PrincipalDep = NamedDependency[Principal]
+VideosDep = NamedDependency[Videos]
 HealthChecksDep = NamedDependency[Mapping[str, Callable[[], Awaitable[None]]]]

@@ -1,0 +1,56 @@
+"""What an upload looks like to the use case, whatever protocol carried it (multipart, tus):
+a flat stream of form fields and one file's bytes, consumed in arrival order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+# Extensions kept on the stored original; anything else is stored without one. The bytes,
+# not the name, decide whether it is a video.
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".mpg",
+    ".mpeg", ".vob", ".flv", ".ogv", ".ogg",
+})
+
+CONTENT_TYPES = {
+    "mp4": "video/mp4", "matroska": "video/x-matroska", "webm": "video/webm", "avi": "video/x-msvideo",
+    "mpegts": "video/mp2t", "mpegps": "video/mpeg", "flv": "video/x-flv", "ogg": "video/ogg",
+}
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class FileStart:
+    field: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class FileChunk:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    pass
+
+
+UploadEvent = FormField | FileStart | FileChunk | FileEnd
+
+
+def safe_extension(filename: str) -> str:
+    suffix = PurePosixPath(filename.replace("\\", "/")).suffix.casefold()
+    return suffix if suffix in VIDEO_EXTENSIONS else ""
+
+
+def title_from_filename(filename: str) -> str:
+    """The default title: the file's name without folders or extension."""
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    stem = name[: -len(PurePosixPath(name).suffix)] if PurePosixPath(name).suffix else name
+    return stem.strip()[:200] or "Untitled"

@@ -1,0 +1,196 @@
+"""Videos: upload (streamed to object storage, checked from the bytes), read, edit, delete."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import anyio
+import msgspec
+from anyio import to_thread
+from eventsourcing.application import AggregateNotFoundError, Application
+
+from application.accounts import Principal
+from application.errors import NotFound, PayloadTooLarge, PermissionDenied, UnsupportedMedia, ValidationError
+from application.ports import Clock, IdGenerator, MediaInfo, MediaInspector, ObjectStorage
+from application.uploads import (
+    CONTENT_TYPES,
+    FileChunk,
+    FileEnd,
+    FileStart,
+    FormField,
+    UploadEvent,
+    safe_extension,
+    title_from_filename,
+)
+from domain.videos import Video, check_visibility, clean_description, clean_title, may_upload, split_tags
+
+UPLOAD_FIELDS = ("title", "description", "tags", "visibility")
+
+
+class RenditionView(msgspec.Struct):
+    name: str
+    width: int
+    height: int
+    bitrate: int
+
+
+class VideoView(msgspec.Struct):
+    id: UUID
+    owner_id: UUID
+    title: str
+    description: str
+    tags: list[str]
+    visibility: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    failure_reason: str | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    renditions: list[RenditionView] = []
+    thumbnails: dict[str, str] = {}
+    streams: dict[str, Any] = {}
+
+
+def video_view(video: Video) -> VideoView:
+    outcome = video.outcome or {}
+    return VideoView(
+        id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
+        tags=list(video.tags), visibility=video.visibility, status=video.status,
+        created_at=video.created_on, updated_at=video.modified_on, failure_reason=video.failure_reason,
+        duration_s=outcome.get("duration_s"), width=outcome.get("width"), height=outcome.get("height"),
+        renditions=[RenditionView(**r) for r in outcome.get("renditions", [])],
+    )
+
+
+class _ReceivedFile(msgspec.Struct):
+    key: str
+    filename: str
+    size: int
+    sha256: str
+
+
+class Videos(Application):
+    name = "videos"
+
+    def __init__(
+        self, *, storage: ObjectStorage, inspector: MediaInspector, clock: Clock, ids: IdGenerator,
+        max_upload_bytes: int, env: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(env=env)
+        self.storage = storage
+        self.inspector = inspector
+        self.clock = clock
+        self.ids = ids
+        self.max_upload_bytes = max_upload_bytes
+
+    # --- upload ------------------------------------------------------------------------
+
+    def check_may_upload(self, principal: Principal) -> None:
+        """Refuse before a byte is read when the caller may not upload."""
+        if not may_upload(principal.roles):
+            raise PermissionDenied("your account may not upload videos")
+
+    async def upload(self, principal: Principal, events: AsyncIterator[UploadEvent]) -> VideoView:
+        """Stream the one file into raw/{id}/original, check it is a video from its bytes and
+        record Uploaded. Any failure, including the client going away, leaves nothing behind."""
+        self.check_may_upload(principal)
+        video_id = self.ids.new_id()
+        written: list[str] = []
+        try:
+            fields, received = await self._receive(video_id, events, written)
+            details = _details_from(fields, received.filename)
+            if received.size == 0:
+                raise UnsupportedMedia("the file is empty")
+            media = await to_thread.run_sync(self._inspect, received.key)
+            video = Video.upload(
+                video_id, principal.user_id, principal.roles, **details, source_key=received.key,
+                source_size=received.size, source_content_type=CONTENT_TYPES.get(media.container, "video/mp4"),
+                source_sha256=received.sha256,
+            )
+            await to_thread.run_sync(self.save, video)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for key in written:
+                    await self.storage.delete(key)
+            raise
+        return video_view(video)
+
+    async def _receive(
+        self, video_id: UUID, events: AsyncIterator[UploadEvent], written: list[str]
+    ) -> tuple[dict[str, str], _ReceivedFile]:
+        fields: dict[str, str] = {}
+        received: _ReceivedFile | None = None
+        async for item in events:
+            if isinstance(item, FormField):
+                if item.name in UPLOAD_FIELDS:
+                    if item.name in fields:
+                        raise ValidationError(item.name, "given more than once")
+                    fields[item.name] = item.value
+            elif isinstance(item, FileStart):
+                if item.field != "file":
+                    raise ValidationError(item.field, "unexpected file field; send the video as `file`")
+                if received is not None:
+                    raise ValidationError("file", "send exactly one file")
+                key = f"raw/{video_id}/original{safe_extension(item.filename)}"
+                written.append(key)
+                received = await self._store_file(key, item.filename, events)
+        if received is None:
+            raise ValidationError("file", "a video file is required")
+        return fields, received
+
+    async def _store_file(self, key: str, filename: str, events: AsyncIterator[UploadEvent]) -> _ReceivedFile:
+        digest = hashlib.sha256()
+        size = 0
+
+        async def file_bytes() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for item in events:
+                if isinstance(item, FileEnd):
+                    return
+                assert isinstance(item, FileChunk)
+                size += len(item.data)
+                if size > self.max_upload_bytes:
+                    raise PayloadTooLarge(f"the upload is over the limit of {self.max_upload_bytes} bytes")
+                digest.update(item.data)
+                yield item.data
+
+        await self.storage.put_stream(key, file_bytes())
+        return _ReceivedFile(key=key, filename=filename, size=size, sha256=digest.hexdigest())
+
+    def _inspect(self, key: str) -> MediaInfo:
+        with self.storage.open_reader(key) as reader:
+            return self.inspector.inspect(reader)
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get_video(self, principal: Principal, video_id: UUID) -> VideoView:
+        """A video the caller may see; others' private ones and deleted ones are not found."""
+        video = self._get(video_id)
+        video.check_visible_to(principal.user_id, principal.roles)
+        return video_view(video)
+
+    def _get(self, video_id: UUID) -> Video:
+        try:
+            video = self.repository.get(video_id)
+        except AggregateNotFoundError:
+            raise NotFound("no such video") from None
+        if not isinstance(video, Video):
+            raise NotFound("no such video")
+        return video
+
+
+def _details_from(fields: dict[str, str], filename: str) -> dict[str, Any]:
+    """Validate the form fields early so a bad title costs no inspection."""
+    title = fields.get("title", "").strip() or title_from_filename(filename)
+    return {
+        "title": clean_title(title),
+        "description": clean_description(fields.get("description", "")),
+        "tags": split_tags(fields.get("tags", "")),
+        "visibility": check_visibility(fields.get("visibility", "").strip() or "public"),
+    }

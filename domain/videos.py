@@ -1,0 +1,208 @@
+"""Videos: upload, processing outcome, editing, deletion, and who may do what."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from domain.ladder import Rung, rungs_for_source
+from domain.users import ADMIN, MODERATOR, USER
+
+UPLOADED, PROCESSING, READY, FAILED = "uploaded", "processing", "ready", "failed"
+VISIBILITIES = ("public", "unlisted", "private")
+TITLE_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 200, 5000, 32, 20
+UPLOADER_ROLES = (USER, MODERATOR, ADMIN)
+STAFF_ROLES = (MODERATOR, ADMIN)
+
+
+def _has_control_characters(text: str, allowed: str = "") -> bool:
+    return any((ord(ch) < 32 or ord(ch) == 127) and ch not in allowed for ch in text)
+
+
+def clean_title(title: str) -> str:
+    title = title.strip()
+    if not title:
+        raise ValidationError("title", "must not be blank")
+    if len(title) > TITLE_MAX:
+        raise ValidationError("title", f"at most {TITLE_MAX} characters")
+    if _has_control_characters(title):
+        raise ValidationError("title", "control characters are not allowed")
+    return title
+
+
+def clean_description(description: str) -> str:
+    if len(description) > DESCRIPTION_MAX:
+        raise ValidationError("description", f"at most {DESCRIPTION_MAX} characters")
+    if _has_control_characters(description, allowed="\n\r\t"):
+        raise ValidationError("description", "control characters are not allowed")
+    return description.strip()
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Trimmed, case-folded, de-duplicated in order; blanks dropped."""
+    cleaned: list[str] = []
+    for tag in tags:
+        if _has_control_characters(tag):
+            raise ValidationError("tags", "control characters are not allowed")
+        tag = tag.strip().casefold()
+        if len(tag) > TAG_MAX:
+            raise ValidationError("tags", f"each tag at most {TAG_MAX} characters")
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > TAGS_MAX:
+        raise ValidationError("tags", f"at most {TAGS_MAX} tags")
+    return cleaned
+
+
+def split_tags(text: str) -> list[str]:
+    return clean_tags(text.split(","))
+
+
+def check_visibility(visibility: str) -> str:
+    if visibility not in VISIBILITIES:
+        raise ValidationError("visibility", f"one of {', '.join(VISIBILITIES)}")
+    return visibility
+
+
+def may_upload(roles: tuple[str, ...] | list[str]) -> bool:
+    return any(role in UPLOADER_ROLES for role in roles)
+
+
+class Video(Aggregate):
+    @event("Uploaded")
+    def __init__(
+        self, id: UUID, owner_id: UUID, title: str, description: str, tags: list[str],
+        visibility: str, source_key: str, source_size: int, source_content_type: str,
+        source_sha256: str,
+    ) -> None:
+        self.owner_id = owner_id
+        self.title = title
+        self.description = description
+        self.tags = tags
+        self.visibility = visibility
+        self.source_key = source_key
+        self.source_size = source_size
+        self.source_content_type = source_content_type
+        self.source_sha256 = source_sha256
+        self.status = UPLOADED
+        self.deleted = False
+        self.attempts = 0
+        self.failure_reason: str | None = None
+        self.retryable = False
+        self.outcome: dict | None = None
+
+    @classmethod
+    def upload(
+        cls, video_id: UUID, owner_id: UUID, owner_roles: tuple[str, ...], *, title: str,
+        description: str, tags: list[str], visibility: str, source_key: str, source_size: int,
+        source_content_type: str, source_sha256: str,
+    ) -> Video:
+        if not may_upload(owner_roles):
+            raise PermissionDenied("your account may not upload videos")
+        return cls(
+            id=video_id, owner_id=owner_id, title=clean_title(title),
+            description=clean_description(description), tags=clean_tags(tags),
+            visibility=check_visibility(visibility), source_key=source_key,
+            source_size=source_size, source_content_type=source_content_type,
+            source_sha256=source_sha256,
+        )
+
+    # --- who may do what --------------------------------------------------------
+
+    def may_edit(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> bool:
+        return actor_id == self.owner_id or any(role in STAFF_ROLES for role in actor_roles)
+
+    def may_view(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> bool:
+        if self.deleted:
+            return False
+        if self.visibility != "private":
+            return True
+        return actor_id is not None and self.may_edit(actor_id, actor_roles)
+
+    def check_visible_to(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
+        if not self.may_view(actor_id, actor_roles):
+            raise NotFound("no such video")
+
+    def check_editable_by(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> None:
+        self.check_visible_to(actor_id, actor_roles)
+        if not self.may_edit(actor_id, actor_roles):
+            raise PermissionDenied("only the owner, a moderator or an admin may change this video")
+
+    # --- processing ---------------------------------------------------------------
+
+    @property
+    def needs_processing(self) -> bool:
+        """Whether a worker should (still) transcode it: new, or abandoned mid-way by a dead worker."""
+        return not self.deleted and self.status in (UPLOADED, PROCESSING)
+
+    def rungs_for(self, width: int, height: int) -> tuple[Rung, ...]:
+        return rungs_for_source(width, height)
+
+    def start_processing(self) -> int:
+        """Begin an attempt; a video left `processing` by a dead worker is taken over."""
+        if not self.needs_processing:
+            raise Conflict(f"video is {self.status}; nothing to process")
+        self._processing_started(attempt=self.attempts + 1)
+        return self.attempts
+
+    @event("ProcessingStarted")
+    def _processing_started(self, attempt: int) -> None:
+        self.attempts = attempt
+        self.status = PROCESSING
+
+    def record_processed(self, outcome: dict) -> None:
+        if self.deleted or self.status != PROCESSING:
+            raise Conflict(f"video is {self.status}; cannot record a result")
+        self._processed(outcome=outcome)
+
+    @event("Processed")
+    def _processed(self, outcome: dict) -> None:
+        self.outcome = outcome
+        self.status = READY
+        self.failure_reason = None
+
+    def record_failure(self, reason: str, retryable: bool) -> None:
+        if self.deleted or self.status != PROCESSING:
+            raise Conflict(f"video is {self.status}; cannot record a failure")
+        self._processing_failed(reason=reason[:500], attempt=self.attempts, retryable=retryable)
+
+    @event("ProcessingFailed")
+    def _processing_failed(self, reason: str, attempt: int, retryable: bool) -> None:
+        self.status = FAILED
+        self.failure_reason = reason
+        self.retryable = retryable
+
+    # --- editing and deletion -------------------------------------------------------
+
+    def edit_details(
+        self, actor_id: UUID, actor_roles: tuple[str, ...], *, title: str | None = None,
+        description: str | None = None, tags: list[str] | None = None, visibility: str | None = None,
+    ) -> None:
+        self.check_editable_by(actor_id, actor_roles)
+        changes = {
+            "title": clean_title(title) if title is not None else None,
+            "description": clean_description(description) if description is not None else None,
+            "tags": clean_tags(tags) if tags is not None else None,
+            "visibility": check_visibility(visibility) if visibility is not None else None,
+        }
+        if any(value is not None for value in changes.values()):
+            self._details_edited(**changes)
+
+    @event("DetailsEdited")
+    def _details_edited(
+        self, title: str | None, description: str | None, tags: list[str] | None, visibility: str | None
+    ) -> None:
+        self.title = title if title is not None else self.title
+        self.description = description if description is not None else self.description
+        self.tags = tags if tags is not None else self.tags
+        self.visibility = visibility if visibility is not None else self.visibility
+
+    def delete(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> None:
+        self.check_editable_by(actor_id, actor_roles)
+        self._deleted()
+
+    @event("Deleted")
+    def _deleted(self) -> None:
+        self.deleted = True

@@ -1,0 +1,118 @@
+"""The outbox relay on POPO and the in-process bus: what it publishes and when it moves on."""
+
+from __future__ import annotations
+
+import uuid
+
+import anyio
+import pytest
+from eventsourcing.popo import POPOTrackingRecorder
+
+from adapters.outbound.in_process_bus import InProcessEventBus
+from adapters.outbound.object_storage import InMemoryObjectStorage
+from adapters.outbound.clock import RandomIdGenerator, SettableClock
+from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
+from application.integration_events import VideoProcessed, VideoUploaded, decode
+from application.relay import OutboxRelay
+from application.videos import Videos
+from domain.videos import Video
+
+
+@pytest.fixture
+def videos():
+    app = Videos(storage=InMemoryObjectStorage(), inspector=PyAVMediaInspector(), clock=SettableClock(),
+                 ids=RandomIdGenerator(), max_upload_bytes=10**9, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    yield app
+    app.close()
+
+
+def add_video(videos: Videos) -> Video:
+    video = Video.upload(uuid.uuid4(), uuid.uuid4(), ("user",), title="t", description="", tags=[],
+                         visibility="public", source_key="raw/k/original.mp4", source_size=5,
+                         source_content_type="video/mp4", source_sha256="ab" * 32)
+    videos.save(video)
+    return video
+
+
+def drain(bus: InProcessEventBus, topic: str) -> list:
+    async def take() -> list:
+        messages = []
+        subscription = bus.subscribe(topic)
+        while bus.pending(topic):
+            messages.append(await subscription.__anext__())
+        return messages
+
+    return anyio.run(take)
+
+
+class FlakyPublisher:
+    def __init__(self, inner, failures: int) -> None:
+        self.inner, self.failures = inner, failures
+
+    async def publish(self, messages) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker away")
+        await self.inner.publish(messages)
+
+    async def ping(self) -> None:
+        pass
+
+
+class CrashBeforeTracking(POPOTrackingRecorder):
+    """The relay dies after the broker acknowledged but before it recorded its position."""
+
+    crash = True
+
+    def insert_tracking(self, tracking) -> None:
+        if self.crash:
+            self.crash = False
+            raise SystemExit("killed")
+        super().insert_tracking(tracking)
+
+
+def test_uploaded_videos_are_published_keyed_by_video_id(videos):
+    bus = InProcessEventBus()
+    relay = OutboxRelay(videos, POPOTrackingRecorder(), bus)
+    first, second = add_video(videos), add_video(videos)
+    assert anyio.run(relay.relay_once) == 2 and relay.position() == 2
+    messages = drain(bus, "video-uploaded-events")
+    assert [m.key for m in messages] == [str(first.id).encode(), str(second.id).encode()]
+    event = decode(messages[0].value, VideoUploaded)
+    assert (event.video_id, event.user_id, event.raw_key, event.size) == (
+        str(first.id), str(first.owner_id), "raw/k/original.mp4", 5)
+    assert anyio.run(relay.relay_once) == 0
+
+
+def test_outcomes_are_published_and_other_events_only_advance_the_position(videos):
+    bus = InProcessEventBus()
+    relay = OutboxRelay(videos, POPOTrackingRecorder(), bus)
+    video = add_video(videos)
+    video.start_processing()
+    video.record_failure("corrupt input", retryable=False)
+    videos.save(video)
+    assert anyio.run(relay.relay_once) == 3
+    (message,) = drain(bus, "video-processed-events")
+    outcome = decode(message.value, VideoProcessed)
+    assert (outcome.status, outcome.failure_reason) == ("failed", "corrupt input")
+
+
+def test_position_does_not_move_while_the_broker_refuses(videos):
+    bus = InProcessEventBus()
+    relay = OutboxRelay(videos, POPOTrackingRecorder(), FlakyPublisher(bus, failures=1))
+    add_video(videos)
+    with pytest.raises(ConnectionError):
+        anyio.run(relay.relay_once)
+    assert relay.position() == 0 and bus.pending("video-uploaded-events") == 0
+    assert anyio.run(relay.relay_once) == 1 and relay.position() == 1
+
+
+def test_a_relay_killed_after_publishing_publishes_again_with_the_same_event_id(videos):
+    bus = InProcessEventBus()
+    tracking = CrashBeforeTracking()
+    add_video(videos)
+    with pytest.raises(SystemExit):
+        anyio.run(OutboxRelay(videos, tracking, bus).relay_once)
+    anyio.run(OutboxRelay(videos, tracking, bus).relay_once)  # the restarted relay
+    first, again = (decode(m.value, VideoUploaded) for m in drain(bus, "video-uploaded-events"))
+    assert first.event_id == again.event_id
