@@ -100,7 +100,7 @@ def _object_storage(settings: Settings) -> ObjectStorage:
 
         return S3ObjectStorage(
             settings.s3_endpoint, settings.s3_bucket, settings.s3_region,
-            settings.s3_access_key_id, settings.s3_secret_access_key,
+            settings.s3_access_key_id, settings.s3_secret_access_key, prefix=settings.s3_prefix,
         )
     from adapters.outbound.object_storage import LocalObjectStorage
 

@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    s3_prefix: str = ""  # keys live under this prefix in the bucket
     jwt_private_key: str | None = None  # PEM text or path; unset: generated in data_dir
     jwt_issuer: str = "vodhub"
     jwt_audience: str = "vodhub-api"
