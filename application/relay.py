@@ -50,11 +50,10 @@ def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingM
             content_type=event.source_content_type, uploaded_at=event.timestamp,
         ), topics.video_uploaded)
     if isinstance(event, Video.Processed):
-        outcome = event.outcome
         return to_message(VideoProcessed(
             event_id=integration_event_id(event), video_id=str(event.originator_id), status="ready",
-            renditions=[r["name"] for r in outcome.get("renditions", [])], hls_key=outcome.get("hls_key"),
-            dash_key=outcome.get("dash_key"), failure_reason=None, processed_at=event.timestamp,
+            renditions=[r["name"] for r in event.renditions], hls_key=event.manifests.get("hls"),
+            dash_key=event.manifests.get("dash"), failure_reason=None, processed_at=event.timestamp,
         ), topics.video_processed)
     if isinstance(event, Video.ProcessingFailed):
         return to_message(VideoProcessed(

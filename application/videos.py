@@ -58,13 +58,12 @@ class VideoView(msgspec.Struct):
 
 
 def video_view(video: Video) -> VideoView:
-    outcome = video.outcome or {}
     return VideoView(
         id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
         tags=list(video.tags), visibility=video.visibility, status=video.status,
         created_at=video.created_on, updated_at=video.modified_on, failure_reason=video.failure_reason,
-        duration_s=outcome.get("duration_s"), width=outcome.get("width"), height=outcome.get("height"),
-        renditions=[RenditionView(**r) for r in outcome.get("renditions", [])],
+        duration_s=video.duration_s, width=video.width, height=video.height,
+        renditions=[RenditionView(**r) for r in video.renditions],
     )
 
 

@@ -91,7 +91,12 @@ class Video(Aggregate):
         self.attempts = 0
         self.failure_reason: str | None = None
         self.retryable = False
-        self.outcome: dict | None = None
+        self.duration_s: float | None = None
+        self.width: int | None = None
+        self.height: int | None = None
+        self.renditions: list[dict] = []
+        self.manifests: dict[str, str] = {}
+        self.thumbnails: dict[str, str] = {}
 
     @classmethod
     def upload(
@@ -152,14 +157,32 @@ class Video(Aggregate):
         self.attempts = attempt
         self.status = PROCESSING
 
-    def record_processed(self, outcome: dict) -> None:
+    def record_processed(
+        self, *, duration_s: float, width: int, height: int, renditions: list[dict],
+        manifests: dict[str, str], thumbnails: dict[str, str],
+    ) -> None:
+        """renditions: [{name, width, height, bitrate}]; manifests: hls, dash, mp4 → object key;
+        thumbnails: poster, sprite, storyboard → object key."""
         if self.deleted or self.status != PROCESSING:
             raise Conflict(f"video is {self.status}; cannot record a result")
-        self._processed(outcome=outcome)
+        if not renditions or "hls" not in manifests or "dash" not in manifests:
+            raise Conflict("a processed video needs renditions and both manifests")
+        self._processed(
+            duration_s=duration_s, width=width, height=height, renditions=renditions,
+            manifests=manifests, thumbnails=thumbnails,
+        )
 
     @event("Processed")
-    def _processed(self, outcome: dict) -> None:
-        self.outcome = outcome
+    def _processed(
+        self, duration_s: float, width: int, height: int, renditions: list[dict],
+        manifests: dict[str, str], thumbnails: dict[str, str],
+    ) -> None:
+        self.duration_s = duration_s
+        self.width = width
+        self.height = height
+        self.renditions = renditions
+        self.manifests = manifests
+        self.thumbnails = thumbnails
         self.status = READY
         self.failure_reason = None
 

@@ -8,6 +8,12 @@ from domain.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from domain.videos import FAILED, PROCESSING, READY, UPLOADED, Video, split_tags
 
 OWNER = uuid.uuid4()
+OUTCOME = {
+    "duration_s": 1.0, "width": 426, "height": 240,
+    "renditions": [{"name": "240p", "width": 426, "height": 240, "bitrate": 400_000}],
+    "manifests": {"hls": "processed/x/cmaf/master.m3u8", "dash": "processed/x/cmaf/manifest.mpd"},
+    "thumbnails": {"poster": "thumbnails/x/poster.jpg"},
+}
 
 
 def new_video(**details) -> Video:
@@ -45,12 +51,12 @@ def test_a_new_video_is_uploaded():
 def test_processing_succeeds_once():
     video = new_video()
     assert video.start_processing() == 1
-    video.record_processed({"renditions": []})
-    assert video.status == READY
+    video.record_processed(**OUTCOME)
+    assert video.status == READY and video.renditions[0]["name"] == "240p"
     with pytest.raises(Conflict):
         video.start_processing()
     with pytest.raises(Conflict):
-        video.record_processed({})
+        video.record_processed(**OUTCOME)
 
 
 def test_a_video_left_processing_by_a_dead_worker_is_taken_over_with_a_new_attempt():

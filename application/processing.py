@@ -1,0 +1,124 @@
+"""Processing: turn an uploaded original into the streaming ladder, exactly once per video."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from uuid import UUID
+
+import anyio
+from anyio import to_thread
+from eventsourcing.persistence import IntegrityError
+
+from application.errors import UnsupportedMedia
+from application.ports import ObjectStorage, TranscodeOutput, Transcoder
+from application.videos import Videos
+from domain.errors import Conflict
+from domain.videos import Video
+
+logger = logging.getLogger("vodhub.processing")
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml", ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4", ".jpg": "image/jpeg", ".vtt": "text/vtt",
+}
+
+
+def object_key(video_id: UUID, relative: str) -> str:
+    """Where a produced file lives: thumbnails/{id}/… for thumbnails, processed/{id}/… otherwise."""
+    if relative.startswith("thumbnails/"):
+        return f"thumbnails/{video_id}/{relative.removeprefix('thumbnails/')}"
+    return f"processed/{video_id}/{relative}"
+
+
+class VideoProcessor:
+    def __init__(
+        self, videos: Videos, transcoder: Transcoder, storage: ObjectStorage, work_dir: Path | None = None
+    ) -> None:
+        self.videos = videos
+        self.transcoder = transcoder
+        self.storage = storage
+        self.work_dir = work_dir
+
+    async def process(self, video_id: UUID, *, final_attempt: bool = True) -> str:
+        """Transcode the video unless it is already done; record Processed or ProcessingFailed.
+        Transient faults propagate for a retry; on the final attempt they are recorded as a
+        retryable failure first. Returns what happened, for logs."""
+        video = await to_thread.run_sync(self.videos.repository.get, video_id)
+        if not isinstance(video, Video) or not video.needs_processing:
+            return "skipped: already processed, deleted or unknown"
+        try:
+            await to_thread.run_sync(self._start, video)
+        except IntegrityError:
+            return "skipped: another worker started it just now"
+        try:
+            output = await self._transcode(video)
+        except UnsupportedMedia as error:
+            await self._record_failure(video, str(error), retryable=False)
+            return f"failed: {error}"
+        except Exception as error:
+            if final_attempt:
+                await self._record_failure(video, f"processing kept failing: {error}", retryable=True)
+            raise
+        try:
+            await to_thread.run_sync(self._record_success, video, output)
+        except (Conflict, IntegrityError):  # deleted meanwhile, or another worker recorded first
+            return "skipped: the video changed while it was processed"
+        return "ready"
+
+    def _start(self, video: Video) -> None:
+        video.start_processing()
+        self.videos.save(video)
+
+    async def _transcode(self, video: Video) -> TranscodeOutput:
+        job_dir = Path(tempfile.mkdtemp(prefix=f"vodhub-{video.id}-", dir=self.work_dir))
+        try:
+            source = job_dir / ("source" + Path(video.source_key).suffix)
+            await self.storage.download(video.source_key, source)
+            output_dir = job_dir / "out"
+            output = await to_thread.run_sync(self._transcode_file, video, source, output_dir)
+            await self._upload_outputs(video.id, output_dir, output)
+            return output
+        finally:
+            with anyio.CancelScope(shield=True):
+                await to_thread.run_sync(shutil.rmtree, job_dir, True)
+
+    def _transcode_file(self, video: Video, source: Path, output_dir: Path) -> TranscodeOutput:
+        info = self.transcoder.probe(source)
+        rungs = video.rungs_for(info.width, info.height)
+        return self.transcoder.transcode(source, output_dir, rungs)
+
+    async def _upload_outputs(self, video_id: UUID, output_dir: Path, output: TranscodeOutput) -> None:
+        # Segments first and manifests last, so a manifest never names a missing segment.
+        ordered = sorted(output.files, key=lambda name: name.endswith((".m3u8", ".mpd")))
+        for relative in ordered:
+            await self.storage.put_file(
+                object_key(video_id, relative), output_dir / relative, CONTENT_TYPES.get(Path(relative).suffix)
+            )
+
+    def _record_success(self, video: Video, output: TranscodeOutput) -> None:
+        thumbnails = {"poster": output.poster, "sprite": output.sprite, "storyboard": output.storyboard}
+        video.record_processed(
+            duration_s=round(output.source.duration_s, 3), width=output.source.width,
+            height=output.source.height,
+            renditions=[{"name": r.name, "width": r.width, "height": r.height, "bitrate": r.bitrate}
+                        for r in output.renditions],
+            manifests={
+                "hls": object_key(video.id, output.hls_master), "dash": object_key(video.id, output.dash_manifest),
+                "mp4": object_key(video.id, output.progressive),
+            },
+            thumbnails={name: object_key(video.id, path) for name, path in thumbnails.items() if path},
+        )
+        self.videos.save(video)
+
+    async def _record_failure(self, video: Video, reason: str, retryable: bool) -> None:
+        def record() -> None:
+            try:
+                video.record_failure(reason, retryable=retryable)
+                self.videos.save(video)
+            except (Conflict, IntegrityError):
+                logger.info("video %s changed meanwhile; its failure is not recorded", video.id)
+
+        await to_thread.run_sync(record)
