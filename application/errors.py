@@ -10,6 +10,7 @@ __all__ = [
     "ValidationError",
     "AuthenticationFailed",
     "InvalidToken",
+    "InvalidPlaybackToken",
     "UnsupportedMedia",
     "PayloadTooLarge",
 ]
@@ -21,6 +22,10 @@ class AuthenticationFailed(DomainError):
 
 class InvalidToken(AuthenticationFailed):
     """A token that is malformed, forged, expired, not yet valid or revoked."""
+
+
+class InvalidPlaybackToken(PermissionDenied):
+    """A media token that is forged, malformed or expired."""
 
 
 class UnsupportedMedia(DomainError):

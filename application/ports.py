@@ -90,6 +90,14 @@ class RevocationList(Protocol):
         """Whether the access token with this jti was revoked."""
 
 
+class PlaybackTokens(Protocol):
+    def issue(self, video_id: UUID, expires_at: datetime) -> str:
+        """A URL-safe token that unlocks one video's media until it expires."""
+
+    def verify(self, token: str) -> UUID:
+        """The video id the token unlocks; raises InvalidPlaybackToken if forged or expired."""
+
+
 # --- media -------------------------------------------------------------------
 
 

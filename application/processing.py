@@ -13,6 +13,7 @@ from anyio import to_thread
 from eventsourcing.persistence import IntegrityError
 
 from application.errors import UnsupportedMedia
+from application.media_layout import MANIFEST_SUFFIXES, media_type, object_key
 from application.ports import ObjectStorage, TranscodeOutput, Transcoder
 from application.videos import Videos
 from domain.errors import Conflict
@@ -20,17 +21,6 @@ from domain.videos import Video
 
 logger = logging.getLogger("vodhub.processing")
 
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml", ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4", ".jpg": "image/jpeg", ".vtt": "text/vtt",
-}
-
-
-def object_key(video_id: UUID, relative: str) -> str:
-    """Where a produced file lives: thumbnails/{id}/… for thumbnails, processed/{id}/… otherwise."""
-    if relative.startswith("thumbnails/"):
-        return f"thumbnails/{video_id}/{relative.removeprefix('thumbnails/')}"
-    return f"processed/{video_id}/{relative}"
 
 
 class VideoProcessor:
@@ -92,11 +82,9 @@ class VideoProcessor:
 
     async def _upload_outputs(self, video_id: UUID, output_dir: Path, output: TranscodeOutput) -> None:
         # Segments first and manifests last, so a manifest never names a missing segment.
-        ordered = sorted(output.files, key=lambda name: name.endswith((".m3u8", ".mpd")))
+        ordered = sorted(output.files, key=lambda name: name.endswith(MANIFEST_SUFFIXES))
         for relative in ordered:
-            await self.storage.put_file(
-                object_key(video_id, relative), output_dir / relative, CONTENT_TYPES.get(Path(relative).suffix)
-            )
+            await self.storage.put_file(object_key(video_id, relative), output_dir / relative, media_type(relative))
 
     def _record_success(self, video: Video, output: TranscodeOutput) -> None:
         thumbnails = {"poster": output.poster, "sprite": output.sprite, "storyboard": output.storyboard}

@@ -170,11 +170,12 @@ class Videos(Application):
 
     def get_video(self, principal: Principal, video_id: UUID) -> VideoView:
         """A video the caller may see; others' private ones and deleted ones are not found."""
-        video = self._get(video_id)
+        video = self.get_aggregate(video_id)
         video.check_visible_to(principal.user_id, principal.roles)
         return video_view(video)
 
-    def _get(self, video_id: UUID) -> Video:
+    def get_aggregate(self, video_id: UUID) -> Video:
+        """The video aggregate, deleted ones included; NotFound for anything else."""
         try:
             video = self.repository.get(video_id)
         except AggregateNotFoundError:

@@ -26,7 +26,8 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
             group.cancel_scope.cancel()
 
     app = create_app(
-        accounts=vodhub.accounts, videos=vodhub.videos, health_checks=vodhub.health_checks,
+        accounts=vodhub.accounts, videos=vodhub.videos, streaming=vodhub.streaming, storage=vodhub.storage,
+        health_checks=vodhub.health_checks,
         lifespan=[run_background] if background else [],
     )
     app.on_shutdown.append(vodhub.close)

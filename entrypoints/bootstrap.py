@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from anyio import to_thread
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
@@ -13,7 +14,7 @@ from eventsourcing.utils import Environment
 from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
-from adapters.outbound.jwt_tokens import JwtTokenIssuer, load_or_create_key, load_private_key
+from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from application.accounts import Accounts
 from application.ports import (
@@ -26,6 +27,7 @@ from application.ports import (
     RevocationList,
 )
 from application.relay import OutboxRelay, Topics
+from application.streaming import Streaming
 from application.videos import Videos
 from entrypoints.settings import Settings
 
@@ -41,6 +43,7 @@ class Vodhub:
     settings: Settings
     accounts: Accounts
     videos: Videos
+    streaming: Streaming
     storage: ObjectStorage
     publisher: EventPublisher
     relay: OutboxRelay
@@ -68,8 +71,10 @@ def bootstrap(
     closers: list[Callable[[], None]] = []
     if revocations is None or refresh_tokens is None:
         revocations, refresh_tokens = _token_stores(settings, clock, health_checks, closers)
+    signing_key = _signing_key(settings)
+    tokens = JwtTokenIssuer(signing_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock)
     accounts = Accounts(
-        hasher=hasher, tokens=_token_issuer(settings, clock), refresh_tokens=refresh_tokens,
+        hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
         revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
         refresh_ttl=settings.refresh_token_ttl,
         env=eventstore_env or settings.eventstore_env("accounts"),
@@ -88,9 +93,14 @@ def bootstrap(
     closers.append(videos.close)
     relay = OutboxRelay(videos, _tracking_recorder(eventstore_env or settings.eventstore_env("relay")),
                         publisher, topics=settings.topics())
+    streaming = Streaming(
+        videos, JwtPlaybackTokens(signing_key, issuer=settings.jwt_issuer, clock=clock), clock,
+        token_ttl=settings.media_token_ttl, media_base_url=settings.cdn_base_url or "/media",
+        redirects=settings.stream_redirects,
+    )
     return Vodhub(
-        settings=settings, accounts=accounts, videos=videos, storage=storage, publisher=publisher,
-        relay=relay, health_checks=health_checks, closers=closers,
+        settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
+        publisher=publisher, relay=relay, health_checks=health_checks, closers=closers,
     )
 
 
@@ -122,12 +132,10 @@ def _tracking_recorder(env: dict[str, str]) -> TrackingRecorder:
     return InfrastructureFactory.construct(Environment(name="relay", env=env)).tracking_recorder()
 
 
-def _token_issuer(settings: Settings, clock: Clock) -> JwtTokenIssuer:
+def _signing_key(settings: Settings) -> Any:
     if settings.jwt_private_key:
-        key = load_private_key(settings.jwt_private_key)
-    else:
-        key = load_or_create_key(settings.data_dir / "jwt-ed25519.pem")
-    return JwtTokenIssuer(key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock)
+        return load_private_key(settings.jwt_private_key)
+    return load_or_create_key(settings.data_dir / "jwt-ed25519.pem")
 
 
 def _token_stores(

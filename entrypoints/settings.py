@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     password_memory_cost: int = 65536
     max_upload_bytes: int = 10 * 1024**3
     cdn_base_url: str | None = None  # unset: the api's own /media
+    stream_redirects: bool = True  # off: the stream endpoint serves bytes instead of redirecting
+    media_token_ttl: int = 3600  # seconds a signed media URL stays valid
     log_level: str = "INFO"
 
     @classmethod

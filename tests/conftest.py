@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.api",
     "tests.fixtures.uploads",
+    "tests.fixtures.media",
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.kafka",

@@ -10,11 +10,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.inbound.http.auth import AuthController, jwks, provide_principal
+from adapters.inbound.http.media import get_media, head_media
 from adapters.inbound.http.health import HealthChecks, live, ready
 from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.users import UsersController
 from adapters.inbound.http.videos import VideosController
 from application.accounts import Accounts
+from application.ports import ObjectStorage
+from application.streaming import Streaming
 from application.videos import Videos
 
 
@@ -26,7 +29,8 @@ def _constant(value: object) -> Provide:
 
 
 def create_app(
-    *, accounts: Accounts, videos: Videos, health_checks: HealthChecks, lifespan: Sequence = (),
+    *, accounts: Accounts, videos: Videos, streaming: Streaming, storage: ObjectStorage,
+    health_checks: HealthChecks, lifespan: Sequence = (),
     debug: bool = False,
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here."""
@@ -41,10 +45,12 @@ def create_app(
         path="/schema",
     )
     return Litestar(
-        route_handlers=[AuthController, UsersController, VideosController, jwks, live, ready],
+        route_handlers=[AuthController, UsersController, VideosController, jwks, live, ready, get_media, head_media],
         dependencies={
             "accounts": _constant(accounts),
             "videos": _constant(videos),
+            "streaming": _constant(streaming),
+            "storage": _constant(storage),
             "health_checks": _constant(health_checks),
             "principal": Provide(provide_principal),
         },

@@ -1,15 +1,24 @@
-"""Named dependencies the controllers declare (provided in app.py)."""
+"""Named dependencies the controllers declare (provided in app.py). They are our own objects,
+so Litestar is told not to validate them (it cannot isinstance-check a Protocol anyway)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated
 
-from litestar.di import NamedDependency
+from litestar.di import Dependency
+from litestar.params import SkipValidationMarker
 
 from application.accounts import Accounts, Principal
+from application.ports import ObjectStorage
+from application.streaming import Streaming
 from application.videos import Videos
 
-AccountsDep = NamedDependency[Accounts]
-PrincipalDep = NamedDependency[Principal]
-VideosDep = NamedDependency[Videos]
-HealthChecksDep = NamedDependency[Mapping[str, Callable[[], Awaitable[None]]]]
+_named, _unchecked = Dependency(kind="named"), SkipValidationMarker()
+
+AccountsDep = Annotated[Accounts, _named, _unchecked]
+PrincipalDep = Annotated[Principal, _named, _unchecked]
+VideosDep = Annotated[Videos, _named, _unchecked]
+StreamingDep = Annotated[Streaming, _named, _unchecked]
+StorageDep = Annotated[ObjectStorage, _named, _unchecked]
+HealthChecksDep = Annotated[Mapping[str, Callable[[], Awaitable[None]]], _named, _unchecked]

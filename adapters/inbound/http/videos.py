@@ -7,11 +7,16 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import FromPath
+from anyio import to_thread
+from litestar.params import FromPath, QueryParameter
+from typing import Annotated
 
-from adapters.inbound.http.dependencies import PrincipalDep, VideosDep
+from adapters.inbound.http.dependencies import PrincipalDep, StorageDep, StreamingDep, VideosDep
+from adapters.inbound.http.manifests import rebase_dash, rebase_hls
+from adapters.inbound.http.media import IMMUTABLE, SIGNED_CACHE, serve_object
 from adapters.inbound.http.multipart import upload_events
-from application.errors import PayloadTooLarge
+from application.errors import PayloadTooLarge, ValidationError
+from application.streaming import Streaming, StreamTarget, format_from_accept
 from application.videos import VideoView
 
 # Room for the form's boundaries, part headers and text fields around the file itself.
@@ -59,3 +64,32 @@ class VideosController(Controller):
     def get_video(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> VideoView:
         """One video; others' private videos are not found."""
         return videos.get_video(principal, video_id)
+
+    @get("/stream/{video_id:uuid}", status_code=302)
+    async def stream(
+        self, request: Request, video_id: FromPath[UUID], principal: PrincipalDep, streaming: StreamingDep,
+        storage: StorageDep, format: Annotated[str | None, QueryParameter(description="hls, dash or mp4")] = None,
+        quality: Annotated[str, QueryParameter(description="240p…1080p or auto")] = "auto",
+        delivery: Annotated[str, QueryParameter(description="redirect or proxy")] = "redirect",
+    ) -> Response:
+        """Play a video: 302 to its media URL, or the bytes themselves with ?delivery=proxy."""
+        if delivery not in ("redirect", "proxy"):
+            raise ValidationError("delivery", "redirect or proxy")
+        fmt = format or format_from_accept(request.headers.get("accept"))
+        target = await to_thread.run_sync(streaming.stream, principal, video_id, fmt, quality)
+        if delivery == "redirect" and streaming.redirects:
+            return Response(content=b"", status_code=302, headers={"Location": target.url, "Cache-Control": "no-store"})
+        return await _proxy(request, storage, streaming, target)
+
+
+async def _proxy(request: Request, storage: StorageDep, streaming: Streaming, target: StreamTarget) -> Response:
+    """Serve the file here; manifests get absolute URIs since their neighbours stay under /media."""
+    cache = IMMUTABLE if target.public else SIGNED_CACHE
+    if not target.key.endswith((".m3u8", ".mpd")):
+        return await serve_object(request, storage, target.key, cache, body=True)
+    info = await storage.head(target.key)
+    text = (await storage.get_range(target.key, 0, info.size if info else 0)).decode()
+    folder = target.url.rsplit("/", 1)[0]
+    body = rebase_hls(text, folder) if target.key.endswith(".m3u8") else rebase_dash(text, folder)
+    media = "application/vnd.apple.mpegurl" if target.key.endswith(".m3u8") else "application/dash+xml"
+    return Response(content=body.encode(), status_code=200, media_type=media, headers={"Cache-Control": "no-store"})

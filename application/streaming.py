@@ -1,0 +1,118 @@
+"""Streaming: which file answers a play request, and who may fetch which media file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from application.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from application.accounts import Principal
+from application.media_layout import is_safe_media_name, object_key, relative_name
+from application.ports import Clock, PlaybackTokens
+from application.videos import Videos
+from domain.videos import READY, Video
+
+FORMATS = ("hls", "dash", "mp4")
+ACCEPT_FORMATS = {"application/vnd.apple.mpegurl": "hls", "application/dash+xml": "dash", "video/mp4": "mp4"}
+
+
+class NotReady(Conflict):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the video is {status}; it has no playable streams yet")
+        self.problem_extra = {"video_status": status}
+
+
+class QualityNotAvailable(NotFound):
+    def __init__(self, quality: str, available: list[str]) -> None:
+        super().__init__(f"no {quality} rendition; available: {', '.join(available) or 'none'}")
+        self.problem_extra = {"available": available}
+
+
+@dataclass(frozen=True)
+class StreamTarget:
+    key: str  # the object in storage
+    url: str  # where a player fetches it (and its neighbours, by relative URIs)
+    public: bool
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    key: str
+    public: bool  # cacheable by shared caches (a public video at its unsigned path)
+
+
+def format_from_accept(accept: str | None) -> str:
+    """The first streaming media type the client accepts; HLS when it names none."""
+    for part in (accept or "").split(","):
+        media_type = part.split(";")[0].strip().lower()
+        if media_type in ACCEPT_FORMATS:
+            return ACCEPT_FORMATS[media_type]
+    return "hls"
+
+
+class Streaming:
+    def __init__(
+        self, videos: Videos, tokens: PlaybackTokens, clock: Clock, *, token_ttl: int = 3600,
+        media_base_url: str = "/media", redirects: bool = True,
+    ) -> None:
+        self.videos = videos
+        self.tokens = tokens
+        self.clock = clock
+        self.token_ttl = token_ttl
+        self.media_base_url = media_base_url.rstrip("/")
+        self.redirects = redirects  # off: the stream endpoint serves the bytes itself
+
+    def stream(self, principal: Principal, video_id: UUID, fmt: str, quality: str = "auto") -> StreamTarget:
+        """The media file (and its URL) that plays the video in the format and quality asked for."""
+        if fmt not in FORMATS:
+            raise ValidationError("format", f"one of {', '.join(FORMATS)}")
+        video = self.videos.get_aggregate(video_id)
+        video.check_visible_to(principal.user_id, principal.roles)
+        if video.status != READY:
+            raise NotReady(video.status)
+        relative = self._file_for(video, fmt, quality)
+        return StreamTarget(
+            key=object_key(video.id, relative), url=self.media_url(video, relative),
+            public=video.visibility == "public",
+        )
+
+    def media_url(self, video: Video, relative: str) -> str:
+        """Public videos at plain cacheable paths, others under a short-lived signed token."""
+        if video.visibility == "public":
+            return f"{self.media_base_url}/{video.id}/{relative}"
+        token = self.tokens.issue(video.id, self.clock.now() + timedelta(seconds=self.token_ttl))
+        return f"{self.media_base_url}/t/{token}/{video.id}/{relative}"
+
+    def _file_for(self, video: Video, fmt: str, quality: str) -> str:
+        names = [rendition["name"] for rendition in video.renditions]
+        if fmt == "mp4":
+            progressive = relative_name(video.id, video.manifests["mp4"])
+            available = [name for name in names if progressive.endswith(f"/{name}.mp4")]
+            if quality not in ("auto", *available):
+                raise QualityNotAvailable(quality, available)
+            return progressive
+        if quality != "auto" and quality not in names:
+            raise QualityNotAvailable(quality, names)
+        if fmt == "hls" and quality != "auto":
+            rendition = next(r for r in video.renditions if r["name"] == quality)
+            if rendition.get("hls"):
+                return relative_name(video.id, rendition["hls"])
+        # DASH has one manifest for every rung; the player picks within it.
+        return relative_name(video.id, video.manifests[fmt])
+
+    def media_file(self, video_id: UUID, relative: str, token: str | None) -> MediaFile:
+        """The object behind /media/[t/{token}/]{id}/{relative}, if the caller may have it."""
+        if not is_safe_media_name(relative):
+            raise NotFound("no such media file")
+        if token is not None and self.tokens.verify(token) != video_id:
+            raise PermissionDenied("this playback token is for another video")
+        try:
+            video = self.videos.get_aggregate(video_id)
+        except NotFound:
+            raise NotFound("no such media file") from None
+        if video.deleted or video.status != READY:
+            raise NotFound("no such media file")
+        if video.visibility != "public" and token is None:
+            raise NotFound("no such media file")
+        return MediaFile(key=object_key(video_id, relative), public=video.visibility == "public" and token is None)
