@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from uuid import UUID
 
 from application.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from application.accounts import Principal
 from application.media_layout import is_safe_media_name, object_key, relative_name
-from application.ports import Clock, PlaybackTokens
+from application.media_links import MediaLinks
 from application.videos import Videos
 from domain.videos import READY, Video
 
@@ -52,15 +51,10 @@ def format_from_accept(accept: str | None) -> str:
 
 
 class Streaming:
-    def __init__(
-        self, videos: Videos, tokens: PlaybackTokens, clock: Clock, *, token_ttl: int = 3600,
-        media_base_url: str = "/media", redirects: bool = True,
-    ) -> None:
+    def __init__(self, videos: Videos, links: MediaLinks, *, redirects: bool = True) -> None:
         self.videos = videos
-        self.tokens = tokens
-        self.clock = clock
-        self.token_ttl = token_ttl
-        self.media_base_url = media_base_url.rstrip("/")
+        self.links = links
+        self.tokens = links.tokens
         self.redirects = redirects  # off: the stream endpoint serves the bytes itself
 
     def stream(self, principal: Principal, video_id: UUID, fmt: str, quality: str = "auto") -> StreamTarget:
@@ -73,16 +67,9 @@ class Streaming:
             raise NotReady(video.status)
         relative = self._file_for(video, fmt, quality)
         return StreamTarget(
-            key=object_key(video.id, relative), url=self.media_url(video, relative),
+            key=object_key(video.id, relative), url=self.links.url(video, relative),
             public=video.visibility == "public",
         )
-
-    def media_url(self, video: Video, relative: str) -> str:
-        """Public videos at plain cacheable paths, others under a short-lived signed token."""
-        if video.visibility == "public":
-            return f"{self.media_base_url}/{video.id}/{relative}"
-        token = self.tokens.issue(video.id, self.clock.now() + timedelta(seconds=self.token_ttl))
-        return f"{self.media_base_url}/t/{token}/{video.id}/{relative}"
 
     def _file_for(self, video: Video, fmt: str, quality: str) -> str:
         names = [rendition["name"] for rendition in video.renditions]

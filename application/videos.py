@@ -15,6 +15,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 
 from application.accounts import Principal
 from application.errors import NotFound, PayloadTooLarge, PermissionDenied, UnsupportedMedia, ValidationError
+from application.media_links import MediaLinks
 from application.ports import Clock, IdGenerator, MediaInfo, MediaInspector, ObjectStorage
 from application.uploads import (
     CONTENT_TYPES,
@@ -57,13 +58,36 @@ class VideoView(msgspec.Struct):
     streams: dict[str, Any] = {}
 
 
-def video_view(video: Video) -> VideoView:
+def video_view(video: Video, links: MediaLinks | None = None) -> VideoView:
+    thumbnails, streams = links.describe(video) if links else ({}, {})
     return VideoView(
         id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
         tags=list(video.tags), visibility=video.visibility, status=video.status,
         created_at=video.created_on, updated_at=video.modified_on, failure_reason=video.failure_reason,
         duration_s=video.duration_s, width=video.width, height=video.height,
-        renditions=[RenditionView(**r) for r in video.renditions],
+        renditions=[RenditionView(r["name"], r["width"], r["height"], r["bitrate"]) for r in video.renditions],
+        thumbnails=thumbnails, streams=streams,
+    )
+
+
+class HistoryEntry(msgspec.Struct):
+    type: str
+    version: int
+    timestamp: datetime
+    payload: dict[str, Any]
+
+
+# Bookkeeping every event carries, and what an audit reader has no use for.
+_HIDDEN_EVENT_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def _history_entry(event: Any) -> HistoryEntry:
+    payload = {
+        name: str(value) if isinstance(value, UUID) else value
+        for name, value in vars(event).items() if name not in _HIDDEN_EVENT_FIELDS
+    }
+    return HistoryEntry(
+        type=type(event).__name__, version=event.originator_version, timestamp=event.timestamp, payload=payload,
     )
 
 
@@ -79,7 +103,7 @@ class Videos(Application):
 
     def __init__(
         self, *, storage: ObjectStorage, inspector: MediaInspector, clock: Clock, ids: IdGenerator,
-        max_upload_bytes: int, env: dict[str, Any] | None = None,
+        max_upload_bytes: int, links: MediaLinks | None = None, env: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(env=env)
         self.storage = storage
@@ -87,6 +111,7 @@ class Videos(Application):
         self.clock = clock
         self.ids = ids
         self.max_upload_bytes = max_upload_bytes
+        self.links = links
 
     # --- upload ------------------------------------------------------------------------
 
@@ -172,7 +197,40 @@ class Videos(Application):
         """A video the caller may see; others' private ones and deleted ones are not found."""
         video = self.get_aggregate(video_id)
         video.check_visible_to(principal.user_id, principal.roles)
-        return video_view(video)
+        return video_view(video, self.links)
+
+    def edit_details(
+        self, principal: Principal, video_id: UUID, *, title: str | None = None,
+        description: str | None = None, tags: list[str] | None = None, visibility: str | None = None,
+    ) -> VideoView:
+        """Change title, description, tags or visibility; owner, moderators and admins."""
+        video = self.get_aggregate(video_id)
+        video.edit_details(
+            principal.user_id, principal.roles, title=title, description=description, tags=tags,
+            visibility=visibility,
+        )
+        self.save(video)
+        return video_view(video, self.links)
+
+    def delete_video(self, principal: Principal, video_id: UUID) -> None:
+        """Gone for readers at once; its objects are removed by the janitor following the log."""
+        video = self.get_aggregate(video_id)
+        video.delete(principal.user_id, principal.roles)
+        self.save(video)
+
+    def history(self, principal: Principal, video_id: UUID) -> list[HistoryEntry]:
+        """The video's domain events, oldest first; owner, moderators and admins."""
+        video = self.get_aggregate(video_id)
+        if not video.may_edit(principal.user_id, principal.roles):
+            video.check_visible_to(principal.user_id, principal.roles)
+            raise PermissionDenied("only the owner, a moderator or an admin may read the history")
+        return [_history_entry(event) for event in self.events.get(video_id)]
+
+    def status(self, principal: Principal, video_id: UUID) -> str:
+        """The current status of a video the caller may see."""
+        video = self.get_aggregate(video_id)
+        video.check_visible_to(principal.user_id, principal.roles)
+        return video.status
 
     def get_aggregate(self, video_id: UUID) -> Video:
         """The video aggregate, deleted ones included; NotFound for anything else."""

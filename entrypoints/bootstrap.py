@@ -27,6 +27,7 @@ from application.ports import (
     RevocationList,
 )
 from application.relay import OutboxRelay, Topics
+from application.media_links import MediaLinks
 from application.streaming import Streaming
 from application.videos import Videos
 from entrypoints.settings import Settings
@@ -86,18 +87,18 @@ def bootstrap(
     publisher = publisher or _publisher(settings)
     if settings.kafka_bootstrap_servers:
         health_checks["kafka"] = publisher.ping
+    links = MediaLinks(
+        JwtPlaybackTokens(signing_key, issuer=settings.jwt_issuer, clock=clock), clock,
+        base_url=settings.cdn_base_url or "/media", token_ttl=settings.media_token_ttl,
+    )
     videos = Videos(
-        storage=storage, inspector=PyAVMediaInspector(), clock=clock, ids=ids,
+        storage=storage, inspector=PyAVMediaInspector(), clock=clock, ids=ids, links=links,
         max_upload_bytes=settings.max_upload_bytes, env=eventstore_env or settings.eventstore_env("videos"),
     )
     closers.append(videos.close)
     relay = OutboxRelay(videos, _tracking_recorder(eventstore_env or settings.eventstore_env("relay")),
                         publisher, topics=settings.topics())
-    streaming = Streaming(
-        videos, JwtPlaybackTokens(signing_key, issuer=settings.jwt_issuer, clock=clock), clock,
-        token_ttl=settings.media_token_ttl, media_base_url=settings.cdn_base_url or "/media",
-        redirects=settings.stream_redirects,
-    )
+    streaming = Streaming(videos, links, redirects=settings.stream_redirects)
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
         publisher=publisher, relay=relay, health_checks=health_checks, closers=closers,

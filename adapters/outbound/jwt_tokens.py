@@ -15,7 +15,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from application.errors import InvalidToken
+from application.errors import InvalidPlaybackToken, InvalidToken
 from application.ports import AccessClaims, Clock
 
 REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]
@@ -126,3 +126,35 @@ class JwtTokenIssuer:
 
     def public_keys(self) -> dict:
         return {"keys": [dict(self._jwk)]}
+
+
+class JwtPlaybackTokens:
+    """Media tokens as short JWTs signed with the same key, for a separate audience so an access
+    token never unlocks media and a media token never authenticates an API call."""
+
+    AUDIENCE = "vodhub-media"
+
+    def __init__(self, private_key: Any, *, issuer: str, clock: Clock) -> None:
+        self._private_key = private_key
+        self._algorithm = _algorithm_for(private_key)
+        self._public_key = private_key.public_key()
+        self._issuer = issuer
+        self._clock = clock
+
+    def issue(self, video_id: UUID, expires_at: datetime) -> str:
+        payload = {"iss": self._issuer, "aud": self.AUDIENCE, "vid": video_id.hex, "exp": int(expires_at.timestamp())}
+        return jwt.encode(payload, self._private_key, algorithm=self._algorithm)
+
+    def verify(self, token: str) -> UUID:
+        try:
+            payload = jwt.decode(
+                token, self._public_key, algorithms=[self._algorithm], audience=self.AUDIENCE,
+                issuer=self._issuer, options={"require": ["exp", "vid"], "verify_exp": False},
+            )
+            video_id = UUID(hex=str(payload["vid"]))
+            expired = datetime.fromtimestamp(payload["exp"], UTC) <= self._clock.now()
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError, OSError):
+            raise InvalidPlaybackToken("the playback token is not valid") from None
+        if expired:
+            raise InvalidPlaybackToken("the playback token has expired; ask the stream endpoint for a new URL")
+        return video_id

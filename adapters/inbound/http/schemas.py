@@ -45,3 +45,10 @@ class ProfileUpdateRequest(msgspec.Struct):
 
 class RolesRequest(msgspec.Struct):
     roles: Annotated[list[Annotated[str, Meta(max_length=32)]], Meta(min_length=1, max_length=3)]
+
+
+class VideoPatchRequest(msgspec.Struct):
+    title: Annotated[str, Meta(max_length=200)] | None = None
+    description: Annotated[str, Meta(max_length=5000)] | None = None
+    tags: Annotated[list[Annotated[str, Meta(max_length=32)]], Meta(max_length=20)] | None = None
+    visibility: Annotated[str, Meta(max_length=16)] | None = None

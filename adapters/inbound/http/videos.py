@@ -1,24 +1,31 @@
-"""Video routes: streamed upload and reading one video."""
+"""Video routes: upload, read, edit, delete, status events, history and streaming."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+import anyio
 from anyio import to_thread
-from litestar.params import FromPath, QueryParameter
-from typing import Annotated
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from adapters.inbound.http.dependencies import PrincipalDep, StorageDep, StreamingDep, VideosDep
 from adapters.inbound.http.manifests import rebase_dash, rebase_hls
 from adapters.inbound.http.media import IMMUTABLE, SIGNED_CACHE, serve_object
 from adapters.inbound.http.multipart import upload_events
-from application.errors import PayloadTooLarge, ValidationError
+from adapters.inbound.http.schemas import VideoPatchRequest
+from application.errors import NotFound, PayloadTooLarge, ValidationError
 from application.streaming import Streaming, StreamTarget, format_from_accept
-from application.videos import VideoView
+from application.videos import HistoryEntry, VideoView
+from domain.videos import FAILED, READY
 
+FINAL_STATUSES = (READY, FAILED)
+STATUS_POLL_S = 0.5
 # Room for the form's boundaries, part headers and text fields around the file itself.
 MULTIPART_OVERHEAD = 1024 * 1024
 
@@ -64,6 +71,47 @@ class VideosController(Controller):
     def get_video(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> VideoView:
         """One video; others' private videos are not found."""
         return videos.get_video(principal, video_id)
+
+    @patch("/{video_id:uuid}", sync_to_thread=True)
+    def edit_video(
+        self, video_id: FromPath[UUID], data: JSONBody[VideoPatchRequest], principal: PrincipalDep, videos: VideosDep
+    ) -> VideoView:
+        """Change title, description, tags or visibility (owner, moderator, admin)."""
+        return videos.edit_details(
+            principal, video_id, title=data.title, description=data.description, tags=data.tags,
+            visibility=data.visibility,
+        )
+
+    @delete("/{video_id:uuid}", status_code=204, sync_to_thread=True)
+    def delete_video(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> None:
+        """Delete (owner, moderator, admin); its media is removed in the background."""
+        videos.delete_video(principal, video_id)
+
+    @get("/{video_id:uuid}/history", sync_to_thread=True)
+    def history(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> list[HistoryEntry]:
+        """The video's domain events: its audit trail (owner, moderator, admin)."""
+        return videos.history(principal, video_id)
+
+    @get("/{video_id:uuid}/events")
+    async def status_events(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> ServerSentEvent:
+        """Server-Sent Events of the status, the current one first, until it is ready or failed."""
+        status = await to_thread.run_sync(videos.status, principal, video_id)
+
+        async def changes() -> AsyncIterator[ServerSentEventMessage]:
+            current = status
+            yield ServerSentEventMessage(data=current, event="status")
+            while current not in FINAL_STATUSES:
+                await anyio.sleep(STATUS_POLL_S)
+                try:
+                    latest = await to_thread.run_sync(videos.status, principal, video_id)
+                except NotFound:
+                    yield ServerSentEventMessage(data="deleted", event="status")
+                    return
+                if latest != current:
+                    current = latest
+                    yield ServerSentEventMessage(data=current, event="status")
+
+        return ServerSentEvent(changes())
 
     @get("/stream/{video_id:uuid}", status_code=302)
     async def stream(

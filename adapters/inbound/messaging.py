@@ -1,0 +1,295 @@
+"""Inbound messaging: call an async handler for every message of a topic, at least once.
+
+Both runners hand a handler one message at a time, in order, retry transient failures
+with backoff, and copy a message that cannot be handled to `<topic>.dlq` so it never
+blocks what follows. KafkaConsumerRunner commits a message only after it was handled
+or dead-lettered; InProcessConsumerRunner is the embedded default and, like its bus,
+forgets a message once taken. Either way handlers must be idempotent: Kafka delivers
+again whatever was not committed (a crash, a stop, a rebalance mid-handler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from adapters.outbound.in_process_bus import InProcessEventBus
+from application.integration_events import dead_letter_topic
+from application.ports import EventPublisher, OutgoingMessage
+
+log = logging.getLogger("vodhub.messaging")
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes  # b"" when the message has none
+    value: bytes
+
+
+class MessageHandler(Protocol):
+    async def __call__(self, message: IncomingMessage, *, attempt: int, final_attempt: bool) -> None:
+        """Handle the message; raise PermanentFailure if it can never succeed, anything
+        else to have it retried. On the final attempt a retryable failure should be
+        recorded before raising, because the message goes to the dead-letter topic next."""
+
+
+class PermanentFailure(Exception):
+    """The message can never be handled (it does not decode, say): dead-letter it at once."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_s: tuple[float, ...]  # wait before the 2nd, 3rd, … attempt; the last one repeats
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or (self.max_attempts > 1 and not self.backoff_s):
+            raise ValueError("a retry policy needs at least one attempt and one backoff")
+
+    def wait_before(self, attempt: int) -> float:
+        return self.backoff_s[min(attempt - 2, len(self.backoff_s) - 1)]
+
+
+async def deliver(
+    message: IncomingMessage, handler: MessageHandler, retry: RetryPolicy, dead_letters: EventPublisher
+) -> None:
+    """Handle the message, retrying transient failures; dead-letter it when it cannot be
+    handled. Returns once the message may be committed; raises only if the dead-letter
+    publish fails, and then the message must not be committed."""
+    for attempt in range(1, retry.max_attempts + 1):
+        final_attempt = attempt == retry.max_attempts
+        try:
+            await handler(message, attempt=attempt, final_attempt=final_attempt)
+            return
+        except PermanentFailure:
+            log.exception("Dead-lettering %s: it can never be handled", _describe(message))
+            break
+        except Exception:
+            if final_attempt:
+                log.exception("Dead-lettering %s after %d failed attempts", _describe(message), attempt)
+                break
+            log.warning("Attempt %d at %s failed; retrying", attempt, _describe(message), exc_info=True)
+        await asyncio.sleep(retry.wait_before(attempt + 1))
+    dead_letter = OutgoingMessage(topic=dead_letter_topic(message.topic), key=message.key, value=message.value)
+    await dead_letters.publish([dead_letter])
+
+
+def _describe(message: IncomingMessage) -> str:
+    return f"{message.topic}[{message.partition}]@{message.offset}"
+
+
+class _StoppableRunner:
+    """run() consumes until stop(); stop() cancels whatever run() is waiting on, the
+    handler included, so an unfinished message is never committed."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Consume until stop() is called; raises if consuming fails for good."""
+        if self._stopping:
+            return
+        self._task = asyncio.current_task()
+        try:
+            await self._consume()
+        except asyncio.CancelledError:
+            # Swallow only stop()'s own cancellation, not one from whoever runs us.
+            if not self._stopping or self._task.uncancel() > 0:
+                raise
+
+    async def stop(self) -> None:
+        """Cancel the message being handled, if any, and return once run() has ended."""
+        self._stopping = True
+        if self._task is None or self._task.done():
+            return
+        self._task.cancel()
+        await asyncio.wait({self._task})
+
+    async def _consume(self) -> None:
+        raise NotImplementedError
+
+
+class KafkaConsumerRunner(_StoppableRunner):
+    """A member of a consumer group that handles one message at a time.
+
+    Offsets are committed by hand, one message at a time, after the handler returned or
+    the message was dead-lettered: a crash or stop() mid-handler means the group delivers
+    it again. Messages of one partition are handled in offset order.
+
+    Long handlers (a transcode takes minutes) keep the membership: aiokafka heartbeats
+    from a background task whatever we do, but it leaves the group on its own when
+    neither getone() nor getmany() has been called for max_poll_interval_ms (its
+    coordinator checks the fetcher's idle time). So the handler runs as a task while
+    every assigned partition is paused and getmany(timeout_ms=0) is called every
+    second or so; paused partitions return nothing, so this only resets the idle clock.
+
+    A rebalance while a handler runs: the handler finishes, but its message is not
+    committed, because the partition may have been owned and committed further by
+    another member meanwhile; whoever owns the partition now gets the message again and
+    the idempotent handler makes that harmless. Revocation does not wait for the
+    handler, so a long transcode never stalls the whole group's rebalance.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        handler: MessageHandler,
+        *,
+        dead_letter_publisher: EventPublisher,
+        max_attempts: int = 5,
+        backoff_s: Sequence[float] = (1, 2, 4, 8),
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 3_000,
+        max_poll_interval_ms: int = 300_000,
+        client_id: str = "vodhub",
+    ) -> None:
+        super().__init__()
+        self._topic = topic
+        self._handler = handler
+        self._retry = RetryPolicy(max_attempts, tuple(backoff_s))
+        self._dead_letters = dead_letter_publisher
+        self._consumer_settings = dict(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            max_poll_interval_ms=max_poll_interval_ms,
+        )
+        self._keepalive_s = min(1.0, max_poll_interval_ms / 1000 / 4)
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def assigned_partitions(self) -> frozenset[int] | None:
+        """The partitions this member owns now; None until it has joined its group."""
+        if self._consumer is None:
+            return None
+        return frozenset(partition.partition for partition in self._consumer.assignment())
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(**self._consumer_settings)
+        handling = _HandlingTracker(consumer)
+        consumer.subscribe([self._topic], listener=handling)
+        try:
+            await consumer.start()  # returns once the group assigned us our partitions
+            self._consumer = consumer
+            while True:
+                polled = await consumer.getmany(timeout_ms=1000, max_records=1)
+                for partition, records in polled.items():  # one record at most
+                    for record in records:
+                        await self._handle(consumer, handling, partition, record)
+        finally:
+            self._consumer = None
+            await consumer.stop()  # leaves the group, so our partitions move on at once
+
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, handling: _HandlingTracker, partition: TopicPartition, record: ConsumerRecord
+    ) -> None:
+        message = IncomingMessage(
+            topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key or b"", value=record.value or b"",
+        )
+        handling.begin(partition)
+        try:
+            await self._deliver_keeping_membership(consumer, message)
+        finally:
+            partition_kept = handling.end()
+        if not partition_kept:
+            log.info("Not committing %s: its partition was rebalanced meanwhile", _describe(message))
+            return
+        try:
+            await consumer.commit({partition: record.offset + 1})
+        except CommitFailedError:
+            log.info("Not committing %s: a rebalance began as it finished", _describe(message))
+
+    async def _deliver_keeping_membership(self, consumer: AIOKafkaConsumer, message: IncomingMessage) -> None:
+        delivery = asyncio.create_task(deliver(message, self._handler, self._retry, self._dead_letters))
+        try:
+            while True:
+                done, _ = await asyncio.wait({delivery}, timeout=self._keepalive_s)
+                if done:
+                    return delivery.result()
+                await consumer.getmany(timeout_ms=0)  # resets aiokafka's max_poll_interval clock
+        finally:
+            delivery.cancel()  # a no-op once it finished; stop() or a failed poll otherwise
+            await asyncio.wait({delivery})
+
+
+class _HandlingTracker(ConsumerRebalanceListener):
+    """Keeps every partition paused while a message is handled, and notes whether a
+    rebalance took the message's partition away meanwhile.
+
+    A rebalance replaces every partition's state, pauses included, so new assignments
+    are paused again here. aiokafka calls on_partitions_assigned before it looks up the
+    committed offsets, so no record of a new partition is fetched in between.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+        self._partition: TopicPartition | None = None
+        self._partition_kept = True
+
+    def begin(self, partition: TopicPartition) -> None:
+        self._partition, self._partition_kept = partition, True
+        self._consumer.pause(*self._consumer.assignment())
+
+    def end(self) -> bool:
+        """Resume fetching; whether the partition stayed ours all along."""
+        self._partition = None
+        self._consumer.resume(*self._consumer.assignment())
+        return self._partition_kept
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self._partition in revoked:
+            self._partition_kept = False
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self._partition is not None:
+            self._consumer.pause(*assigned)
+
+
+class InProcessConsumerRunner(_StoppableRunner):
+    """The embedded default: the same handling, retries and dead letters on the in-process
+    bus. The bus hands each message out once and never again, so a message being handled
+    when stop() is called is lost, as is everything else the process held. Offsets count
+    the messages this runner took, partition is always 0."""
+
+    def __init__(
+        self,
+        bus: InProcessEventBus,
+        topic: str,
+        handler: MessageHandler,
+        *,
+        max_attempts: int = 5,
+        backoff_s: Sequence[float] = (1, 2, 4, 8),
+    ) -> None:
+        super().__init__()
+        self._bus = bus
+        self._topic = topic
+        self._handler = handler
+        self._retry = RetryPolicy(max_attempts, tuple(backoff_s))
+
+    async def _consume(self) -> None:
+        offsets = itertools.count()
+        async with aclosing(self._bus.subscribe(self._topic)) as subscription:
+            async for outgoing in subscription:
+                message = IncomingMessage(
+                    topic=outgoing.topic, partition=0, offset=next(offsets), key=outgoing.key, value=outgoing.value
+                )
+                await deliver(message, self._handler, self._retry, self._bus)

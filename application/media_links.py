@@ -1,0 +1,45 @@
+"""Player-facing URLs of a video's media: plain for public videos, under one short-lived
+signed token for unlisted and private ones (relative URIs in playlists then keep it)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from application.media_layout import relative_name
+from application.ports import Clock, PlaybackTokens
+from domain.videos import READY, Video
+
+
+class MediaLinks:
+    def __init__(self, tokens: PlaybackTokens, clock: Clock, *, base_url: str = "/media", token_ttl: int = 3600) -> None:
+        self.tokens = tokens
+        self.clock = clock
+        self.base_url = base_url.rstrip("/")
+        self.token_ttl = token_ttl
+
+    def folder(self, video: Video) -> str:
+        """The URL that a video's relative media names are appended to."""
+        if video.visibility == "public":
+            return f"{self.base_url}/{video.id}"
+        token = self.tokens.issue(video.id, self.clock.now() + timedelta(seconds=self.token_ttl))
+        return f"{self.base_url}/t/{token}/{video.id}"
+
+    def url(self, video: Video, relative: str) -> str:
+        return f"{self.folder(video)}/{relative}"
+
+    def describe(self, video: Video) -> tuple[dict[str, str], dict[str, Any]]:
+        """(thumbnails, streams) URLs of a ready video; both empty before that."""
+        if video.status != READY or video.deleted:
+            return {}, {}
+        folder = self.folder(video)
+
+        def link(key: str) -> str:
+            return f"{folder}/{relative_name(video.id, key)}"
+
+        thumbnails = {name: link(key) for name, key in video.thumbnails.items()}
+        progressive = relative_name(video.id, video.manifests["mp4"])
+        quality = progressive.rsplit("/", 1)[-1].removesuffix(".mp4")
+        streams = {"hls": link(video.manifests["hls"]), "dash": link(video.manifests["dash"]),
+                   "mp4": {quality: f"{folder}/{progressive}"}}
+        return thumbnails, streams

@@ -1,0 +1,92 @@
+"""Editing, deleting, the audit trail and the status stream of a video over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.api import bearer, login, register
+from tests.integration.test_http_accounts import assert_problem
+
+
+@pytest.fixture
+def uploaded(client, uploader, small_clip) -> str:
+    response = client.post("/api/videos/upload", headers=uploader, files={"file": ("a.mp4", small_clip, "video/mp4")})
+    return response.json()["id"]
+
+
+@pytest.fixture
+def bob(client) -> dict:
+    register(client, "bob")
+    return bearer(login(client, "bob"))
+
+
+def test_owner_edits_details(client, uploader, uploaded):
+    response = client.patch(f"/api/videos/{uploaded}", headers=uploader,
+                            json={"title": "Renamed", "tags": ["X", "y"], "visibility": "private"})
+    assert response.status_code == 200
+    assert (response.json()["title"], response.json()["tags"], response.json()["visibility"]) == (
+        "Renamed", ["x", "y"], "private")
+
+
+def test_others_may_not_edit_but_moderators_may(client, uploader, uploaded, bob):
+    assert_problem(client.patch(f"/api/videos/{uploaded}", headers=bob, json={"title": "Mine"}), 403)
+    bob_id = client.get("/api/users/me", headers=bob).json()["id"]
+    client.put(f"/api/users/{bob_id}/roles", headers=uploader, json={"roles": ["moderator"]})
+    as_moderator = bearer(login(client, "bob"))
+    assert client.patch(f"/api/videos/{uploaded}", headers=as_moderator, json={"title": "Moderated"}).status_code == 200
+
+
+@pytest.mark.parametrize("body", [{"title": ""}, {"title": "t" * 201}, {"visibility": "world"},
+                                  {"tags": ["bad\x00"]}, {"tags": "not-a-list"}])
+def test_invalid_edits_are_422(client, uploader, uploaded, body):
+    assert_problem(client.patch(f"/api/videos/{uploaded}", headers=uploader, json=body), 422)
+
+
+def test_delete_hides_the_video_at_once(client, uploader, uploaded, bob):
+    assert_problem(client.delete(f"/api/videos/{uploaded}", headers=bob), 403)
+    assert client.delete(f"/api/videos/{uploaded}", headers=uploader).status_code == 204
+    assert_problem(client.get(f"/api/videos/{uploaded}", headers=uploader), 404)
+    assert_problem(client.delete(f"/api/videos/{uploaded}", headers=uploader), 404)
+    assert_problem(client.get(f"/api/videos/stream/{uploaded}", headers=uploader), 404)
+
+
+def test_history_is_the_audit_trail_for_owner_and_staff(client, uploader, uploaded, bob):
+    client.patch(f"/api/videos/{uploaded}", headers=uploader, json={"title": "Second"})
+    history = client.get(f"/api/videos/{uploaded}/history", headers=uploader).json()
+    assert [(entry["type"], entry["version"]) for entry in history] == [("Uploaded", 1), ("DetailsEdited", 2)]
+    assert history[1]["payload"]["title"] == "Second" and history[0]["timestamp"]
+    assert_problem(client.get(f"/api/videos/{uploaded}/history", headers=bob), 403)
+
+
+def test_status_events_start_with_the_current_status_and_end_when_final(client, vodhub, uploader, uploaded):
+    video = vodhub.videos.get_aggregate(__import__("uuid").UUID(uploaded))
+    video.start_processing()
+    video.record_failure("corrupt", retryable=False)
+    vodhub.videos.save(video)
+    response = client.get(f"/api/videos/{uploaded}/events", headers=uploader)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    assert "event: status\r\ndata: failed" in response.text
+
+
+def test_status_events_follow_changes(client, vodhub, uploader, uploaded):
+    import threading
+    import time
+    import uuid
+
+    def process_later() -> None:
+        time.sleep(0.7)
+        video = vodhub.videos.get_aggregate(uuid.UUID(uploaded))
+        video.start_processing()
+        vodhub.videos.save(video)
+        time.sleep(0.7)
+        video.record_failure("corrupt", retryable=False)
+        vodhub.videos.save(video)
+
+    threading.Thread(target=process_later).start()
+    text = client.get(f"/api/videos/{uploaded}/events", headers=uploader).text
+    statuses = [line.removeprefix("data: ") for line in text.replace("\r\n", "\n").splitlines() if line.startswith("data: ")]
+    assert statuses == ["uploaded", "processing", "failed"]
+
+
+def test_status_events_of_an_unknown_video_are_404(client, uploader):
+    assert_problem(client.get("/api/videos/00000000-0000-0000-0000-000000000001/events", headers=uploader), 404)
