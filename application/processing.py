@@ -55,8 +55,16 @@ class VideoProcessor:
         try:
             await to_thread.run_sync(self._record_success, video, output)
         except (Conflict, IntegrityError):  # deleted meanwhile, or another worker recorded first
+            await self._remove_outputs_if_deleted(video.id)
             return "skipped: the video changed while it was processed"
         return "ready"
+
+    async def _remove_outputs_if_deleted(self, video_id: UUID) -> None:
+        """The janitor may have run before these files existed: remove them here."""
+        latest = await to_thread.run_sync(self.videos.get_aggregate, video_id)
+        if latest.deleted:
+            for prefix in (f"processed/{video_id}", f"thumbnails/{video_id}"):
+                await self.storage.delete_prefix(prefix)
 
     def _start(self, video: Video) -> None:
         video.start_processing()

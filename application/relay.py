@@ -6,16 +6,15 @@ tracking table. A crash between the two publishes the batch again (at least once
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import anyio
-from anyio import to_thread
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
+from eventsourcing.persistence import TrackingRecorder
+
+from application.following import LogFollower
 
 from application.integration_events import (
     VIDEO_PROCESSED_TOPIC,
@@ -26,8 +25,6 @@ from application.integration_events import (
 )
 from application.ports import EventPublisher, OutgoingMessage
 from domain.videos import Video
-
-logger = logging.getLogger("vodhub.relay")
 
 
 @dataclass(frozen=True)
@@ -64,49 +61,20 @@ def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingM
     return None
 
 
-class OutboxRelay:
+class OutboxRelay(LogFollower):
     def __init__(
         self, source: Application, tracking: TrackingRecorder, publisher: EventPublisher,
         topics: Topics = Topics(), batch_size: int = 200,
     ) -> None:
-        self.source = source
-        self.tracking = tracking
+        super().__init__(source, tracking, batch_size)
         self.publisher = publisher
         self.topics = topics
-        self.batch_size = batch_size
 
-    def position(self) -> int:
-        """The last notification id whose integration event the broker acknowledged."""
-        return self.tracking.max_tracking_id(self.source.name) or 0
+    async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
+        """Publish and return only once the broker acknowledged: then the position may move."""
+        messages = [message for event in events if (message := integration_message(event, self.topics))]
+        await self.publisher.publish(messages)
 
     async def relay_once(self) -> int:
         """Publish the next batch of pending events; returns how many notifications it covered."""
-        notifications: Sequence[Notification] = await to_thread.run_sync(self._pending)
-        if not notifications:
-            return 0
-        messages = [
-            message for notification in notifications
-            if (message := integration_message(self.source.mapper.to_domain_event(notification), self.topics))
-        ]
-        await self.publisher.publish(messages)
-        last = notifications[-1].id
-        await to_thread.run_sync(self.tracking.insert_tracking, Tracking(self.source.name, last))
-        return len(notifications)
-
-    def _pending(self) -> Sequence[Notification]:
-        return self.source.recorder.select_notifications(start=self.position() + 1, limit=self.batch_size)
-
-    async def run(self, poll_interval: float = 0.2, max_backoff: float = 10.0) -> None:
-        """Relay until cancelled; while the broker is away, retry with growing pauses."""
-        backoff = poll_interval
-        while True:
-            try:
-                relayed = await self.relay_once()
-                backoff = poll_interval
-            except Exception as error:  # the broker or the store is away: keep trying, loudly
-                logger.warning("relay: %s; retrying in %.1f s", error, backoff)
-                await anyio.sleep(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
-            if relayed < self.batch_size:
-                await anyio.sleep(poll_interval)
+        return await self.step()

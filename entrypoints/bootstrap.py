@@ -27,6 +27,7 @@ from application.ports import (
     RevocationList,
 )
 from application.relay import OutboxRelay, Topics
+from application.janitor import Janitor
 from application.media_links import MediaLinks
 from application.streaming import Streaming
 from application.videos import Videos
@@ -48,6 +49,7 @@ class Vodhub:
     storage: ObjectStorage
     publisher: EventPublisher
     relay: OutboxRelay
+    janitor: Janitor
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -96,12 +98,14 @@ def bootstrap(
         max_upload_bytes=settings.max_upload_bytes, env=eventstore_env or settings.eventstore_env("videos"),
     )
     closers.append(videos.close)
-    relay = OutboxRelay(videos, _tracking_recorder(eventstore_env or settings.eventstore_env("relay")),
+    relay = OutboxRelay(videos, _tracking_recorder("relay", eventstore_env or settings.eventstore_env("relay")),
                         publisher, topics=settings.topics())
+    janitor = Janitor(videos, _tracking_recorder("janitor", eventstore_env or settings.eventstore_env("janitor")),
+                      storage)
     streaming = Streaming(videos, links, redirects=settings.stream_redirects)
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
-        publisher=publisher, relay=relay, health_checks=health_checks, closers=closers,
+        publisher=publisher, relay=relay, janitor=janitor, health_checks=health_checks, closers=closers,
     )
 
 
@@ -128,9 +132,9 @@ def _publisher(settings: Settings) -> EventPublisher:
     return InProcessEventBus()
 
 
-def _tracking_recorder(env: dict[str, str]) -> TrackingRecorder:
-    """Where the relay remembers how far it published (its own table or file)."""
-    return InfrastructureFactory.construct(Environment(name="relay", env=env)).tracking_recorder()
+def _tracking_recorder(follower: str, env: dict[str, str]) -> TrackingRecorder:
+    """Where a log follower remembers how far it got (its own table or file)."""
+    return InfrastructureFactory.construct(Environment(name=follower, env=env)).tracking_recorder()
 
 
 def _signing_key(settings: Settings) -> Any:

@@ -26,7 +26,7 @@ def _api(settings: Settings) -> None:
 def _dev(settings: Settings) -> None:
     """The api with the relay (and the worker) running beside it in the same event loop."""
     vodhub = bootstrap(settings)
-    app = build_api(vodhub, background=[vodhub.relay.run])
+    app = build_api(vodhub, background=[vodhub.relay.run, vodhub.janitor.run])
     print(f"vodhub dev: data in {settings.data_dir.resolve()}, http://{settings.host}:{settings.port}")
     _serve(app, settings)
 

@@ -56,7 +56,7 @@ async def test_uploads_while_kafka_is_down_are_all_published_when_it_returns(
     topics = Topics(video_uploaded=f"{kafka_topic_prefix}-uploaded", video_processed=f"{kafka_topic_prefix}-processed")
     await ensure_topics(kafka_broker.bootstrap_servers, {topics.video_uploaded: 3, topics.video_processed: 3})
     publisher = KafkaEventPublisher(kafka_broker.bootstrap_servers, timeout_s=3)
-    relay = OutboxRelay(videos, _tracking_recorder(postgres_eventstore_env), publisher, topics)
+    relay = OutboxRelay(videos, _tracking_recorder("relay", postgres_eventstore_env), publisher, topics)
     for _ in range(3):
         add_video(videos)
     assert await relay.relay_once() == 3

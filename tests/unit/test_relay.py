@@ -116,3 +116,21 @@ def test_a_relay_killed_after_publishing_publishes_again_with_the_same_event_id(
     anyio.run(OutboxRelay(videos, tracking, bus).relay_once)  # the restarted relay
     first, again = (decode(m.value, VideoUploaded) for m in drain(bus, "video-uploaded-events"))
     assert first.event_id == again.event_id
+
+
+def test_the_janitor_removes_a_deleted_videos_objects_and_nothing_else(videos):
+    from application.janitor import Janitor
+
+    storage = videos.storage
+    kept, gone = add_video(videos), add_video(videos)
+    for video in (kept, gone):
+        for key in (f"raw/{video.id}/original.mp4", f"processed/{video.id}/cmaf/master.m3u8",
+                    f"thumbnails/{video.id}/poster.jpg"):
+            anyio.run(storage.put_bytes, key, b"x")
+    gone.delete(gone.owner_id, ("user",))
+    videos.save(gone)
+    janitor = Janitor(videos, POPOTrackingRecorder(), storage)
+    assert anyio.run(janitor.step) == 3
+    remaining = anyio.run(storage.list_keys, "")
+    assert sorted(remaining) == sorted([f"raw/{kept.id}/original.mp4", f"processed/{kept.id}/cmaf/master.m3u8",
+                                        f"thumbnails/{kept.id}/poster.jpg"])

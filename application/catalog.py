@@ -1,0 +1,134 @@
+"""The catalog read model: what the api lists and searches without loading aggregates.
+
+The projector keeps it from the videos' and accounts' notification logs. `VideoCatalog` is
+the port the api queries; `CatalogRecorder` is the port the projection writes through, a
+tracking recorder, so every view change commits with its log position (exactly once)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+from application.errors import ValidationError
+from application.videos import RenditionView
+
+MAX_PAGE_SIZE = 100
+WORD = re.compile(r"\w+")
+
+
+class CatalogVideo(msgspec.Struct, kw_only=True):
+    id: UUID
+    owner_id: UUID
+    title: str
+    description: str
+    tags: list[str]
+    visibility: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    failure_reason: str | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    renditions: list[RenditionView] = []
+    thumbnails: dict[str, str] = {}  # name (poster, sprite, storyboard) → object key
+    manifests: dict[str, str] = {}  # format (hls, dash, mp4) → object key
+
+
+class CatalogPage(msgspec.Struct):
+    items: list[CatalogVideo]
+    next_cursor: str | None
+
+
+class PublicProfileView(msgspec.Struct, kw_only=True):
+    id: UUID
+    username: str
+    display_name: str
+    bio: str = ""
+    avatar_url: str | None = None
+
+
+class VideoCatalog(Protocol):
+    def get(self, video_id: UUID) -> CatalogVideo | None:
+        """The video as last projected, whatever its visibility; None when unknown or deleted."""
+
+    def list_public(
+        self, *, owner: UUID | None = None, tag: str | None = None, query: str | None = None,
+        cursor: str | None = None, limit: int = 20,
+    ) -> CatalogPage:
+        """Public, ready videos, newest first, filtered by owner, tag and words of title, description, tags."""
+
+    def list_for_owner(self, owner: UUID, *, cursor: str | None = None, limit: int = 20) -> CatalogPage:
+        """All of one owner's videos, any status or visibility, newest first."""
+
+    def get_profile(self, user_id: UUID) -> PublicProfileView | None:
+        """A user's public profile; None when unknown."""
+
+
+class CatalogRecorder(TrackingRecorder, ABC):
+    """Each write records `tracking` in the same transaction; a notification already
+    recorded is skipped, so replaying the log never applies an event twice."""
+
+    @abstractmethod
+    def add_video(self, video: CatalogVideo, tracking: Tracking) -> None:
+        """Insert a newly uploaded video."""
+
+    @abstractmethod
+    def update_video(self, video_id: UUID, changes: dict[str, Any], tracking: Tracking) -> None:
+        """Set the given CatalogVideo fields of a video."""
+
+    @abstractmethod
+    def remove_video(self, video_id: UUID, tracking: Tracking) -> None:
+        """Forget a deleted video."""
+
+    @abstractmethod
+    def add_profile(self, profile: PublicProfileView, tracking: Tracking) -> None:
+        """Insert a newly registered user's public profile."""
+
+    @abstractmethod
+    def update_profile(self, user_id: UUID, changes: dict[str, Any], tracking: Tracking) -> None:
+        """Set the given PublicProfileView fields of a profile."""
+
+
+# --- paging helpers shared by the adapters ------------------------------------------------
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError("limit", f"between 1 and {MAX_PAGE_SIZE}")
+    return limit
+
+
+def encode_cursor(video: CatalogVideo) -> str:
+    """Opaque to clients: the sort key of the last item shown."""
+    return base64.urlsafe_b64encode(msgspec.json.encode((video.created_at, video.id))).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created_at, video_id = msgspec.json.decode(
+            base64.urlsafe_b64decode(cursor.encode("ascii")), type=tuple[datetime, UUID]
+        )
+    except (binascii.Error, ValueError, msgspec.DecodeError):  # ValueError covers non-ASCII text
+        raise ValidationError("cursor", "not a cursor from this list") from None
+    if created_at.tzinfo is None:
+        raise ValidationError("cursor", "not a cursor from this list")
+    return created_at, video_id
+
+
+def normalise_tag(tag: str) -> str:
+    """Tags are stored case-folded (domain.videos.clean_tags); compare them the same way."""
+    return tag.strip().casefold()
+
+
+def search_words(query: str) -> list[str]:
+    """The words of a search box, lower-cased; punctuation only separates them."""
+    return [word.casefold() for word in WORD.findall(query)]

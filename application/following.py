@@ -1,0 +1,58 @@
+"""Followers of a notification log: each keeps its own position in a tracking table and acts
+on every new domain event exactly in log order, recording the position only after acting."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import anyio
+from anyio import to_thread
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
+
+logger = logging.getLogger("vodhub.following")
+
+
+class LogFollower(ABC):
+    def __init__(self, source: Application, tracking: TrackingRecorder, batch_size: int = 200) -> None:
+        self.source = source
+        self.tracking = tracking
+        self.batch_size = batch_size
+
+    @abstractmethod
+    async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
+        """Act on a batch; raise to have the same batch offered again."""
+
+    def position(self) -> int:
+        """The last notification id acted upon."""
+        return self.tracking.max_tracking_id(self.source.name) or 0
+
+    async def step(self) -> int:
+        """Act on the next batch; returns how many notifications it covered."""
+        notifications: Sequence[Notification] = await to_thread.run_sync(self._pending)
+        if not notifications:
+            return 0
+        await self.handle([self.source.mapper.to_domain_event(notification) for notification in notifications])
+        await to_thread.run_sync(self.tracking.insert_tracking, Tracking(self.source.name, notifications[-1].id))
+        return len(notifications)
+
+    def _pending(self) -> Sequence[Notification]:
+        return self.source.recorder.select_notifications(start=self.position() + 1, limit=self.batch_size)
+
+    async def run(self, poll_interval: float = 0.2, max_backoff: float = 10.0) -> None:
+        """Follow until cancelled; while a backend is away, retry with growing pauses."""
+        backoff = poll_interval
+        while True:
+            try:
+                done = await self.step()
+                backoff = poll_interval
+            except Exception as error:  # a backend is away: keep trying, loudly
+                logger.warning("%s: %s; retrying in %.1f s", type(self).__name__, error, backoff)
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
+            if done < self.batch_size:
+                await anyio.sleep(poll_interval)

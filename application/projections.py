@@ -1,0 +1,79 @@
+"""The catalog projection: videos' and users' domain events as catalog rows.
+
+One projection class follows both logs (one runner each, tracked per application name);
+every call is one transaction of view change plus tracking, see CatalogRecorder."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.projection import Projection
+
+from application.catalog import CatalogRecorder, CatalogVideo, PublicProfileView
+from domain.users import User
+from domain.videos import FAILED, PROCESSING, READY, UPLOADED, Video
+
+
+class CatalogProjection(Projection[CatalogRecorder]):
+    name = "catalog"
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        # Events the catalog does not show still advance its position, so that waiting for
+        # a log's last notification id works. Seen before means recorded before: nothing to do.
+        with suppress(IntegrityError):
+            self.view.insert_tracking(tracking)
+
+    @process_event.register(Video.Uploaded)
+    def _video_uploaded(self, event: Any, tracking: Tracking) -> None:
+        self.view.add_video(CatalogVideo(
+            id=event.originator_id, owner_id=event.owner_id, title=event.title,
+            description=event.description, tags=list(event.tags), visibility=event.visibility,
+            status=UPLOADED, created_at=event.timestamp, updated_at=event.timestamp,
+        ), tracking)
+
+    @process_event.register(Video.ProcessingStarted)
+    def _video_processing_started(self, event: Any, tracking: Tracking) -> None:
+        self._update_video(event, tracking, status=PROCESSING)
+
+    @process_event.register(Video.Processed)
+    def _video_processed(self, event: Any, tracking: Tracking) -> None:
+        self._update_video(
+            event, tracking, status=READY, failure_reason=None, duration_s=event.duration_s,
+            width=event.width, height=event.height, renditions=event.renditions,
+            manifests=event.manifests, thumbnails=event.thumbnails,
+        )
+
+    @process_event.register(Video.ProcessingFailed)
+    def _video_processing_failed(self, event: Any, tracking: Tracking) -> None:
+        self._update_video(event, tracking, status=FAILED, failure_reason=event.reason)
+
+    @process_event.register(Video.DetailsEdited)
+    def _video_details_edited(self, event: Any, tracking: Tracking) -> None:
+        edited = {"title": event.title, "description": event.description, "tags": event.tags,
+                  "visibility": event.visibility}
+        self._update_video(event, tracking, **{name: value for name, value in edited.items() if value is not None})
+
+    @process_event.register(Video.Deleted)
+    def _video_deleted(self, event: Any, tracking: Tracking) -> None:
+        self.view.remove_video(event.originator_id, tracking)
+
+    @process_event.register(User.Registered)
+    def _user_registered(self, event: Any, tracking: Tracking) -> None:
+        self.view.add_profile(PublicProfileView(
+            id=event.originator_id, username=event.username, display_name=event.display_name,
+        ), tracking)
+
+    @process_event.register(User.ProfileUpdated)
+    def _user_profile_updated(self, event: Any, tracking: Tracking) -> None:
+        changes: dict[str, Any] = {name: value for name, value in (
+            ("display_name", event.display_name), ("bio", event.bio)) if value is not None}
+        if event.avatar_url is not None:
+            changes["avatar_url"] = event.avatar_url or None  # "" clears it, as in User
+        self.view.update_profile(event.originator_id, changes, tracking)
+
+    def _update_video(self, event: Any, tracking: Tracking, **changes: Any) -> None:
+        self.view.update_video(event.originator_id, {**changes, "updated_at": event.timestamp}, tracking)

@@ -1,0 +1,120 @@
+"""The projector process: follow the videos' and accounts' logs into the catalog read model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from threading import Thread
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, Subscription
+from eventsourcing.persistence import ListenNotifySubscription
+from eventsourcing.projection import BaseProjectionRunner
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from adapters.outbound.sql_catalog import SqlCatalog
+from application.projections import CatalogProjection
+from entrypoints.settings import Settings
+
+logger = logging.getLogger("vodhub.projector")
+
+POLL_INTERVAL = 0.2  # seconds between looks at a SQLite log, which cannot notify
+
+
+class VideosLog(Application):
+    """The videos application's notification log, read by the projector."""
+
+    name = "videos"
+
+
+class AccountsLog(Application):
+    """The accounts application's notification log, read by the projector."""
+
+    name = "accounts"
+
+
+class PollingSubscription(ListenNotifySubscription[ApplicationRecorder]):
+    """Looks for new notifications every POLL_INTERVAL instead of waiting to be notified."""
+
+    def __init__(self, recorder: ApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()) -> None:
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        self._ticker = Thread(target=self._tick, daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._has_been_stopped:
+            time.sleep(POLL_INTERVAL)
+            self._has_been_notified.set()
+
+    def __exit__(self, *args: object, **kwargs: Any) -> None:
+        try:
+            super().__exit__(*args, **kwargs)
+        finally:
+            self._ticker.join()
+
+
+class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite recorder refuses subscriptions; the projection runner needs one."""
+
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[ApplicationRecorder]:
+        return PollingSubscription(self, gt=gt, topics=topics)
+
+
+def subscribable(env: Mapping[str, str]) -> dict[str, str]:
+    """The event store settings, with a recorder that can be subscribed to on SQLite too."""
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.sqlite":
+        return dict(env)
+    topic = f"{PollingSQLiteApplicationRecorder.__module__}:{PollingSQLiteApplicationRecorder.__qualname__}"
+    return {**env, InfrastructureFactory.APPLICATION_RECORDER_TOPIC: topic}
+
+
+def catalog_runner(
+    catalog: SqlCatalog, log: type[Application], eventstore_env: Mapping[str, str]
+) -> BaseProjectionRunner[Application]:
+    """Project one upstream log into the catalog, from where the catalog last got to. It starts
+    at once, in threads; use it as a context manager to stop it."""
+    return BaseProjectionRunner(
+        projection=CatalogProjection(catalog), application_class=log, tracking_recorder=catalog,
+        topics=(), env=subscribable(eventstore_env),
+    )
+
+
+def build_catalog(settings: Settings) -> SqlCatalog:
+    """The catalog read model: in the PostgreSQL database when one is set, else a SQLite file."""
+    if settings.database_url:
+        catalog = SqlCatalog(settings.database_url)
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        catalog = SqlCatalog(f"sqlite:///{settings.data_dir / 'catalog.sqlite3'}")
+    catalog.create_tables()
+    return catalog
+
+
+def run_projector(settings: Settings, rebuild: bool = False) -> None:
+    """Keep the catalog up to date until interrupted; `rebuild` first empties it (tracking
+    included) so every event is projected again from the start of each log."""
+    catalog = build_catalog(settings)
+    if rebuild:
+        logger.info("projector: rebuilding the catalog from the start of the logs")
+        catalog.drop_tables()
+        catalog.create_tables()
+    with ExitStack() as stack:
+        stack.callback(catalog.close)
+        runners = [
+            stack.enter_context(catalog_runner(catalog, log, settings.eventstore_env(log.name)))
+            for log in (VideosLog, AccountsLog)
+        ]
+        logger.info("projector: following %s", ", ".join(runner.app_name for runner in runners))
+        _block_until_one_stops(runners)
+
+
+def _block_until_one_stops(runners: Sequence[BaseProjectionRunner[Application]]) -> None:
+    """Re-raises a runner's error, so the process exits and its supervisor restarts it."""
+    while True:
+        for runner in runners:
+            runner.run_forever(timeout=0.5 / len(runners))
+            if runner.is_interrupted.is_set():
+                return
