@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ def _describe(message: IncomingMessage) -> str:
     return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
-class _StoppableRunner:
+class _StoppableRunner(ABC):
     """run() consumes until stop(); stop() cancels whatever run() is waiting on, the
     handler included, so an unfinished message is never committed."""
 
@@ -117,8 +118,9 @@ class _StoppableRunner:
         self._task.cancel()
         await asyncio.wait({self._task})
 
+    @abstractmethod
     async def _consume(self) -> None:
-        raise NotImplementedError
+        """Take messages and deliver them, forever."""
 
 
 class KafkaConsumerRunner(_StoppableRunner):

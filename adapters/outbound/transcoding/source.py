@@ -1,0 +1,214 @@
+"""Opening a source with PyAV: probing it, and decoding it once into upright frames.
+
+Errors that come from the bytes (FFmpeg refusing to parse or decode them) become
+UnsupportedMedia with a reason a person can read; anything else propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+from av.audio.frame import AudioFrame
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.filter import Graph
+from av.stream import Disposition
+from av.video.frame import PictureType, VideoFrame
+from av.video.stream import VideoStream
+
+from application.errors import UnsupportedMedia
+from application.ports import SourceInfo
+
+# What PyAV raises for bytes it cannot make sense of.
+UNREADABLE = (av.error.FFmpegError, EOFError, ValueError, OverflowError)
+PACKETS_BEFORE_FIRST_FRAME = 600  # a real video shows a picture long before this
+DEFAULT_FRAME_RATE = Fraction(25)
+_CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
+# Clockwise degrees -> the filters that turn a frame upright.
+_UPRIGHT_FILTERS: dict[int, tuple[tuple[str, str], ...]] = {
+    90: (("transpose", "clock"),),
+    180: (("hflip", ""), ("vflip", "")),
+    270: (("transpose", "cclock"),),
+}
+
+
+def open_source(path: Path) -> InputContainer:
+    """The demuxer for path; UnsupportedMedia when FFmpeg does not recognise the bytes."""
+    if not path.is_file():
+        raise FileNotFoundError(path)  # our fault, not the uploader's: no UnsupportedMedia
+    try:
+        return av.open(
+            str(path), mode="r", container_options=_CONTAINER_OPTIONS, metadata_errors="replace"
+        )
+    except UNREADABLE as error:
+        raise UnsupportedMedia("The file is not a video FFmpeg can read, or it is damaged.") from error
+
+
+def video_stream(container: InputContainer) -> VideoStream:
+    """The first real video stream (cover art and stills do not count)."""
+    pictures = Disposition.attached_pic | Disposition.still_image
+    for stream in container.streams.video:
+        if stream.codec_context is not None and not stream.disposition & pictures:
+            return stream
+    raise UnsupportedMedia("The file has no video stream that can be decoded.")
+
+
+def audio_stream(container: InputContainer) -> AudioStream | None:
+    """The first audio stream that actually carries samples, if any."""
+    for stream in container.streams.audio:
+        if stream.codec_context is not None and stream.codec_context.sample_rate > 0:
+            return stream
+    return None
+
+
+def probe(path: Path) -> SourceInfo:
+    """Describe the source from its header and its first decoded frame."""
+    with open_source(path) as container:
+        stream = video_stream(container)
+        first = _first_frame(container, stream)
+        rotation = clockwise_rotation(first)
+        width, height = display_size(stream, first, rotation)
+        return SourceInfo(
+            duration_s=header_duration(container, stream),
+            width=width,
+            height=height,
+            rotation=rotation,
+            frame_rate=float(frame_rate(stream)),
+            has_audio=audio_stream(container) is not None,
+            video_codec=stream.codec_context.codec.canonical_name,
+        )
+
+
+def _first_frame(container: InputContainer, stream: VideoStream) -> VideoFrame:
+    try:
+        for count, packet in enumerate(container.demux(stream), start=1):
+            if count > PACKETS_BEFORE_FIRST_FRAME:
+                break
+            for frame in decode_tolerantly(packet):
+                return frame
+    except UNREADABLE as error:
+        raise UnsupportedMedia("The video is damaged: its pictures cannot be read.") from error
+    raise UnsupportedMedia("The video stream holds no picture that can be decoded.")
+
+
+def decode_tolerantly(packet: av.Packet) -> list[VideoFrame | AudioFrame]:
+    """The packet's frames; one damaged packet costs its frames, not the whole video."""
+    try:
+        return packet.decode()
+    except UNREADABLE:
+        return []
+
+
+def clockwise_rotation(frame: VideoFrame) -> int:
+    """The display rotation the source asks for, in clockwise degrees like a `rotate` tag.
+    PyAV reports the display matrix counter-clockwise."""
+    return (-round(frame.rotation / 90) * 90) % 360
+
+
+def display_size(stream: VideoStream, frame: VideoFrame, rotation: int) -> tuple[int, int]:
+    """Width and height as shown: non-square pixels stretched, then rotated."""
+    sample_aspect = stream.codec_context.sample_aspect_ratio or Fraction(1)
+    width = max(2, round(frame.width * sample_aspect))
+    return (frame.height, width) if rotation in (90, 270) else (width, frame.height)
+
+
+def frame_rate(stream: VideoStream) -> Fraction:
+    rate = stream.average_rate or stream.guessed_rate
+    return rate if rate and 1 <= rate <= 240 else DEFAULT_FRAME_RATE
+
+
+def header_duration(container: InputContainer, stream: VideoStream) -> float:
+    """What the header claims, which may be wrong: transcoding measures the real one."""
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return 0.0
+
+
+@dataclass
+class TimedVideoFrame:
+    frame: VideoFrame  # upright, pict_type NONE, pts counted from the start of the video
+    seconds: Fraction
+
+
+class SourceDecoder:
+    """Decodes the source once: upright video frames with their time, and audio frames.
+
+    Times start at the first video frame; audio frames keep their own timestamps and the
+    caller lines them up with `origin`."""
+
+    def __init__(self, container: InputContainer, rotation: int) -> None:
+        self.container = container
+        self.video = video_stream(container)
+        self.audio = audio_stream(container)
+        self.video.thread_type = "AUTO"  # frame threads: decoding keeps up with the encoders
+        self.origin: Fraction | None = None
+        self.end = Fraction(0)  # end time of the last video frame, relative to origin
+        self._rotation = rotation
+        self._upright: Graph | None = None
+        self._last_pts: int | None = None
+        self._frame_step = 1 / frame_rate(self.video)
+
+    def frames(self) -> Iterator[TimedVideoFrame | AudioFrame]:
+        streams = [self.video] + ([self.audio] if self.audio is not None else [])
+        try:
+            for packet in self.container.demux(streams):
+                for frame in decode_tolerantly(packet):
+                    if isinstance(frame, VideoFrame):
+                        yield from self._timed(frame)
+                    else:
+                        yield frame
+        except UNREADABLE as error:
+            raise UnsupportedMedia("The file is damaged or truncated: it stops being readable.") from error
+        if self.origin is None:
+            raise UnsupportedMedia("The video stream holds no picture that can be decoded.")
+
+    def _timed(self, frame: VideoFrame) -> Iterator[TimedVideoFrame]:
+        seconds = self._seconds(frame)
+        if seconds is None:  # not after the previous frame: an encoder would refuse it
+            return
+        if self.origin is None:
+            self.origin = seconds
+        relative = seconds - self.origin
+        self.end = max(self.end, relative + self._frame_step)
+        upright = self._make_upright(frame)
+        upright.pts = round(relative / self.video.time_base)
+        upright.time_base = self.video.time_base
+        # Keyframes are decided by time, not copied from the source's GOP.
+        upright.pict_type = PictureType.NONE
+        yield TimedVideoFrame(upright, relative)
+
+    def _seconds(self, frame: VideoFrame) -> Fraction | None:
+        pts = frame.pts
+        if pts is None:  # some containers (raw, AVI) give none: count frames instead
+            pts = 0 if self._last_pts is None else self._last_pts + round(self._frame_step / self.video.time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
+            return None
+        self._last_pts = pts
+        return pts * self.video.time_base
+
+    def _make_upright(self, frame: VideoFrame) -> VideoFrame:
+        if self._rotation not in _UPRIGHT_FILTERS:
+            return frame
+        if self._upright is None:
+            self._upright = _upright_graph(self.video, self._rotation)
+        self._upright.push(frame)
+        return self._upright.pull()
+
+
+def _upright_graph(stream: VideoStream, rotation: int) -> Graph:
+    graph = Graph()
+    node = graph.add_buffer(template=stream)
+    for name, argument in _UPRIGHT_FILTERS[rotation]:
+        following = graph.add(name, argument)
+        node.link_to(following)
+        node = following
+    node.link_to(graph.add("buffersink"))
+    graph.configure()
+    return graph

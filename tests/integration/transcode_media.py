@@ -1,0 +1,87 @@
+"""Source media for the transcoder tests, generated in-process with PyAV.
+
+FFmpeg's testsrc2 pattern (moving shapes, a counter, colour bars) is busy enough that
+encoders spend their bitrate, which plain gradients do not; a sine tone stands in for
+sound. Special cases: rotation tags, odd sizes, VFR, other codecs, a lying header.
+"""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+AUDIO_RATE = 48_000
+
+
+def write_test_pattern(
+    path: Path,
+    *,
+    width: int = 640,
+    height: int = 360,
+    seconds: float = 6.0,
+    fps: int = 24,
+    audio: bool = True,
+    container: str = "mp4",
+    codec: str = "libx264",
+    rotation: int | None = None,
+    variable_frame_rate: bool = False,
+    black_lead_in_s: float = 0.0,
+) -> Path:
+    """A moving test pattern (plus a tone when audio). variable_frame_rate drops every third
+    frame's slot so frame intervals alternate; black_lead_in_s starts with black frames."""
+    pattern = av.open(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", format="lavfi")
+    with pattern, av.open(str(path), mode="w", format=container) as output:
+        video = output.add_stream(codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.time_base = Fraction(1, fps * 2)
+        if codec == "libx264":
+            video.codec_context.options = {"preset": "ultrafast"}
+        if rotation is not None:
+            video.set_display_rotation(rotation)
+        tone = output.add_stream("aac" if container != "webm" else "libopus", rate=AUDIO_RATE) if audio else None
+        for index, frame in enumerate(pattern.decode(video=0)):
+            if variable_frame_rate and index % 3 == 2:
+                continue
+            if index < black_lead_in_s * fps:
+                frame = _black_like(frame)
+            frame.pts, frame.time_base = index * 2, Fraction(1, fps * 2)
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+        if tone is not None:
+            _write_tone(output, tone, seconds)
+    return path
+
+
+def write_lying_duration_mkv(path: Path, *, seconds: float = 2.0, claimed_seconds: float = 3600.0) -> Path:
+    """A Matroska file whose Segment Info claims claimed_seconds but holds `seconds`."""
+    write_test_pattern(path, width=320, height=180, seconds=seconds, container="matroska", audio=False)
+    data = bytearray(path.read_bytes())
+    duration_element = data.find(b"\x44\x89\x88")  # EBML Duration, an 8-byte float
+    assert duration_element >= 0, "the muxer wrote no Duration element"
+    start = duration_element + 3
+    # Matroska counts the duration in TimecodeScale units: milliseconds by default.
+    data[start : start + 8] = _float64(claimed_seconds * 1000)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _float64(value: float) -> bytes:
+    return struct.pack(">d", value)
+
+
+def _black_like(frame: av.VideoFrame) -> av.VideoFrame:
+    black = av.VideoFrame(frame.width, frame.height, "yuv420p")
+    for plane, value in zip(black.planes, (16, 128, 128)):
+        plane.update(bytes([value]) * plane.buffer_size)
+    return black
+
+
+def _write_tone(output: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
+    with av.open(f"sine=frequency=440:sample_rate={AUDIO_RATE}:duration={seconds}", format="lavfi") as sine:
+        for frame in sine.decode(audio=0):
+            frame.pts = None
+            output.mux(stream.encode(frame))
+    output.mux(stream.encode(None))
