@@ -4,11 +4,14 @@ signed token for unlisted and private ones (relative URIs in playlists then keep
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from application.media_layout import relative_name
 from application.ports import Clock, PlaybackTokens
 from domain.videos import READY, Video
+
+if TYPE_CHECKING:
+    from application.catalog import CatalogVideo
 
 
 class MediaLinks:
@@ -18,7 +21,7 @@ class MediaLinks:
         self.base_url = base_url.rstrip("/")
         self.token_ttl = token_ttl
 
-    def folder(self, video: Video) -> str:
+    def folder(self, video: Video | CatalogVideo) -> str:
         """The URL that a video's relative media names are appended to."""
         if video.visibility == "public":
             return f"{self.base_url}/{video.id}"
@@ -28,9 +31,9 @@ class MediaLinks:
     def url(self, video: Video, relative: str) -> str:
         return f"{self.folder(video)}/{relative}"
 
-    def describe(self, video: Video) -> tuple[dict[str, str], dict[str, Any]]:
+    def describe(self, video: Video | CatalogVideo) -> tuple[dict[str, str], dict[str, Any]]:
         """(thumbnails, streams) URLs of a ready video; both empty before that."""
-        if video.status != READY or video.deleted:
+        if video.status != READY or getattr(video, "deleted", False):
             return {}, {}
         folder = self.folder(video)
 

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 import anyio
 from litestar import Litestar
 
 from adapters.inbound.http.app import create_app
 from entrypoints.bootstrap import Vodhub
+from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
 
 BackgroundTask = Callable[[], Awaitable[None]]
+
+
+def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
+    """What `vodhub dev` runs beside the api instead of separate processes."""
+    from entrypoints.worker import build_consumer
+
+    async def project_catalog() -> None:
+        with ExitStack() as runners:
+            for log in (VideosLog, AccountsLog):
+                runners.enter_context(catalog_runner(vodhub.catalog, log, vodhub.settings.eventstore_env(log.name)))
+            await anyio.sleep_forever()
+
+    return [vodhub.relay.run, vodhub.janitor.run, build_consumer(vodhub).run, project_catalog]
 
 
 def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Litestar:
@@ -27,6 +41,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
 
     app = create_app(
         accounts=vodhub.accounts, videos=vodhub.videos, streaming=vodhub.streaming, storage=vodhub.storage,
+        listing=vodhub.listing,
         health_checks=vodhub.health_checks,
         lifespan=[run_background] if background else [],
     )

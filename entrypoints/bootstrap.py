@@ -9,6 +9,7 @@ from typing import Any
 
 from anyio import to_thread
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
+from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.utils import Environment
 
 from adapters.outbound.argon2_hasher import Argon2PasswordHasher
@@ -28,9 +29,12 @@ from application.ports import (
 )
 from application.relay import OutboxRelay, Topics
 from application.janitor import Janitor
+from application.listing import VideoListing
 from application.media_links import MediaLinks
 from application.streaming import Streaming
 from application.videos import Videos
+from adapters.outbound.sql_catalog import SqlCatalog
+from entrypoints.projector import build_catalog
 from entrypoints.settings import Settings
 
 logger = logging.getLogger("vodhub")
@@ -50,6 +54,8 @@ class Vodhub:
     publisher: EventPublisher
     relay: OutboxRelay
     janitor: Janitor
+    catalog: SqlCatalog
+    listing: VideoListing
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -62,7 +68,7 @@ def bootstrap(
     settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
     hasher: PasswordHasher | None = None, revocations: RevocationList | None = None,
     refresh_tokens: RefreshTokenStore | None = None, storage: ObjectStorage | None = None,
-    publisher: EventPublisher | None = None, eventstore_env: dict[str, str] | None = None,
+    publisher: EventPublisher | None = None,
 ) -> Vodhub:
     """Build the application from settings; tests pass their own adapters as keywords."""
     clock = clock or SystemClock()
@@ -80,7 +86,7 @@ def bootstrap(
         hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
         revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
         refresh_ttl=settings.refresh_token_ttl,
-        env=eventstore_env or settings.eventstore_env("accounts"),
+        env=settings.eventstore_env("accounts"),
     )
     closers.append(accounts.close)
     health_checks["event_store"] = _eventstore_check(accounts)
@@ -95,17 +101,20 @@ def bootstrap(
     )
     videos = Videos(
         storage=storage, inspector=PyAVMediaInspector(), clock=clock, ids=ids, links=links,
-        max_upload_bytes=settings.max_upload_bytes, env=eventstore_env or settings.eventstore_env("videos"),
+        max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
     )
     closers.append(videos.close)
-    relay = OutboxRelay(videos, _tracking_recorder("relay", eventstore_env or settings.eventstore_env("relay")),
-                        publisher, topics=settings.topics())
-    janitor = Janitor(videos, _tracking_recorder("janitor", eventstore_env or settings.eventstore_env("janitor")),
-                      storage)
+    relay = OutboxRelay(videos, _relay_tracking(settings), publisher, topics=settings.topics())
+    janitor = Janitor(videos, _tracking_recorder("janitor", settings.eventstore_env("janitor")), storage)
+    catalog = build_catalog(settings)
+    closers.append(catalog.close)
+    listing = VideoListing(catalog, links)
+    health_checks["read_model"] = _read_model_check(catalog)
     streaming = Streaming(videos, links, redirects=settings.stream_redirects)
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
-        publisher=publisher, relay=relay, janitor=janitor, health_checks=health_checks, closers=closers,
+        publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing, health_checks=health_checks,
+        closers=closers,
     )
 
 
@@ -130,6 +139,22 @@ def _publisher(settings: Settings) -> EventPublisher:
     from adapters.outbound.in_process_bus import InProcessEventBus
 
     return InProcessEventBus()
+
+
+def _relay_tracking(settings: Settings) -> TrackingRecorder:
+    """With Kafka the relay's position is durable. The in-process bus forgets its messages on
+    restart, so the relay starts from the beginning each time and the idempotent worker
+    skips what it has done already: nothing uploaded is ever left unprocessed."""
+    if settings.kafka_bootstrap_servers:
+        return _tracking_recorder("relay", settings.eventstore_env("relay"))
+    return POPOTrackingRecorder()
+
+
+def _read_model_check(catalog: SqlCatalog) -> HealthCheck:
+    async def check() -> None:
+        await to_thread.run_sync(catalog.list_public, abandon_on_cancel=True)
+
+    return check
 
 
 def _tracking_recorder(follower: str, env: dict[str, str]) -> TrackingRecorder:

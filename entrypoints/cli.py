@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+
 import anyio
 import uvicorn
 from litestar import Litestar
 
-from entrypoints.api import build_api
-from entrypoints.bootstrap import Vodhub, bootstrap
+from entrypoints.api import build_api, embedded_background
+from entrypoints.bootstrap import bootstrap
+from entrypoints.projector import run_projector
 from entrypoints.settings import Settings
+from entrypoints.topics import ensure_topics_exist
+from entrypoints.worker import run_worker
 
 logger = logging.getLogger("vodhub")
 
@@ -19,25 +23,27 @@ def _serve(app: Litestar, settings: Settings) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
 
 
-def _api(settings: Settings) -> None:
+def _api(settings: Settings, _: argparse.Namespace) -> None:
     _serve(build_api(bootstrap(settings)), settings)
 
 
-def _dev(settings: Settings) -> None:
-    """The api with the relay (and the worker) running beside it in the same event loop."""
+def _dev(settings: Settings, _: argparse.Namespace) -> None:
+    """The api with the relay, janitor, worker and projector running beside it."""
     vodhub = bootstrap(settings)
-    app = build_api(vodhub, background=[vodhub.relay.run, vodhub.janitor.run])
+    app = build_api(vodhub, background=embedded_background(vodhub))
     print(f"vodhub dev: data in {settings.data_dir.resolve()}, http://{settings.host}:{settings.port}")
     _serve(app, settings)
 
 
-def _relay(settings: Settings) -> None:
+def _relay(settings: Settings, _: argparse.Namespace) -> None:
     vodhub = bootstrap(settings)
 
     async def relay() -> None:
-        await _ensure_topics(vodhub)
+        await ensure_topics_exist(settings)
         logger.info("relay: following the videos notification log from %d", vodhub.relay.position())
-        await vodhub.relay.run()
+        async with anyio.create_task_group() as group:
+            group.start_soon(vodhub.relay.run)
+            group.start_soon(vodhub.janitor.run)
 
     try:
         anyio.run(relay)
@@ -47,27 +53,22 @@ def _relay(settings: Settings) -> None:
         vodhub.close()
 
 
-async def _ensure_topics(vodhub: Vodhub) -> None:
-    settings = vodhub.settings
-    if not settings.kafka_bootstrap_servers:
-        return
-    from adapters.outbound.kafka import ensure_topics
+def _worker(settings: Settings, _: argparse.Namespace) -> None:
+    run_worker(settings)
 
-    topics = settings.topics()
-    partitions = settings.topic_partitions
-    while True:
-        try:
-            await ensure_topics(settings.kafka_bootstrap_servers,
-                                {topics.video_uploaded: partitions, topics.video_processed: partitions})
-            return
-        except ConnectionError as error:
-            logger.warning("kafka not reachable (%s); retrying", error)
-            await anyio.sleep(2)
+
+def _projector(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        run_projector(settings, rebuild=args.rebuild)
+    except KeyboardInterrupt:
+        pass
 
 
 COMMANDS = {
     "api": ("the HTTP API against the configured backends", _api),
-    "relay": ("publish integration events from the event store to Kafka", _relay),
+    "relay": ("publish integration events to Kafka; remove deleted videos' objects", _relay),
+    "worker": ("transcode uploaded videos (Kafka consumer group video-processing)", _worker),
+    "projector": ("keep the catalog read model up to date", _projector),
     "dev": ("everything in one process on embedded defaults", _dev),
 }
 
@@ -76,11 +77,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="vodhub", description="vodhub video-on-demand backend")
     commands = parser.add_subparsers(dest="command", required=True, metavar="PROCESS")
     for name, (help_text, _) in COMMANDS.items():
-        commands.add_parser(name, help=help_text)
+        command = commands.add_parser(name, help=help_text)
+        if name == "projector":
+            command.add_argument("--rebuild", action="store_true", help="drop the read model and replay every event")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    COMMANDS[args.command][1](settings)
+    COMMANDS[args.command][1](settings, args)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.users import UsersController
 from adapters.inbound.http.videos import VideosController
 from application.accounts import Accounts
+from application.listing import VideoListing
 from application.ports import ObjectStorage
 from application.streaming import Streaming
 from application.videos import Videos
@@ -29,7 +30,7 @@ def _constant(value: object) -> Provide:
 
 
 def create_app(
-    *, accounts: Accounts, videos: Videos, streaming: Streaming, storage: ObjectStorage,
+    *, accounts: Accounts, videos: Videos, listing: VideoListing, streaming: Streaming, storage: ObjectStorage,
     health_checks: HealthChecks, lifespan: Sequence = (),
     debug: bool = False,
 ) -> Litestar:
@@ -49,6 +50,7 @@ def create_app(
         dependencies={
             "accounts": _constant(accounts),
             "videos": _constant(videos),
+            "listing": _constant(listing),
             "streaming": _constant(streaming),
             "storage": _constant(storage),
             "health_checks": _constant(health_checks),

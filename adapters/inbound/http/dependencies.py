@@ -10,6 +10,7 @@ from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
 from application.accounts import Accounts, Principal
+from application.listing import VideoListing
 from application.ports import ObjectStorage
 from application.streaming import Streaming
 from application.videos import Videos
@@ -19,6 +20,7 @@ _named, _unchecked = Dependency(kind="named"), SkipValidationMarker()
 AccountsDep = Annotated[Accounts, _named, _unchecked]
 PrincipalDep = Annotated[Principal, _named, _unchecked]
 VideosDep = Annotated[Videos, _named, _unchecked]
+ListingDep = Annotated[VideoListing, _named, _unchecked]
 StreamingDep = Annotated[Streaming, _named, _unchecked]
 StorageDep = Annotated[ObjectStorage, _named, _unchecked]
 HealthChecksDep = Annotated[Mapping[str, Callable[[], Awaitable[None]]], _named, _unchecked]

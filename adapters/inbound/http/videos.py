@@ -14,13 +14,14 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from adapters.inbound.http.dependencies import PrincipalDep, StorageDep, StreamingDep, VideosDep
+from adapters.inbound.http.dependencies import ListingDep, PrincipalDep, StorageDep, StreamingDep, VideosDep
 from adapters.inbound.http.manifests import rebase_dash, rebase_hls
 from adapters.inbound.http.media import IMMUTABLE, SIGNED_CACHE, serve_object
 from adapters.inbound.http.multipart import upload_events
 from adapters.inbound.http.schemas import VideoPatchRequest
 from application.errors import NotFound, PayloadTooLarge, ValidationError
 from application.streaming import Streaming, StreamTarget, format_from_accept
+from application.listing import VideoPage
 from application.videos import HistoryEntry, VideoView
 from domain.videos import FAILED, READY
 
@@ -52,6 +53,19 @@ class UploadOperation(Operation):
 class VideosController(Controller):
     path = "/api/videos"
     tags = ["videos"]
+
+    @get("", sync_to_thread=True)
+    def list_videos(
+        self, principal: PrincipalDep, listing: ListingDep,
+        owner: Annotated[UUID | None, QueryParameter(description="only this owner's videos")] = None,
+        tag: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200, description="words of title, description, tags")] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    ) -> VideoPage:
+        """Public, ready videos, newest first; follow `next_cursor` for the next page."""
+        del principal  # listing needs a valid token, as every /api route, but not its identity
+        return listing.list_public(owner=owner, tag=tag, query=q, cursor=cursor, limit=limit)
 
     @post(
         "/upload", status_code=202, operation_class=UploadOperation, request_max_body_size=None
