@@ -1,0 +1,141 @@
+"""The processing use case with the real PyAV transcoder on in-memory storage: exactly one
+outcome per video, however often it is asked, and every failure recorded."""
+
+from __future__ import annotations
+
+import uuid
+
+import anyio
+import pytest
+
+from adapters.inbound.messaging import IncomingMessage, PermanentFailure
+from adapters.inbound.video_uploaded_consumer import VideoUploadedConsumer
+from adapters.outbound.clock import RandomIdGenerator, SettableClock
+from adapters.outbound.object_storage import InMemoryObjectStorage
+from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
+from adapters.outbound.pyav_transcoder import PyAVTranscoder
+from application.processing import VideoProcessor
+from application.videos import Videos
+from domain.videos import FAILED, PROCESSING, READY, Video
+from tests.media_factory import write_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> bytes:
+    return write_clip(tmp_path_factory.mktemp("processing") / "c.mp4", width=320, height=240, seconds=2).read_bytes()
+
+
+@pytest.fixture
+def videos():
+    app = Videos(storage=InMemoryObjectStorage(), inspector=PyAVMediaInspector(), clock=SettableClock(),
+                 ids=RandomIdGenerator(), max_upload_bytes=10**9, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def processor(videos):
+    return VideoProcessor(videos, PyAVTranscoder(), videos.storage)
+
+
+def uploaded(videos: Videos, data: bytes) -> Video:
+    video_id = uuid.uuid4()
+    key = f"raw/{video_id}/original.mp4"
+    anyio.run(videos.storage.put_bytes, key, data)
+    video = Video.upload(video_id, uuid.uuid4(), ("user",), title="t", description="", tags=[], visibility="public",
+                         source_key=key, source_size=len(data), source_content_type="video/mp4",
+                         source_sha256="0" * 64)
+    videos.save(video)
+    return video
+
+
+def event_types(videos: Videos, video_id) -> list[str]:
+    return [type(event).__name__ for event in videos.events.get(video_id)]
+
+
+def process(processor: VideoProcessor, video_id, final: bool = True) -> str:
+    async def run() -> str:
+        return await processor.process(video_id, final_attempt=final)
+
+    return anyio.run(run)
+
+
+def test_a_video_becomes_ready_with_its_ladder_manifests_and_thumbnails(videos, processor, clip):
+    video = uploaded(videos, clip)
+    assert process(processor, video.id) == "ready"
+    ready = videos.get_aggregate(video.id)
+    assert ready.status == READY and [r["name"] for r in ready.renditions] == ["240p"]
+    keys = anyio.run(videos.storage.list_keys, "")
+    for key in (ready.manifests["hls"], ready.manifests["dash"], ready.manifests["mp4"], ready.thumbnails["poster"]):
+        assert key in keys
+    assert ready.manifests["hls"] == f"processed/{video.id}/cmaf/master.m3u8"
+    assert ready.thumbnails["poster"].startswith(f"thumbnails/{video.id}/")
+
+
+def test_redelivery_is_skipped_and_there_is_exactly_one_processed_event(videos, processor, clip):
+    video = uploaded(videos, clip)
+    process(processor, video.id)
+    assert process(processor, video.id).startswith("skipped")
+    assert event_types(videos, video.id) == ["Uploaded", "ProcessingStarted", "Processed"]
+
+
+def test_a_video_abandoned_mid_processing_is_taken_over(videos, processor, clip):
+    video = uploaded(videos, clip)
+    video.start_processing()  # a worker that then died
+    videos.save(video)
+    assert process(processor, video.id) == "ready"
+    assert event_types(videos, video.id) == ["Uploaded", "ProcessingStarted", "ProcessingStarted", "Processed"]
+    assert videos.get_aggregate(video.id).attempts == 2
+
+
+def test_corrupt_input_fails_for_good_with_a_readable_reason(videos, processor, clip):
+    video = uploaded(videos, clip[: len(clip) // 3])
+    assert process(processor, video.id).startswith("failed")
+    failed = videos.get_aggregate(video.id)
+    assert failed.status == FAILED and not failed.retryable and len(failed.failure_reason) > 10
+    assert process(processor, video.id).startswith("skipped")
+
+
+class StorageAway(InMemoryObjectStorage):
+    async def download(self, key, path) -> None:
+        raise ConnectionError("storage unreachable")
+
+
+def test_transient_faults_are_retried_then_recorded_as_retryable(videos, clip):
+    video = uploaded(videos, clip)
+    processor = VideoProcessor(videos, PyAVTranscoder(), StorageAway())
+    with pytest.raises(ConnectionError):
+        process(processor, video.id, final=False)
+    assert videos.get_aggregate(video.id).status == PROCESSING
+    with pytest.raises(ConnectionError):
+        process(processor, video.id, final=True)
+    failed = videos.get_aggregate(video.id)
+    assert failed.status == FAILED and failed.retryable and "storage unreachable" in failed.failure_reason
+
+
+def test_a_video_deleted_while_processing_leaves_no_outputs(videos, clip):
+    video = uploaded(videos, clip)
+
+    class DeletingTranscoder(PyAVTranscoder):
+        def transcode(self, source, output_dir, rungs):
+            output = super().transcode(source, output_dir, rungs)
+            doomed = videos.get_aggregate(video.id)
+            doomed.delete(doomed.owner_id, ("user",))
+            videos.save(doomed)
+            return output
+
+    processor = VideoProcessor(videos, DeletingTranscoder(), videos.storage)
+    assert process(processor, video.id).startswith("skipped")
+    assert anyio.run(videos.storage.list_keys, f"processed/{video.id}") == []
+    assert anyio.run(videos.storage.list_keys, f"thumbnails/{video.id}") == []
+
+
+def test_an_undecodable_message_is_a_permanent_failure(processor):
+    consumer = VideoUploadedConsumer(processor)
+    message = IncomingMessage(topic="t", partition=0, offset=0, key=b"k", value=b"{not json")
+
+    async def handle() -> None:
+        await consumer(message, attempt=1, final_attempt=False)
+
+    with pytest.raises(PermanentFailure):
+        anyio.run(handle)
