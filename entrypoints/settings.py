@@ -44,6 +44,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     work_dir: Path | None = None  # transcoding scratch space; unset: the system temp dir
     worker_max_attempts: int = 5  # transient failures are retried this often, then dead-lettered
     worker_backoff_s: float = 1.0  # first pause between attempts; doubles each time
+    kafka_session_timeout_ms: int = 10_000  # how soon a dead worker's partitions move to another
     log_level: str = "INFO"
 
     @classmethod
@@ -93,8 +94,9 @@ def postgres_env(url: str, schema: str | None = None) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "y",
-        "POSTGRES_POOL_SIZE": "5",
-        "POSTGRES_MAX_OVERFLOW": "10",
+        # Each event store, tracking table and process keeps its own pool: keep the idle part small.
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "8",
     }
     if schema or query.get("schema"):
         env["POSTGRES_SCHEMA"] = schema or query["schema"][0]

@@ -31,6 +31,8 @@ def build_consumer(vodhub: Vodhub) -> KafkaConsumerRunner | InProcessConsumerRun
     return KafkaConsumerRunner(
         settings.kafka_bootstrap_servers, topic, CONSUMER_GROUP, handler, dead_letter_publisher=vodhub.publisher,
         max_attempts=settings.worker_max_attempts, backoff_s=backoff,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10),
     )
 
 

@@ -262,6 +262,7 @@ class _HandlingTracker(ConsumerRebalanceListener):
             self._partition_kept = False
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
         if self._partition is not None:
             self._consumer.pause(*assigned)
 

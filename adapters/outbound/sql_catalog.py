@@ -187,7 +187,10 @@ def _postgres_engine(url: URL) -> Engine:
         if not isinstance(schema, str) or not SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"not a plain schema name: {schema!r}")
         connect_args["options"] = f"-c search_path={schema}"
-    return create_engine(url, connect_args=connect_args, pool_pre_ping=True, json_serializer=_json_text)
+    return create_engine(
+        url, connect_args=connect_args, pool_pre_ping=True, pool_size=2, max_overflow=8,
+        json_serializer=_json_text,
+    )
 
 
 def _json_text(value: Any) -> str:
