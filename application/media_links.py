@@ -12,6 +12,7 @@ from domain.videos import READY, Video
 
 if TYPE_CHECKING:
     from application.catalog import CatalogVideo
+    from application.playback import PlaybackInfo
 
 
 class MediaLinks:
@@ -21,17 +22,17 @@ class MediaLinks:
         self.base_url = base_url.rstrip("/")
         self.token_ttl = token_ttl
 
-    def folder(self, video: Video | CatalogVideo) -> str:
+    def folder(self, video: Video | CatalogVideo | PlaybackInfo) -> str:
         """The URL that a video's relative media names are appended to."""
         if video.visibility == "public":
             return f"{self.base_url}/{video.id}"
         token = self.tokens.issue(video.id, self.clock.now() + timedelta(seconds=self.token_ttl))
         return f"{self.base_url}/t/{token}/{video.id}"
 
-    def url(self, video: Video, relative: str) -> str:
+    def url(self, video: Video | CatalogVideo | PlaybackInfo, relative: str) -> str:
         return f"{self.folder(video)}/{relative}"
 
-    def describe(self, video: Video | CatalogVideo) -> tuple[dict[str, str], dict[str, Any]]:
+    def describe(self, video: Video | CatalogVideo | PlaybackInfo) -> tuple[dict[str, str], dict[str, Any]]:
         """(thumbnails, streams) URLs of a ready video; both empty before that."""
         if video.status != READY or getattr(video, "deleted", False):
             return {}, {}

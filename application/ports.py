@@ -208,6 +208,20 @@ class Transcoder(Protocol):
         and thumbnails into output_dir; raises UnsupportedMedia for corrupt input."""
 
 
+# --- caching -----------------------------------------------------------------
+
+
+class Cache(Protocol):
+    def get(self, key: str) -> bytes | None:
+        """The cached value, or None when absent or expired."""
+
+    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        """Cache a value for ttl_s seconds."""
+
+    def delete(self, *keys: str) -> None:
+        """Forget the keys."""
+
+
 # --- messaging ---------------------------------------------------------------
 
 

@@ -6,7 +6,9 @@ every call is one transaction of view change plus tracking, see CatalogRecorder.
 from __future__ import annotations
 
 from contextlib import suppress
+from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -19,6 +21,11 @@ from domain.videos import FAILED, PROCESSING, READY, UPLOADED, Video
 
 class CatalogProjection(Projection[CatalogRecorder]):
     name = "catalog"
+
+    def __init__(self, view: CatalogRecorder, on_video_changed: Callable[[UUID], None] | None = None) -> None:
+        super().__init__(view)
+        # Told after a video's row committed, e.g. to drop what a cache holds of it.
+        self.on_video_changed = on_video_changed or (lambda _: None)
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -34,6 +41,7 @@ class CatalogProjection(Projection[CatalogRecorder]):
             description=event.description, tags=list(event.tags), visibility=event.visibility,
             status=UPLOADED, created_at=event.timestamp, updated_at=event.timestamp,
         ), tracking)
+        self.on_video_changed(event.originator_id)
 
     @process_event.register(Video.ProcessingStarted)
     def _video_processing_started(self, event: Any, tracking: Tracking) -> None:
@@ -60,6 +68,7 @@ class CatalogProjection(Projection[CatalogRecorder]):
     @process_event.register(Video.Deleted)
     def _video_deleted(self, event: Any, tracking: Tracking) -> None:
         self.view.remove_video(event.originator_id, tracking)
+        self.on_video_changed(event.originator_id)
 
     @process_event.register(User.Registered)
     def _user_registered(self, event: Any, tracking: Tracking) -> None:
@@ -77,3 +86,4 @@ class CatalogProjection(Projection[CatalogRecorder]):
 
     def _update_video(self, event: Any, tracking: Tracking, **changes: Any) -> None:
         self.view.update_video(event.originator_id, {**changes, "updated_at": event.timestamp}, tracking)
+        self.on_video_changed(event.originator_id)

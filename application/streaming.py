@@ -9,8 +9,8 @@ from application.errors import Conflict, NotFound, PermissionDenied, ValidationE
 from application.accounts import Principal
 from application.media_layout import is_safe_media_name, object_key, relative_name
 from application.media_links import MediaLinks
-from application.videos import Videos
-from domain.videos import READY, Video
+from application.playback import PlaybackCache, PlaybackInfo
+from domain.videos import READY
 
 FORMATS = ("hls", "dash", "mp4")
 ACCEPT_FORMATS = {"application/vnd.apple.mpegurl": "hls", "application/dash+xml": "dash", "video/mp4": "mp4"}
@@ -51,8 +51,8 @@ def format_from_accept(accept: str | None) -> str:
 
 
 class Streaming:
-    def __init__(self, videos: Videos, links: MediaLinks, *, redirects: bool = True) -> None:
-        self.videos = videos
+    def __init__(self, playback: PlaybackCache, links: MediaLinks, *, redirects: bool = True) -> None:
+        self.playback = playback
         self.links = links
         self.tokens = links.tokens
         self.redirects = redirects  # off: the stream endpoint serves the bytes itself
@@ -61,7 +61,7 @@ class Streaming:
         """The media file (and its URL) that plays the video in the format and quality asked for."""
         if fmt not in FORMATS:
             raise ValidationError("format", f"one of {', '.join(FORMATS)}")
-        video = self.videos.get_aggregate(video_id)
+        video = self.playback.info(video_id)
         video.check_visible_to(principal.user_id, principal.roles)
         if video.status != READY:
             raise NotReady(video.status)
@@ -71,7 +71,7 @@ class Streaming:
             public=video.visibility == "public",
         )
 
-    def _file_for(self, video: Video, fmt: str, quality: str) -> str:
+    def _file_for(self, video: PlaybackInfo, fmt: str, quality: str) -> str:
         names = [rendition["name"] for rendition in video.renditions]
         if fmt == "mp4":
             progressive = relative_name(video.id, video.manifests["mp4"])
@@ -95,7 +95,7 @@ class Streaming:
         if token is not None and self.tokens.verify(token) != video_id:
             raise PermissionDenied("this playback token is for another video")
         try:
-            video = self.videos.get_aggregate(video_id)
+            video = self.playback.info(video_id)
         except NotFound:
             raise NotFound("no such media file") from None
         if video.deleted or video.status != READY:

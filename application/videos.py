@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -112,6 +112,7 @@ class Videos(Application):
         self.ids = ids
         self.max_upload_bytes = max_upload_bytes
         self.links = links
+        self.on_change: list[Callable[[UUID], None]] = []  # told after an edit or deletion is saved
 
     # --- upload ------------------------------------------------------------------------
 
@@ -210,6 +211,7 @@ class Videos(Application):
             visibility=visibility,
         )
         self.save(video)
+        self._notify_change(video.id)
         return video_view(video, self.links)
 
     def delete_video(self, principal: Principal, video_id: UUID) -> None:
@@ -217,6 +219,11 @@ class Videos(Application):
         video = self.get_aggregate(video_id)
         video.delete(principal.user_id, principal.roles)
         self.save(video)
+        self._notify_change(video.id)
+
+    def _notify_change(self, video_id: UUID) -> None:
+        for notify in self.on_change:
+            notify(video_id)
 
     def history(self, principal: Principal, video_id: UUID) -> list[HistoryEntry]:
         """The video's domain events, oldest first; owner, moderators and admins."""

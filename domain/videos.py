@@ -70,6 +70,21 @@ def may_upload(roles: tuple[str, ...] | list[str]) -> bool:
     return any(role in UPLOADER_ROLES for role in roles)
 
 
+def may_edit(owner_id: UUID, actor_id: UUID, actor_roles: tuple[str, ...]) -> bool:
+    return actor_id == owner_id or any(role in STAFF_ROLES for role in actor_roles)
+
+
+def may_view(
+    owner_id: UUID, visibility: str, deleted: bool, actor_id: UUID | None, actor_roles: tuple[str, ...]
+) -> bool:
+    """Deleted videos are nobody's; private ones are their owner's and the staff's."""
+    if deleted:
+        return False
+    if visibility != "private":
+        return True
+    return actor_id is not None and may_edit(owner_id, actor_id, actor_roles)
+
+
 class Video(Aggregate):
     @event("Uploaded")
     def __init__(
@@ -117,14 +132,10 @@ class Video(Aggregate):
     # --- who may do what --------------------------------------------------------
 
     def may_edit(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> bool:
-        return actor_id == self.owner_id or any(role in STAFF_ROLES for role in actor_roles)
+        return may_edit(self.owner_id, actor_id, actor_roles)
 
     def may_view(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> bool:
-        if self.deleted:
-            return False
-        if self.visibility != "private":
-            return True
-        return actor_id is not None and self.may_edit(actor_id, actor_roles)
+        return may_view(self.owner_id, self.visibility, self.deleted, actor_id, actor_roles)
 
     def check_visible_to(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
         if not self.may_view(actor_id, actor_roles):

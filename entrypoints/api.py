@@ -9,6 +9,7 @@ import anyio
 from litestar import Litestar
 
 from adapters.inbound.http.app import create_app
+from adapters.inbound.http.middleware import parse_cors_origins
 from entrypoints.bootstrap import Vodhub
 from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
 
@@ -22,7 +23,9 @@ def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
     async def project_catalog() -> None:
         with ExitStack() as runners:
             for log in (VideosLog, AccountsLog):
-                runners.enter_context(catalog_runner(vodhub.catalog, log, vodhub.settings.eventstore_env(log.name)))
+                runners.enter_context(catalog_runner(
+                    vodhub.catalog, log, vodhub.settings.eventstore_env(log.name), vodhub.playback.invalidate,
+                ))
             await anyio.sleep_forever()
 
     return [vodhub.relay.run, vodhub.janitor.run, build_consumer(vodhub).run, project_catalog]
@@ -42,7 +45,8 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
     app = create_app(
         accounts=vodhub.accounts, videos=vodhub.videos, streaming=vodhub.streaming, storage=vodhub.storage,
         listing=vodhub.listing,
-        health_checks=vodhub.health_checks,
+        health_checks=vodhub.health_checks, rate_limiter=vodhub.rate_limiter, rate_limits=vodhub.rate_limits,
+        cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
         lifespan=[run_background] if background else [],
     )
     app.on_shutdown.append(vodhub.close)

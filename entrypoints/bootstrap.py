@@ -17,8 +17,10 @@ from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
+from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
 from application.accounts import Accounts
 from application.ports import (
+    Cache,
     Clock,
     EventPublisher,
     IdGenerator,
@@ -27,8 +29,11 @@ from application.ports import (
     RefreshTokenStore,
     RevocationList,
 )
+from application.rate_limits import RateLimiter, RateLimits, parse_rate_limits
 from application.relay import OutboxRelay, Topics
+from adapters.outbound.cache import InMemoryCache
 from application.janitor import Janitor
+from application.playback import PlaybackCache
 from application.listing import VideoListing
 from application.media_links import MediaLinks
 from application.streaming import Streaming
@@ -50,6 +55,7 @@ class Vodhub:
     accounts: Accounts
     videos: Videos
     streaming: Streaming
+    playback: PlaybackCache
     storage: ObjectStorage
     publisher: EventPublisher
     relay: OutboxRelay
@@ -57,6 +63,8 @@ class Vodhub:
     catalog: SqlCatalog
     listing: VideoListing
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    rate_limiter: RateLimiter = field(default_factory=InMemoryRateLimiter)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -78,8 +86,9 @@ def bootstrap(
     )
     health_checks: dict[str, HealthCheck] = {}
     closers: list[Callable[[], None]] = []
+    redis_client = _redis_client(settings, health_checks, closers)
     if revocations is None or refresh_tokens is None:
-        revocations, refresh_tokens = _token_stores(settings, clock, health_checks, closers)
+        revocations, refresh_tokens = _token_stores(settings, redis_client, clock)
     signing_key = _signing_key(settings)
     tokens = JwtTokenIssuer(signing_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock)
     accounts = Accounts(
@@ -110,11 +119,14 @@ def bootstrap(
     closers.append(catalog.close)
     listing = VideoListing(catalog, links)
     health_checks["read_model"] = _read_model_check(catalog)
-    streaming = Streaming(videos, links, redirects=settings.stream_redirects)
+    playback = PlaybackCache(videos, _cache(settings, redis_client))
+    videos.on_change.append(playback.invalidate)
+    streaming = Streaming(playback, links, redirects=settings.stream_redirects)
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
-        publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing, health_checks=health_checks,
-        closers=closers,
+        playback=playback, publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing,
+        health_checks=health_checks,
+        closers=closers, rate_limiter=_rate_limiter(settings), rate_limits=_rate_limits(settings),
     )
 
 
@@ -168,25 +180,38 @@ def _signing_key(settings: Settings) -> Any:
     return load_or_create_key(settings.data_dir / "jwt-ed25519.pem")
 
 
-def _token_stores(
-    settings: Settings, clock: Clock, health_checks: dict[str, HealthCheck],
-    closers: list[Callable[[], None]],
-) -> tuple[RevocationList, RefreshTokenStore]:
+def _redis_client(
+    settings: Settings, health_checks: dict[str, HealthCheck], closers: list[Callable[[], None]]
+) -> Any:
     if not settings.redis_url:
-        return InMemoryRevocationList(clock), InMemoryRefreshTokenStore(clock)
-    import redis
+        return None
+    from adapters.outbound.redis_client import connect
 
-    from adapters.outbound.redis_tokens import RedisRefreshTokenStore, RedisRevocationList
-
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    client = connect(settings.redis_url)
     closers.append(client.close)
 
     async def ping_redis() -> None:
         await to_thread.run_sync(client.ping)
 
     health_checks["redis"] = ping_redis
+    return client
+
+
+def _token_stores(settings: Settings, client: Any, clock: Clock) -> tuple[RevocationList, RefreshTokenStore]:
+    if client is None:
+        return InMemoryRevocationList(clock), InMemoryRefreshTokenStore(clock)
+    from adapters.outbound.redis_tokens import RedisRefreshTokenStore, RedisRevocationList
+
     prefix = settings.redis_prefix
     return RedisRevocationList(client, clock, prefix), RedisRefreshTokenStore(client, clock, prefix)
+
+
+def _cache(settings: Settings, client: Any) -> Cache:
+    if client is None:
+        return InMemoryCache()
+    from adapters.outbound.cache import RedisCache
+
+    return RedisCache(client, settings.redis_prefix)
 
 
 def _eventstore_check(application: Accounts) -> HealthCheck:
@@ -195,3 +220,16 @@ def _eventstore_check(application: Accounts) -> HealthCheck:
 
     return check
 
+
+def _rate_limiter(settings: Settings) -> RateLimiter:
+    """Shared by all replicas in Redis; per process without Redis, or while it does not answer."""
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url, settings.redis_prefix)
+    return InMemoryRateLimiter()
+
+
+def _rate_limits(settings: Settings) -> RateLimits:
+    try:
+        return parse_rate_limits(settings.rate_limits)
+    except ValueError as error:
+        raise SystemExit(f"vodhub: bad setting: VODHUB_RATE_LIMITS: {error}") from None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from uuid import UUID
 from contextlib import ExitStack
 from threading import Thread
 from typing import Any
@@ -16,6 +18,7 @@ from eventsourcing.projection import BaseProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from adapters.outbound.sql_catalog import SqlCatalog
+from application.playback import forget_video
 from application.projections import CatalogProjection
 from entrypoints.settings import Settings
 
@@ -72,12 +75,13 @@ def subscribable(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def catalog_runner(
-    catalog: SqlCatalog, log: type[Application], eventstore_env: Mapping[str, str]
+    catalog: SqlCatalog, log: type[Application], eventstore_env: Mapping[str, str],
+    on_video_changed: Callable[[UUID], None] | None = None,
 ) -> BaseProjectionRunner[Application]:
     """Project one upstream log into the catalog, from where the catalog last got to. It starts
     at once, in threads; use it as a context manager to stop it."""
     return BaseProjectionRunner(
-        projection=CatalogProjection(catalog), application_class=log, tracking_recorder=catalog,
+        projection=CatalogProjection(catalog, on_video_changed), application_class=log, tracking_recorder=catalog,
         topics=(), env=subscribable(eventstore_env),
     )
 
@@ -103,12 +107,26 @@ def run_projector(settings: Settings, rebuild: bool = False) -> None:
         catalog.create_tables()
     with ExitStack() as stack:
         stack.callback(catalog.close)
+        forget = _cache_invalidation(settings, stack)
         runners = [
-            stack.enter_context(catalog_runner(catalog, log, settings.eventstore_env(log.name)))
+            stack.enter_context(catalog_runner(catalog, log, settings.eventstore_env(log.name), forget))
             for log in (VideosLog, AccountsLog)
         ]
         logger.info("projector: following %s", ", ".join(runner.app_name for runner in runners))
         _block_until_one_stops(runners)
+
+
+def _cache_invalidation(settings: Settings, stack: ExitStack) -> Callable[[UUID], None] | None:
+    """The api replicas cache playback info in Redis; a change the worker made reaches the
+    projector first, which drops the stale entry. Without Redis there is nothing shared."""
+    if not settings.redis_url:
+        return None
+    from adapters.outbound.cache import RedisCache
+    from adapters.outbound.redis_client import connect
+
+    client = connect(settings.redis_url)
+    stack.callback(client.close)
+    return partial(forget_video, RedisCache(client, settings.redis_prefix))
 
 
 def _block_until_one_stops(runners: Sequence[BaseProjectionRunner[Application]]) -> None:

@@ -45,6 +45,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_max_attempts: int = 5  # transient failures are retried this often, then dead-lettered
     worker_backoff_s: float = 1.0  # first pause between attempts; doubles each time
     kafka_session_timeout_ms: int = 10_000  # how soon a dead worker's partitions move to another
+    rate_limits: str = ""  # e.g. login=10/60,upload=30/1h,default=1200/60 or off; unset: API.md's defaults
+    cors_origins: str = "*"  # comma-separated origins, or off
     log_level: str = "INFO"
 
     @classmethod

@@ -14,6 +14,7 @@ from adapters.inbound.http.problems import problem
 from adapters.inbound.http.ranges import Unsatisfiable, parse_range
 from application.errors import NotFound
 from application.media_layout import MANIFEST_SUFFIXES, media_type
+from application.playback import CachedFile, PlaybackCache
 from application.ports import ObjectInfo, ObjectStorage
 from application.streaming import MediaFile, Streaming
 
@@ -97,7 +98,37 @@ async def serve_object(request: Request, storage: ObjectStorage, key: str, cache
 async def _media(request: Request, streaming: Streaming, storage: ObjectStorage, *, body: bool) -> Response:
     token, video_id, name = split_media_path(request)
     file = await to_thread.run_sync(streaming.media_file, video_id, name, token)
+    if name.endswith(MANIFEST_SUFFIXES):
+        manifest = await cached_manifest(streaming.playback, storage, file.key)
+        return _manifest_response(request, manifest, cache_control(file, name), body=body)
     return await serve_object(request, storage, file.key, cache_control(file, name), body=body)
+
+
+async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: str) -> CachedFile:
+    """Players re-read manifests far more often than segments: keep them in the cache."""
+    cached = await to_thread.run_sync(playback.manifest, key)
+    if cached is not None:
+        return cached
+    info = await storage.head(key)
+    if info is None:
+        raise NotFound("no such media file")
+    cached = CachedFile(data=await storage.get_range(key, 0, info.size), etag=_etag(info),
+                        last_modified=info.last_modified)
+    await to_thread.run_sync(playback.remember_manifest, key, cached)
+    return cached
+
+
+def _manifest_response(request: Request, manifest: CachedFile, cache: str, *, body: bool) -> Response:
+    """Whole manifests only: a server may ignore Range, and manifests are a few KiB."""
+    headers = {"ETag": manifest.etag, "Cache-Control": cache}
+    if manifest.last_modified:
+        headers["Last-Modified"] = format_datetime(manifest.last_modified, usegmt=True)
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and _etag_matches(if_none_match, manifest.etag):
+        return Response(content=b"", status_code=304, headers=headers)
+    headers["Content-Length"] = str(len(manifest.data))
+    content = manifest.data if body else b""
+    return Response(content=content, status_code=200, headers=headers, media_type=media_type(request.url.path))
 
 
 @get("/media/{rest:path}", tags=["streaming"], security=[{}])

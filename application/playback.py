@@ -1,0 +1,79 @@
+"""What playback needs to know about a video, read through a cache so that a warm stream or
+media request touches neither the event store nor the read model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from application.errors import NotFound
+from application.ports import Cache
+from application.videos import Videos
+from domain.videos import Video, may_view
+
+INFO_TTL_S = 60  # bounds staleness should an invalidation be lost
+MANIFEST_TTL_S = 300
+
+
+class PlaybackInfo(msgspec.Struct, frozen=True):
+    id: UUID
+    owner_id: UUID
+    visibility: str
+    status: str
+    deleted: bool
+    renditions: list[dict]
+    manifests: dict[str, str]
+    thumbnails: dict[str, str]
+
+    def check_visible_to(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
+        if not may_view(self.owner_id, self.visibility, self.deleted, actor_id, actor_roles):
+            raise NotFound("no such video")
+
+
+class CachedFile(msgspec.Struct, frozen=True):
+    data: bytes
+    etag: str
+    last_modified: datetime | None
+
+
+def _info_of(video: Video) -> PlaybackInfo:
+    return PlaybackInfo(
+        id=video.id, owner_id=video.owner_id, visibility=video.visibility, status=video.status,
+        deleted=video.deleted, renditions=list(video.renditions), manifests=dict(video.manifests),
+        thumbnails=dict(video.thumbnails),
+    )
+
+
+class PlaybackCache:
+    def __init__(self, videos: Videos, cache: Cache) -> None:
+        self.videos = videos
+        self.cache = cache
+
+    def info(self, video_id: UUID) -> PlaybackInfo:
+        """From the cache, else from the event store (and then cached); NotFound if unknown."""
+        cached = self.cache.get(f"video:{video_id}")
+        if cached is not None:
+            return msgspec.msgpack.decode(cached, type=PlaybackInfo)
+        info = _info_of(self.videos.get_aggregate(video_id))
+        self.cache.set(f"video:{video_id}", msgspec.msgpack.encode(info), INFO_TTL_S)
+        return info
+
+    def manifest(self, key: str) -> CachedFile | None:
+        """A manifest's bytes and validators. They never change once written; a deleted
+        video's are never asked for, since its info says deleted first."""
+        cached = self.cache.get(f"manifest:{key}")
+        return None if cached is None else msgspec.msgpack.decode(cached, type=CachedFile)
+
+    def remember_manifest(self, key: str, file: CachedFile) -> None:
+        self.cache.set(f"manifest:{key}", msgspec.msgpack.encode(file), MANIFEST_TTL_S)
+
+    def invalidate(self, video_id: UUID) -> None:
+        """Forget what is cached of the video (called when it changes)."""
+        forget_video(self.cache, video_id)
+
+
+def forget_video(cache: Cache, video_id: UUID) -> None:
+    """For processes that change videos without serving them (the projector)."""
+    cache.delete(f"video:{video_id}")
