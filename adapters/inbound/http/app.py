@@ -6,18 +6,24 @@ from collections.abc import Sequence
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from adapters.inbound.http.auth import AuthController, jwks, provide_principal
+from adapters.inbound.http.auth import AuthController, jwks
 from adapters.inbound.http.media import get_media, head_media
 from adapters.inbound.http.health import HealthChecks, live, ready
+from adapters.inbound.http.metrics import metrics
+from adapters.inbound.http.middleware import (
+    RateLimiting, RateLimitMiddleware, configure_access_log, cors_config, observe_requests, principal_provider,
+)
 from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.users import UsersController
 from adapters.inbound.http.videos import VideosController
 from application.accounts import Accounts
 from application.listing import VideoListing
 from application.ports import ObjectStorage
+from application.rate_limits import RateLimiter, RateLimits
 from application.streaming import Streaming
 from application.videos import Videos
 
@@ -32,9 +38,13 @@ def _constant(value: object) -> Provide:
 def create_app(
     *, accounts: Accounts, videos: Videos, listing: VideoListing, streaming: Streaming, storage: ObjectStorage,
     health_checks: HealthChecks, lifespan: Sequence = (),
-    debug: bool = False,
+    debug: bool = False, rate_limiter: RateLimiter | None = None, rate_limits: RateLimits | None = None,
+    cors_origins: Sequence[str] = ("*",),
 ) -> Litestar:
-    """Build the HTTP app around ready-made use cases; no I/O happens here."""
+    """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
+    `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off."""
+    rate_limiting = RateLimiting(rate_limiter, rate_limits or RateLimits())
+    configure_access_log()
     openapi = OpenAPIConfig(
         title="vodhub",
         version="0.1.0",
@@ -45,8 +55,10 @@ def create_app(
         security=[{"BearerToken": []}],
         path="/schema",
     )
-    return Litestar(
-        route_handlers=[AuthController, UsersController, VideosController, jwks, live, ready, get_media, head_media],
+    app = Litestar(
+        route_handlers=[
+            AuthController, UsersController, VideosController, jwks, live, ready, metrics, get_media, head_media,
+        ],
         dependencies={
             "accounts": _constant(accounts),
             "videos": _constant(videos),
@@ -54,10 +66,14 @@ def create_app(
             "streaming": _constant(streaming),
             "storage": _constant(storage),
             "health_checks": _constant(health_checks),
-            "principal": Provide(provide_principal),
+            "principal": Provide(principal_provider(rate_limiting)),
         },
+        middleware=[DefineMiddleware(RateLimitMiddleware, rate_limiting=rate_limiting)],
+        cors_config=cors_config(cors_origins),
+        on_shutdown=[rate_limiting.aclose],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         lifespan=list(lifespan),
         debug=debug,
     )
+    return observe_requests(app)

@@ -1,0 +1,58 @@
+"""Prometheus metrics of the pipeline behind the api (worker, relay, consumers), recorded
+through `PrometheusMetrics` so that use cases and runners never import prometheus_client.
+
+The metric objects are module globals, as prometheus_client expects (one registration per
+process). With several processes on one host, set PROMETHEUS_MULTIPROC_DIR to an empty
+directory shared by them before they start: prometheus_client then keeps the values in
+files there and the api's /metrics adds up every process (see adapters/inbound/http/metrics.py)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+TRANSCODE_SECONDS = Histogram(
+    "vodhub_transcode_duration_seconds", "Wall time to encode one rung of a video's ladder.", ["rung"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
+PROCESSING_OUTCOMES = Counter(
+    "vodhub_processing_outcomes", "Processing attempts by outcome (processed, failed, retried, dead_lettered).",
+    ["outcome"],
+)
+RELAY_PUBLISHED = Gauge(
+    "vodhub_relay_published_notification_id", "The last notification id the relay has published.", ["log"],
+    multiprocess_mode="livemostrecent",
+)
+RELAY_LATEST = Gauge(
+    "vodhub_relay_latest_notification_id", "The latest notification id in the event store's log.", ["log"],
+    multiprocess_mode="livemostrecent",
+)
+RELAY_LAG = Gauge(
+    "vodhub_relay_lag_notifications", "Notifications recorded but not yet published (latest - published).", ["log"],
+    multiprocess_mode="livemostrecent",
+)
+CONSUMER_LAG = Gauge(
+    "vodhub_consumer_lag_messages", "Messages behind the end of a partition, per consumer group.",
+    ["group", "topic", "partition"], multiprocess_mode="livemostrecent",
+)
+
+
+class PrometheusMetrics:
+    """The recording API; stateless, so any number of instances share the same metrics."""
+
+    def transcode_finished(self, rung: str, seconds: float) -> None:
+        """One rung (e.g. `720p`) took `seconds` to encode."""
+        TRANSCODE_SECONDS.labels(rung=rung).observe(seconds)
+
+    def processing_outcome(self, outcome: str) -> None:
+        """A processing attempt ended: processed, failed, retried or dead_lettered."""
+        PROCESSING_OUTCOMES.labels(outcome=outcome).inc()
+
+    def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
+        """Where the relay is in a notification log, and where the log ends."""
+        RELAY_PUBLISHED.labels(log=log).set(published)
+        RELAY_LATEST.labels(log=log).set(latest)
+        RELAY_LAG.labels(log=log).set(max(latest - published, 0))
+
+    def consumer_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
+        """How many messages a consumer group is behind on one partition."""
+        CONSUMER_LAG.labels(group=group, topic=topic, partition=str(partition)).set(max(lag, 0))

@@ -1,0 +1,92 @@
+"""GET /api/videos over HTTP, from the catalog that the projection keeps."""
+
+from __future__ import annotations
+
+import pytest
+
+from entrypoints.projector import VideosLog, catalog_runner
+from tests.integration.test_http_accounts import assert_problem
+
+
+@pytest.fixture
+def project(vodhub):
+    """Run the catalog projection until it has caught up with the videos log."""
+
+    def catch_up() -> None:
+        env = vodhub.settings.eventstore_env("videos")
+        with catalog_runner(vodhub.catalog, VideosLog, env) as runner:
+            runner.wait(vodhub.videos.recorder.max_notification_id(), timeout=10)
+
+    return catch_up
+
+
+@pytest.fixture
+def library(client, make_ready, uploader, project):
+    """Five ready public videos, one private and one unlisted, newest last."""
+    public = []
+    for title, tags in [("Sea shells", "sea,beach"), ("Mountain hike", "hiking"), ("Sea storm", "sea"),
+                        ("City lights", "city"), ("Quiet forest", "forest,hiking")]:
+        video = make_ready(uploader)
+        client.patch(f"/api/videos/{video['id']}", headers=uploader, json={"title": title, "tags": tags.split(",")})
+        public.append(video["id"])
+    hidden = [make_ready(uploader, visibility=v)["id"] for v in ("private", "unlisted")]
+    project()
+    return public, hidden
+
+
+def list_ids(client, headers, query: str = "") -> list[str]:
+    response = client.get(f"/api/videos{query}", headers=headers)
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+def test_lists_public_ready_videos_newest_first(client, uploader, library):
+    public, hidden = library
+    assert list_ids(client, uploader) == public[::-1]
+    assert not set(hidden) & set(list_ids(client, uploader))
+
+
+def test_items_carry_playable_links(client, uploader, library):
+    item = client.get("/api/videos?limit=1", headers=uploader).json()["items"][0]
+    assert item["streams"]["hls"] == f"/media/{item['id']}/cmaf/master.m3u8"
+    assert item["thumbnails"]["poster"].endswith("/thumbnails/poster.jpg")
+
+
+@pytest.mark.parametrize("query, titles", [
+    ("?tag=sea", ["Sea storm", "Sea shells"]), ("?tag=HIKING", ["Quiet forest", "Mountain hike"]),
+    ("?q=sea", ["Sea storm", "Sea shells"]), ("?q=forest%20quiet", ["Quiet forest"]), ("?q=nothing", []),
+])
+def test_filters(client, uploader, library, query, titles):
+    items = client.get(f"/api/videos{query}", headers=uploader).json()["items"]
+    assert [item["title"] for item in items] == titles
+
+
+def test_owner_filter(client, uploader, library):
+    owner = client.get("/api/users/me", headers=uploader).json()["id"]
+    assert len(list_ids(client, uploader, f"?owner={owner}")) == 5
+    assert list_ids(client, uploader, "?owner=00000000-0000-0000-0000-000000000000") == []
+
+
+def test_cursor_pages_cover_everything_once(client, uploader, library):
+    public, _ = library
+    seen, cursor = [], ""
+    while True:
+        page = client.get(f"/api/videos?limit=2{cursor}", headers=uploader).json()
+        assert len(page["items"]) <= 2
+        seen += [item["id"] for item in page["items"]]
+        if not page["next_cursor"]:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert seen == public[::-1]
+
+
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=101", "?limit=x", "?cursor=garbage!!", "?owner=nope",
+                                   "?q=" + "x" * 300])
+def test_bad_parameters_are_4xx(client, uploader, query):
+    response = client.get(f"/api/videos{query}", headers=uploader)
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_listing_needs_a_token(client):
+    assert_problem(client.get("/api/videos"), 401)

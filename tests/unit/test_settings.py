@@ -1,0 +1,39 @@
+"""Settings: read once from VODHUB_* variables, and every one of them documented."""
+
+from pathlib import Path
+
+import pytest
+
+from entrypoints.settings import Settings, postgres_env
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_unset_means_the_embedded_defaults():
+    settings = Settings.from_env({})
+    assert (settings.database_url, settings.redis_url, settings.kafka_bootstrap_servers, settings.s3_endpoint) == (
+        None, None, None, None)
+    assert (settings.host, settings.port, settings.data_dir) == ("127.0.0.1", 8000, Path("var"))
+
+
+def test_values_are_typed():
+    settings = Settings.from_env({"VODHUB_PORT": "9000", "VODHUB_DATA_DIR": "/srv/v", "VODHUB_STREAM_REDIRECTS": "false"})
+    assert (settings.port, settings.data_dir, settings.stream_redirects) == (9000, Path("/srv/v"), False)
+
+
+def test_a_bad_value_stops_the_process_with_its_name():
+    with pytest.raises(SystemExit, match="port"):
+        Settings.from_env({"VODHUB_PORT": "eighty"})
+
+
+def test_every_setting_is_in_the_readme():
+    readme = README.read_text()
+    missing = [f"VODHUB_{name.upper()}" for name in Settings.__struct_fields__
+               if f"VODHUB_{name.upper()}" not in readme]
+    assert missing == []
+
+
+def test_postgres_urls_become_eventsourcing_settings():
+    env = postgres_env("postgresql://me:s%40cret@db.example:6543/videos?schema=tenant1")
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_HOST"], env["POSTGRES_PORT"],
+            env["POSTGRES_DBNAME"], env["POSTGRES_SCHEMA"]) == ("me", "s@cret", "db.example", "6543", "videos", "tenant1")
