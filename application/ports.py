@@ -208,6 +208,20 @@ class Transcoder(Protocol):
         and thumbnails into output_dir; raises UnsupportedMedia for corrupt input."""
 
 
+# --- observability -----------------------------------------------------------
+
+
+class PipelineMetrics(Protocol):
+    def transcode_finished(self, rung: str, seconds: float) -> None:
+        """One rung of a video's ladder took `seconds` to encode."""
+
+    def processing_outcome(self, outcome: str) -> None:
+        """A processing attempt ended: ready, failed, skipped or retried."""
+
+    def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
+        """Where the relay is in a notification log, and where the log ends."""
+
+
 # --- caching -----------------------------------------------------------------
 
 

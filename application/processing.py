@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 import tempfile
 from pathlib import Path
 from uuid import UUID
@@ -14,7 +15,7 @@ from eventsourcing.persistence import IntegrityError
 
 from application.errors import UnsupportedMedia
 from application.media_layout import MANIFEST_SUFFIXES, media_type, object_key
-from application.ports import ObjectStorage, TranscodeOutput, Transcoder
+from application.ports import ObjectStorage, PipelineMetrics, TranscodeOutput, Transcoder
 from application.videos import Videos
 from domain.errors import Conflict
 from domain.videos import Video
@@ -23,19 +24,41 @@ logger = logging.getLogger("vodhub.processing")
 
 
 
+class _NoMetrics:
+    def transcode_finished(self, rung: str, seconds: float) -> None:
+        pass
+
+    def processing_outcome(self, outcome: str) -> None:
+        pass
+
+    def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
+        pass
+
+
 class VideoProcessor:
     def __init__(
-        self, videos: Videos, transcoder: Transcoder, storage: ObjectStorage, work_dir: Path | None = None
+        self, videos: Videos, transcoder: Transcoder, storage: ObjectStorage, work_dir: Path | None = None,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self.videos = videos
         self.transcoder = transcoder
         self.storage = storage
         self.work_dir = work_dir
+        self.metrics = metrics or _NoMetrics()
 
     async def process(self, video_id: UUID, *, final_attempt: bool = True) -> str:
         """Transcode the video unless it is already done; record Processed or ProcessingFailed.
         Transient faults propagate for a retry; on the final attempt they are recorded as a
         retryable failure first. Returns what happened, for logs."""
+        try:
+            outcome = await self._process(video_id, final_attempt)
+        except Exception:
+            self.metrics.processing_outcome("retried" if not final_attempt else "failed")
+            raise
+        self.metrics.processing_outcome(outcome.split(":")[0])
+        return outcome
+
+    async def _process(self, video_id: UUID, final_attempt: bool) -> str:
         video = await to_thread.run_sync(self.videos.repository.get, video_id)
         if not isinstance(video, Video) or not video.needs_processing:
             return "skipped: already processed, deleted or unknown"
@@ -86,7 +109,12 @@ class VideoProcessor:
     def _transcode_file(self, video: Video, source: Path, output_dir: Path) -> TranscodeOutput:
         info = self.transcoder.probe(source)
         rungs = video.rungs_for(info.width, info.height)
-        return self.transcoder.transcode(source, output_dir, rungs)
+        started = time.monotonic()
+        output = self.transcoder.transcode(source, output_dir, rungs)
+        # The rungs are encoded side by side from one decode, so each took the whole pass.
+        for rendition in output.renditions:
+            self.metrics.transcode_finished(rendition.name, time.monotonic() - started)
+        return output
 
     async def _upload_outputs(self, video_id: UUID, output_dir: Path, output: TranscodeOutput) -> None:
         # Segments first and manifests last, so a manifest never names a missing segment.

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from anyio import to_thread
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import TrackingRecorder
@@ -23,7 +24,7 @@ from application.integration_events import (
     VideoUploaded,
     to_message,
 )
-from application.ports import EventPublisher, OutgoingMessage
+from application.ports import EventPublisher, OutgoingMessage, PipelineMetrics
 from domain.videos import Video
 
 
@@ -64,16 +65,24 @@ def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingM
 class OutboxRelay(LogFollower):
     def __init__(
         self, source: Application, tracking: TrackingRecorder, publisher: EventPublisher,
-        topics: Topics = Topics(), batch_size: int = 200,
+        topics: Topics = Topics(), batch_size: int = 200, metrics: PipelineMetrics | None = None,
     ) -> None:
         super().__init__(source, tracking, batch_size)
         self.publisher = publisher
         self.topics = topics
+        self.metrics = metrics
 
     async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
         """Publish and return only once the broker acknowledged: then the position may move."""
         messages = [message for event in events if (message := integration_message(event, self.topics))]
         await self.publisher.publish(messages)
+
+    async def step(self) -> int:
+        relayed = await super().step()
+        if self.metrics is not None:
+            latest = await to_thread.run_sync(self.source.recorder.max_notification_id)
+            self.metrics.relay_position(self.position(), latest or 0, self.source.name)
+        return relayed
 
     async def relay_once(self) -> int:
         """Publish the next batch of pending events; returns how many notifications it covered."""

@@ -32,6 +32,7 @@ from application.ports import (
 from application.rate_limits import RateLimiter, RateLimits, parse_rate_limits
 from application.relay import OutboxRelay, Topics
 from adapters.outbound.cache import InMemoryCache
+from adapters.outbound.metrics import PrometheusMetrics
 from application.janitor import Janitor
 from application.playback import PlaybackCache
 from application.listing import VideoListing
@@ -113,7 +114,8 @@ def bootstrap(
         max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
     )
     closers.append(videos.close)
-    relay = OutboxRelay(videos, _relay_tracking(settings), publisher, topics=settings.topics())
+    relay = OutboxRelay(videos, _relay_tracking(settings), publisher, topics=settings.topics(),
+                        metrics=PrometheusMetrics())
     janitor = Janitor(videos, _tracking_recorder("janitor", settings.eventstore_env("janitor")), storage)
     catalog = build_catalog(settings)
     closers.append(catalog.close)

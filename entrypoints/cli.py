@@ -20,7 +20,8 @@ logger = logging.getLogger("vodhub")
 
 
 def _serve(app: Litestar, settings: Settings) -> None:
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    # The app writes its own JSON access log (vodhub.access); uvicorn's would repeat it.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
 
 
 def _api(settings: Settings, _: argparse.Namespace) -> None:

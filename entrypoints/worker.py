@@ -9,6 +9,7 @@ import anyio
 from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner
 from adapters.inbound.video_uploaded_consumer import VideoUploadedConsumer
 from adapters.outbound.in_process_bus import InProcessEventBus
+from adapters.outbound.metrics import PrometheusMetrics
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from application.processing import VideoProcessor
 from entrypoints.bootstrap import Vodhub, bootstrap
@@ -20,7 +21,8 @@ CONSUMER_GROUP = "video-processing"
 
 def build_consumer(vodhub: Vodhub) -> KafkaConsumerRunner | InProcessConsumerRunner:
     settings = vodhub.settings
-    processor = VideoProcessor(vodhub.videos, PyAVTranscoder(), vodhub.storage, work_dir=settings.work_dir)
+    processor = VideoProcessor(vodhub.videos, PyAVTranscoder(), vodhub.storage, work_dir=settings.work_dir,
+                               metrics=PrometheusMetrics())
     handler = VideoUploadedConsumer(processor)
     topic = settings.topic_video_uploaded
     backoff = tuple(settings.worker_backoff_s * 2**n for n in range(max(settings.worker_max_attempts - 1, 1)))

@@ -56,3 +56,21 @@ class PrometheusMetrics:
     def consumer_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
         """How many messages a consumer group is behind on one partition."""
         CONSUMER_LAG.labels(group=group, topic=topic, partition=str(partition)).set(max(lag, 0))
+
+
+class InMemoryMetrics:
+    """The twin for tests and for processes that expose no /metrics: it keeps the last values."""
+
+    def __init__(self) -> None:
+        self.transcodes: list[tuple[str, float]] = []
+        self.outcomes: list[str] = []
+        self.relay: dict[str, tuple[int, int]] = {}
+
+    def transcode_finished(self, rung: str, seconds: float) -> None:
+        self.transcodes.append((rung, seconds))
+
+    def processing_outcome(self, outcome: str) -> None:
+        self.outcomes.append(outcome)
+
+    def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
+        self.relay[log] = (published, latest)

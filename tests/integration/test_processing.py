@@ -139,3 +139,15 @@ def test_an_undecodable_message_is_a_permanent_failure(processor):
 
     with pytest.raises(PermanentFailure):
         anyio.run(handle)
+
+
+def test_outcomes_and_transcode_times_are_measured(videos, clip):
+    from adapters.outbound.metrics import InMemoryMetrics
+
+    metrics = InMemoryMetrics()
+    processor = VideoProcessor(videos, PyAVTranscoder(), videos.storage, metrics=metrics)
+    video = uploaded(videos, clip)
+    process(processor, video.id)
+    process(processor, video.id)
+    assert metrics.outcomes == ["ready", "skipped"]
+    assert [rung for rung, _ in metrics.transcodes] == ["240p"] and metrics.transcodes[0][1] > 0

@@ -134,3 +134,14 @@ def test_the_janitor_removes_a_deleted_videos_objects_and_nothing_else(videos):
     remaining = anyio.run(storage.list_keys, "")
     assert sorted(remaining) == sorted([f"raw/{kept.id}/original.mp4", f"processed/{kept.id}/cmaf/master.m3u8",
                                         f"thumbnails/{kept.id}/poster.jpg"])
+
+
+def test_the_relay_reports_its_lag(videos):
+    from adapters.outbound.metrics import InMemoryMetrics
+
+    metrics = InMemoryMetrics()
+    relay = OutboxRelay(videos, POPOTrackingRecorder(), InProcessEventBus(), batch_size=2, metrics=metrics)
+    for _ in range(3):
+        add_video(videos)
+    anyio.run(relay.relay_once)
+    assert metrics.relay["videos"] == (2, 3)
