@@ -13,6 +13,7 @@ __all__ = [
     "InvalidPlaybackToken",
     "UnsupportedMedia",
     "PayloadTooLarge",
+    "Unavailable",
 ]
 
 
@@ -30,6 +31,10 @@ class InvalidPlaybackToken(PermissionDenied):
 
 class UnsupportedMedia(DomainError):
     """The bytes are not an accepted video container with a real video stream."""
+
+
+class Unavailable(DomainError):
+    """A backend the request needs is down or slow; the client may retry shortly."""
 
 
 class PayloadTooLarge(DomainError):

@@ -94,7 +94,9 @@ def postgres_env(url: str, schema: str | None = None) -> dict[str, str]:
         "POSTGRES_PORT": str(parts.port or 5432),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        # eventsourcing retries a failed statement 10 times: keep each wait short so a request
+        # during a database outage answers 503 within seconds, not a minute.
+        "POSTGRES_CONNECT_TIMEOUT": "1",
         "POSTGRES_PRE_PING": "y",
         # Each event store, tracking table and process keeps its own pool: keep the idle part small.
         "POSTGRES_POOL_SIZE": "2",

@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 from uuid import UUID
 
 import redis
+from redis.exceptions import RedisError
 
+from application.errors import Unavailable
 from application.ports import Clock, RefreshGrant
+
+logger = logging.getLogger("vodhub.tokens")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _Outage:
+    """The chosen behaviour while Redis is down, in one place:
+    - checking an access token's revocation fails OPEN: the token is accepted (it expires
+      within the access-token lifetime, 15 minutes by default) and the outage is logged;
+    - anything that writes or spends a refresh token, and logging out, fails CLOSED with
+      503: a refresh token must never be spent twice and a logout must not be lost."""
+
+    def __init__(self) -> None:
+        self.logged = False
+
+    def warn_once(self, error: Exception) -> None:
+        if not self.logged:
+            logger.warning("redis unavailable; revocation checks accept unexpired tokens: %s", error)
+            self.logged = True
+
+    def recovered(self) -> None:
+        self.logged = False
+
+
+def _fails_closed(method: Callable[P, T]) -> Callable[P, T]:
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except RedisError as error:
+            raise Unavailable(f"the token store is unavailable: {error}") from None
+
+    return guarded
 
 
 def _expire_at(until: datetime) -> int:
@@ -20,13 +60,21 @@ class RedisRevocationList:
         self._redis = client
         self._clock = clock
         self._prefix = f"{prefix}revoked:"
+        self._outage = _Outage()
 
+    @_fails_closed
     def revoke(self, token_id: str, until: datetime) -> None:
         if until > self._clock.now():
             self._redis.set(self._prefix + token_id, b"1", exat=_expire_at(until))
 
     def is_revoked(self, token_id: str) -> bool:
-        return bool(self._redis.exists(self._prefix + token_id))
+        try:
+            revoked = bool(self._redis.exists(self._prefix + token_id))
+        except RedisError as error:
+            self._outage.warn_once(error)
+            return False
+        self._outage.recovered()
+        return revoked
 
 
 class RedisRefreshTokenStore:
@@ -39,6 +87,7 @@ class RedisRefreshTokenStore:
         self._token_prefix = f"{prefix}refresh:"
         self._family_prefix = f"{prefix}refresh-family-revoked:"
 
+    @_fails_closed
     def add(self, token_hash: str, user_id: UUID, family_id: str, expires_at: datetime) -> None:
         key = self._token_prefix + token_hash
         with self._redis.pipeline(transaction=True) as pipe:
@@ -49,6 +98,7 @@ class RedisRefreshTokenStore:
             pipe.expireat(key, _expire_at(expires_at))
             pipe.execute()
 
+    @_fails_closed
     def use(self, token_hash: str) -> RefreshGrant | None:
         key = self._token_prefix + token_hash
         if not self._redis.exists(key):
@@ -66,9 +116,11 @@ class RedisRefreshTokenStore:
             expires_at=expires_at, already_used=uses > 1,
         )
 
+    @_fails_closed
     def revoke_family(self, family_id: str, until: datetime) -> None:
         if until > self._clock.now():
             self._redis.set(self._family_prefix + family_id, b"1", exat=_expire_at(until))
 
+    @_fails_closed
     def is_family_revoked(self, family_id: str) -> bool:
         return bool(self._redis.exists(self._family_prefix + family_id))

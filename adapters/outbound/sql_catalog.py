@@ -182,7 +182,7 @@ def create_catalog_engine(url: str) -> Engine:
 def _postgres_engine(url: URL) -> Engine:
     schema = url.query.get("schema")
     url = url.set(drivername="postgresql+psycopg").difference_update_query(["schema"])
-    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    connect_args: dict[str, Any] = {"connect_timeout": 2}
     if schema:
         if not isinstance(schema, str) or not SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"not a plain schema name: {schema!r}")

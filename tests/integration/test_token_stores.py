@@ -66,3 +66,19 @@ def test_redis_keys_expire_with_their_tokens(redis_client, redis_prefix):
     refresh.add("h", uuid.uuid4(), "fam", expires_at=clock.now() + timedelta(seconds=120))
     assert 0 < redis_client.ttl(f"{redis_prefix}revoked:jti") <= 61
     assert 60 < redis_client.ttl(f"{redis_prefix}refresh:h") <= 121
+
+
+def test_with_redis_down_revocation_checks_fail_open_and_refresh_tokens_fail_closed(clock):
+    from adapters.outbound.redis_client import connect
+    from application.errors import Unavailable
+
+    away = connect("redis://127.0.0.1:1/0")
+    revocations, refresh = RedisRevocationList(away, clock, "x:"), RedisRefreshTokenStore(away, clock, "x:")
+    assert revocations.is_revoked("jti") is False  # accepted until it expires (15 min by default)
+    later = clock.now() + timedelta(minutes=5)
+    with pytest.raises(Unavailable):
+        revocations.revoke("jti", until=later)
+    with pytest.raises(Unavailable):
+        refresh.add("h", uuid.uuid4(), "fam", expires_at=later)
+    with pytest.raises(Unavailable):
+        refresh.use("h")

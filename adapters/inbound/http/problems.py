@@ -6,7 +6,10 @@ import logging
 import re
 from typing import Any
 
+from eventsourcing.persistence import InterfaceError as PersistenceInterfaceError
+from eventsourcing.persistence import OperationalError as PersistenceOperationalError
 from litestar import Request, Response
+from sqlalchemy.exc import DBAPIError as SQLAlchemyDBAPIError
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -19,6 +22,7 @@ from application.errors import (
     PayloadTooLarge,
     PermissionDenied,
     UnsupportedMedia,
+    Unavailable,
     ValidationError,
 )
 
@@ -36,6 +40,7 @@ DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
     (PayloadTooLarge, 413, "payload-too-large"),
     (UnsupportedMedia, 415, "unsupported-media-type"),
     (ValidationError, 422, "validation-error"),
+    (Unavailable, 503, "backend-unavailable"),
     (DomainError, 422, "rule-violated"),
 )
 
@@ -76,6 +81,8 @@ def domain_error_handler(_: Request, error: DomainError) -> Response:
     if isinstance(error, ValidationError):
         extra["errors"] = [{"field": error.field, "message": error.message}]
     headers = _bearer_challenge(error) if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     extra.update(getattr(error, "problem_extra", {}))
     return problem(status, str(error), slug=slug, headers=headers, **extra)
 
@@ -115,6 +122,17 @@ def http_error_handler(_: Request, error: HTTPException) -> Response:
     return problem(error.status_code, str(error.detail), headers=headers or None)
 
 
+RETRY_AFTER_S = 5
+
+
+def backend_error_handler(request: Request, error: Exception) -> Response:
+    """A database, broker or store that is down answers 503, never 500: nothing was wrong
+    with the request, and it may succeed in a moment."""
+    logger.warning("backend unavailable on %s %s: %s", request.method, request.url.path, error)
+    return problem(503, "a backend is unavailable; try again shortly", slug="backend-unavailable",
+                   headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def unexpected_error_handler(request: Request, error: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
@@ -122,6 +140,11 @@ def unexpected_error_handler(request: Request, error: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     DomainError: domain_error_handler,
+    PersistenceOperationalError: backend_error_handler,
+    PersistenceInterfaceError: backend_error_handler,
+    SQLAlchemyDBAPIError: backend_error_handler,
+    ConnectionError: backend_error_handler,
+    TimeoutError: backend_error_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_error_handler,
