@@ -21,7 +21,10 @@ logger = logging.getLogger("vodhub")
 
 def _serve(app: Litestar, settings: Settings) -> None:
     # The app writes its own JSON access log (vodhub.access); uvicorn's would repeat it.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False,
+        h11_max_incomplete_event_size=settings.max_header_bytes, timeout_keep_alive=5,
+    )
 
 
 def _api(settings: Settings, _: argparse.Namespace) -> None:

@@ -38,6 +38,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     password_time_cost: int = 3
     password_memory_cost: int = 65536
     max_upload_bytes: int = 10 * 1024**3
+    max_request_bytes: int = 1024 * 1024  # any other request body
+    max_header_bytes: int = 16 * 1024  # request line and headers together
+    body_read_timeout_s: float = 60.0  # longest wait for the next piece of an upload
     cdn_base_url: str | None = None  # unset: the api's own /media
     stream_redirects: bool = True  # off: the stream endpoint serves bytes instead of redirecting
     media_token_ttl: int = 3600  # seconds a signed media URL stays valid

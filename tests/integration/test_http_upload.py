@@ -3,8 +3,13 @@ leaving no object and no event behind."""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 
+from application.accounts import Principal
 from tests.fixtures.uploads import recorded_events, stored_keys
 from tests.integration.test_http_accounts import assert_problem
 
@@ -42,8 +47,7 @@ def test_upload_stores_the_original_and_records_the_video(client, vodhub, upload
         "Beach Day", "uploaded", ["beach", "sun"], "unlisted")
     assert stored_keys(vodhub.storage) == [f"raw/{video['id']}/original.mp4"]
     assert client.get(response.headers["location"], headers=uploader).json()["id"] == video["id"]
-    stored = vodhub.videos.repository.get(__import__("uuid").UUID(video["id"]))
-    import hashlib
+    stored = vodhub.videos.repository.get(uuid.UUID(video["id"]))
     assert (stored.source_size, stored.source_sha256) == (len(small_clip), hashlib.sha256(small_clip).hexdigest())
     assert stored.source_content_type == "video/mp4"
 
@@ -150,3 +154,30 @@ def test_private_video_is_not_found_for_others(client, vodhub, uploader, small_c
 def test_unknown_video_is_404(client, uploader):
     assert_problem(client.get("/api/videos/00000000-0000-0000-0000-000000000000", headers=uploader), 404)
     assert_problem(client.get("/api/videos/not-a-uuid", headers=uploader), 404)
+
+
+def test_a_json_body_over_the_request_limit_is_413(client):
+    response = client.post("/api/auth/login", content=b'{"username_or_email": "' + b"a" * 2_000_000 + b'"}',
+                           headers={"content-type": "application/json"})
+    assert_problem(response, 413)
+
+
+def test_an_upload_that_stalls_is_408_and_leaves_nothing(vodhub, small_clip):
+    import anyio
+
+    from adapters.inbound.http.multipart import SlowUpload, upload_events
+
+    async def stalling():
+        yield b"--" + BOUNDARY.encode() + b'\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n'
+        yield small_clip[:1000]
+        await anyio.sleep(10)
+
+    async def run():
+        principal = Principal(user_id=uuid.uuid4(), username="a", roles=("user",), token_id="t", session_id="s",
+                              expires_at=datetime.now(UTC))
+        events = upload_events(f"multipart/form-data; boundary={BOUNDARY}", stalling(), read_timeout_s=0.3)
+        await vodhub.videos.upload(principal, events)
+
+    with pytest.raises(SlowUpload):
+        anyio.run(run)
+    assert_nothing_left(vodhub)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -39,7 +40,8 @@ def create_app(
     *, accounts: Accounts, videos: Videos, listing: VideoListing, streaming: Streaming, storage: ObjectStorage,
     health_checks: HealthChecks, lifespan: Sequence = (),
     debug: bool = False, rate_limiter: RateLimiter | None = None, rate_limits: RateLimits | None = None,
-    cors_origins: Sequence[str] = ("*",),
+    cors_origins: Sequence[str] = ("*",), max_request_bytes: int = 1024 * 1024,
+    upload_read_timeout_s: float = 60.0,
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
     `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off."""
@@ -75,5 +77,7 @@ def create_app(
         openapi_config=openapi,
         lifespan=list(lifespan),
         debug=debug,
+        request_max_body_size=max_request_bytes,  # uploads stream and have their own limit
+        state=State({"upload_read_timeout_s": upload_read_timeout_s}),
     )
     return observe_requests(app)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
+import anyio
 from litestar.exceptions import ClientException
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
@@ -35,8 +36,11 @@ class UnsupportedContentType(ClientException):
     status_code = 415
 
 
-async def upload_events(content_type: str, body: AsyncIterable[bytes]) -> AsyncIterator[UploadEvent]:
-    """Parse as the bytes arrive; a browser's empty file input (filename="") counts as no file."""
+async def upload_events(
+    content_type: str, body: AsyncIterable[bytes], read_timeout_s: float = 60.0
+) -> AsyncIterator[UploadEvent]:
+    """Parse as the bytes arrive; a browser's empty file input (filename="") counts as no file.
+    A client that stops sending for read_timeout_s gets 408 (and its partial upload is dropped)."""
     parser = PushMultipartParser(
         boundary_of(content_type), max_segment_count=MAX_SEGMENTS, max_header_count=8, strict=False
     )
@@ -44,7 +48,7 @@ async def upload_events(content_type: str, body: AsyncIterable[bytes]) -> AsyncI
     field_value = bytearray()
     skipping = False
     try:
-        async for chunk in _with_end_marker(body):
+        async for chunk in _with_end_marker(_with_read_timeout(body, read_timeout_s)):
             for result in parser.parse(chunk):
                 if isinstance(result, MultipartSegment):
                     segment, field_value = result, bytearray()
@@ -75,6 +79,23 @@ async def _with_end_marker(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         if chunk:
             yield chunk
     yield b""
+
+
+class SlowUpload(ClientException):
+    status_code = 408
+
+
+async def _with_read_timeout(body: AsyncIterable[bytes], timeout_s: float) -> AsyncIterator[bytes]:
+    chunks = aiter(body)
+    while True:
+        try:
+            with anyio.fail_after(timeout_s):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise SlowUpload(f"no data for {timeout_s:g} s; the upload was abandoned") from None
+        yield chunk
 
 
 def _text(name: str, value: bytearray) -> str:

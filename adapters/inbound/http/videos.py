@@ -77,7 +77,8 @@ class VideosController(Controller):
         announced = request.headers.get("content-length")
         if announced and announced.isdigit() and int(announced) > videos.max_upload_bytes + MULTIPART_OVERHEAD:
             raise PayloadTooLarge(f"the upload is over the limit of {videos.max_upload_bytes} bytes")
-        events = upload_events(request.headers.get("content-type", ""), request.stream())
+        events = upload_events(request.headers.get("content-type", ""), request.stream(),
+                               read_timeout_s=request.app.state.get("upload_read_timeout_s", 60.0))
         video = await videos.upload(principal, events)
         return Response(video, status_code=202, headers={"Location": f"/api/videos/{video.id}"})
 
