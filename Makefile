@@ -24,6 +24,7 @@ run: install
 	$(VENV)/bin/vodhub dev
 
 test: install
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light)  # the gateway e2e test
 	$(VENV)/bin/pytest
 
 bench: install

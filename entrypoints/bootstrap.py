@@ -41,6 +41,7 @@ from application.streaming import Streaming
 from application.videos import Videos
 from adapters.outbound.sql_catalog import SqlCatalog
 from entrypoints.projector import build_catalog
+from entrypoints.schema_lock import schema_creation_lock
 from entrypoints.settings import Settings
 
 logger = logging.getLogger("vodhub")
@@ -90,40 +91,41 @@ def bootstrap(
     redis_client = _redis_client(settings, health_checks, closers)
     if revocations is None or refresh_tokens is None:
         revocations, refresh_tokens = _token_stores(settings, redis_client, clock)
-    signing_key = _signing_key(settings)
-    tokens = JwtTokenIssuer(signing_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock)
-    accounts = Accounts(
-        hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
-        revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
-        refresh_ttl=settings.refresh_token_ttl,
-        env=settings.eventstore_env("accounts"),
-    )
-    closers.append(accounts.close)
-    health_checks["event_store"] = _eventstore_check(accounts)
-    storage = storage or _object_storage(settings)
-    health_checks["object_storage"] = storage.ping
-    publisher = publisher or _publisher(settings)
-    if settings.kafka_bootstrap_servers:
-        health_checks["kafka"] = publisher.ping
-    links = MediaLinks(
-        JwtPlaybackTokens(signing_key, issuer=settings.jwt_issuer, clock=clock), clock,
-        base_url=settings.cdn_base_url or "/media", token_ttl=settings.media_token_ttl,
-    )
-    videos = Videos(
-        storage=storage, inspector=PyAVMediaInspector(), clock=clock, ids=ids, links=links,
-        max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
-    )
-    closers.append(videos.close)
-    relay = OutboxRelay(videos, _relay_tracking(settings), publisher, topics=settings.topics(),
-                        metrics=PrometheusMetrics())
-    janitor = Janitor(videos, _tracking_recorder("janitor", settings.eventstore_env("janitor")), storage)
-    catalog = build_catalog(settings)
-    closers.append(catalog.close)
-    listing = VideoListing(catalog, links)
-    health_checks["read_model"] = _read_model_check(catalog)
-    playback = PlaybackCache(videos, _cache(settings, redis_client))
-    videos.on_change.append(playback.invalidate)
-    streaming = Streaming(playback, links, redirects=settings.stream_redirects)
+    with schema_creation_lock(settings.database_url):
+        signing_key = _signing_key(settings)
+        tokens = JwtTokenIssuer(signing_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock)
+        accounts = Accounts(
+            hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
+            revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
+            refresh_ttl=settings.refresh_token_ttl,
+            env=settings.eventstore_env("accounts"),
+        )
+        closers.append(accounts.close)
+        health_checks["event_store"] = _eventstore_check(accounts)
+        storage = storage or _object_storage(settings)
+        health_checks["object_storage"] = storage.ping
+        publisher = publisher or _publisher(settings)
+        if settings.kafka_bootstrap_servers:
+            health_checks["kafka"] = publisher.ping
+        links = MediaLinks(
+            JwtPlaybackTokens(signing_key, issuer=settings.jwt_issuer, clock=clock), clock,
+            base_url=settings.cdn_base_url or "/media", token_ttl=settings.media_token_ttl,
+        )
+        videos = Videos(
+            storage=storage, inspector=PyAVMediaInspector(), clock=clock, ids=ids, links=links,
+            max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
+        )
+        closers.append(videos.close)
+        relay = OutboxRelay(videos, _relay_tracking(settings), publisher, topics=settings.topics(),
+                            metrics=PrometheusMetrics())
+        janitor = Janitor(videos, _tracking_recorder("janitor", settings.eventstore_env("janitor")), storage)
+        catalog = build_catalog(settings)
+        closers.append(catalog.close)
+        listing = VideoListing(catalog, links)
+        health_checks["read_model"] = _read_model_check(catalog)
+        playback = PlaybackCache(videos, _cache(settings, redis_client))
+        videos.on_change.append(playback.invalidate)
+        streaming = Streaming(playback, links, redirects=settings.stream_redirects)
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
         playback=playback, publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing,

@@ -20,6 +20,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from adapters.outbound.sql_catalog import SqlCatalog
 from application.playback import forget_video
 from application.projections import CatalogProjection
+from entrypoints.schema_lock import schema_creation_lock
 from entrypoints.settings import Settings
 
 logger = logging.getLogger("vodhub.projector")
@@ -100,7 +101,8 @@ def build_catalog(settings: Settings) -> SqlCatalog:
 def run_projector(settings: Settings, rebuild: bool = False) -> None:
     """Keep the catalog up to date until interrupted; `rebuild` first empties it (tracking
     included) so every event is projected again from the start of each log."""
-    catalog = build_catalog(settings)
+    with schema_creation_lock(settings.database_url):
+        catalog = build_catalog(settings)
     if rebuild:
         logger.info("projector: rebuilding the catalog from the start of the logs")
         catalog.drop_tables()
@@ -108,10 +110,11 @@ def run_projector(settings: Settings, rebuild: bool = False) -> None:
     with ExitStack() as stack:
         stack.callback(catalog.close)
         forget = _cache_invalidation(settings, stack)
-        runners = [
-            stack.enter_context(catalog_runner(catalog, log, settings.eventstore_env(log.name), forget))
-            for log in (VideosLog, AccountsLog)
-        ]
+        with schema_creation_lock(settings.database_url):
+            runners = [
+                stack.enter_context(catalog_runner(catalog, log, settings.eventstore_env(log.name), forget))
+                for log in (VideosLog, AccountsLog)
+            ]
         logger.info("projector: following %s", ", ".join(runner.app_name for runner in runners))
         _block_until_one_stops(runners)
 

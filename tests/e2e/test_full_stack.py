@@ -1,0 +1,77 @@
+"""The production shape on this machine: `vodhub api`, `relay`, `worker` and `projector` as
+separate processes on PostgreSQL, Redis, SeaweedFS and the Kafka-protocol broker. A video goes
+from upload to a player (PyAV over HTTP), shows up in the catalog, and survives a rebuild."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import psycopg
+import pytest
+
+from tests.e2e.test_accounts_walkthrough import walk_through
+from tests.e2e.test_dev_playback import decoded_sizes, upload, wait_until_ready
+from tests.e2e.test_worker_group import Worker
+from tests.fixtures.processes import vodhub_process
+from tests.media_factory import write_clip
+
+
+@pytest.fixture
+def production_env(tmp_path, postgres_url, postgres_schema, redis_url, redis_prefix, s3_server, s3_bucket,
+                   kafka_broker, kafka_topic_prefix):
+    return {
+        "VODHUB_DATABASE_URL": f"{postgres_url}?schema={postgres_schema}",
+        "VODHUB_REDIS_URL": redis_url, "VODHUB_REDIS_PREFIX": redis_prefix,
+        "VODHUB_S3_ENDPOINT": s3_server.endpoint, "VODHUB_S3_BUCKET": s3_bucket,
+        "VODHUB_S3_PREFIX": f"stack-{uuid.uuid4().hex[:8]}",
+        "VODHUB_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+        "VODHUB_TOPIC_VIDEO_UPLOADED": f"{kafka_topic_prefix}-uploaded",
+        "VODHUB_TOPIC_VIDEO_PROCESSED": f"{kafka_topic_prefix}-processed",
+        "VODHUB_KAFKA_SESSION_TIMEOUT_MS": "3000",
+        "VODHUB_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+def listed(base_url: str, headers: dict, query: str, timeout: float = 30) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while not (items := httpx.get(f"{base_url}/api/videos{query}", headers=headers).json()["items"]):
+        assert time.monotonic() < deadline, f"nothing listed for {query}"
+        time.sleep(0.3)
+    return [item["id"] for item in items]
+
+
+def test_upload_to_playback_across_processes(tmp_path, production_env, postgres_url, postgres_schema):
+    clip = write_clip(tmp_path / "clip.mp4", width=640, height=360, seconds=4).read_bytes()
+    worker = Worker("worker", tmp_path, production_env)
+    try:
+        with vodhub_process("api", cwd=tmp_path, env=production_env) as base_url, \
+                vodhub_process("relay", cwd=tmp_path, env=production_env, health=False), \
+                vodhub_process("projector", cwd=tmp_path, env=production_env, health=False):
+            headers = {"Authorization": f"Bearer {walk_through(base_url)['access_token']}"}
+            public = upload(base_url, headers, clip, title="Harbour at dusk", tags="harbour")
+            private = upload(base_url, headers, clip, visibility="private")
+            video = wait_until_ready(base_url, headers, public)
+            wait_until_ready(base_url, headers, private)
+            assert [r["name"] for r in video["renditions"]] == ["240p", "360p"]
+
+            assert listed(base_url, headers, "?q=harbour") == [public]  # private ones are never listed
+            master = httpx.get(f"{base_url}/api/videos/stream/{public}", headers=headers).headers["location"]
+            assert len(decoded_sizes(base_url + master)) == 2
+            signed = httpx.get(f"{base_url}/api/videos/stream/{private}?format=mp4", headers=headers)
+            assert decoded_sizes(base_url + signed.headers["location"]) == {(640, 360)}
+
+        with psycopg.connect(postgres_url, autocommit=True) as db:  # the read model is lost…
+            db.execute(f'delete from "{postgres_schema}".catalog_videos')
+        with vodhub_process("api", cwd=tmp_path, env=production_env) as base_url, \
+                vodhub_process("projector", cwd=tmp_path, env=production_env, health=False, args=("--rebuild",)):
+            headers = {"Authorization": f"Bearer {log_in(base_url)}"}
+            assert listed(base_url, headers, "?tag=harbour") == [public]  # …and rebuilt from the events
+    finally:
+        worker.stop()
+
+
+def log_in(base_url: str) -> str:
+    return httpx.post(f"{base_url}/api/auth/login", json={
+        "username_or_email": "alice", "password": "correct horse battery"}).json()["access_token"]

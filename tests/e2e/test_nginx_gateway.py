@@ -1,0 +1,424 @@
+"""The nginx gateway of docker-compose.yml, for real: Debian's nginx runs deploy/nginx.conf with
+only its ports, upstream address, user and /var paths swapped for the test's own.
+
+Two gateways:
+- one in front of a stub upstream that records what reaches it, to see exactly what the
+  gateway forwards (identity headers, no body in the token check) and what it keeps back
+  (unauthenticated and forbidden requests never reach the route);
+- one in front of a real `vodhub dev`: accounts, routing, token validation through the
+  subrequest, the CDN-style /media cache and rate limiting.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+
+from tests.fixtures.processes import free_port, vodhub_process
+from tests.media_factory import write_clip
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+START_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 60.0
+BIG_FILE = bytes(range(256)) * (10 * 1024 + 100)  # 2.5 MiB and a bit: three cache slices
+ALICE = {"username": "alice", "email": "alice@example.com", "password": "correct horse battery"}
+
+
+# ---- running nginx -------------------------------------------------------------------------
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+    if found is None:
+        pytest.fail("nginx is not installed: `make test` installs it "
+                    "(apt-get install -y --no-install-recommends nginx-light)")
+    return found
+
+
+def render_config(prefix: Path, port: int, upstream: str) -> Path:
+    """deploy/nginx.conf with its listen port, upstream address, user and /var paths replaced;
+    nothing else changes."""
+    text = NGINX_CONF.read_text()
+    replacements = {
+        "listen 80;": f"listen 127.0.0.1:{port};",
+        "server api:8000 ": f"server {upstream} ",
+        "user nginx;": f"user {getpass.getuser()};",
+        "/var/run/nginx.pid": str(prefix / "nginx.pid"),
+        "/var/log/nginx/": f"{prefix}/logs/",
+        "/var/cache/nginx/": f"{prefix}/cache/",
+    }
+    for old, new in replacements.items():
+        assert old in text, f"deploy/nginx.conf no longer contains {old!r}; update the test's rendering"
+        text = text.replace(old, new)
+    for directory in ("logs", "cache"):
+        (prefix / directory).mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(text)
+    return conf
+
+
+@contextmanager
+def nginx_gateway(prefix: Path, upstream: str) -> Iterator[str]:
+    """Start nginx in the foreground on a free loopback port; stop it by its PID."""
+    port = free_port()
+    conf = render_config(prefix, port, upstream)
+    command = [nginx_binary(), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs" / "error.log")]
+    check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=10)
+    assert check.returncode == 0, f"nginx -t rejected deploy/nginx.conf:\n{check.stderr}"
+    log = (prefix / "logs" / "nginx.out").open("wb")
+    process = subprocess.Popen([*command, "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {(prefix / 'logs' / 'error.log').read_text()[-2000:]}")
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nginx did not listen within {START_TIMEOUT_S} s") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()  # SIGTERM to the master: it stops its workers and exits
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def access_log(prefix: Path) -> list[str]:
+    return (prefix / "logs" / "access.log").read_text().splitlines()
+
+
+# ---- a stub upstream that records what the gateway forwards -------------------------------
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _StubServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._answer()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    def _answer(self) -> None:
+        body = self._read_body()
+        seen = {"method": self.command, "path": self.path, "body_length": len(body),
+                "headers": {name.lower(): value for name, value in self.headers.items()}}
+        self.server.seen.append(seen)
+        status, headers, payload = 200, {"Content-Type": "application/json"}, json.dumps(seen).encode()
+        if self.path.startswith("/media/big/"):
+            status, headers, payload = self._ranged(BIG_FILE)
+        elif self.path == "/api/auth/validate":
+            token = self.headers.get("Authorization", "")
+            if token == "Bearer good":
+                headers |= {"X-User-Id": "user-123", "X-User-Roles": "user,moderator"}
+            elif token == "Bearer forbidden":
+                status = 403
+            elif token == "Bearer broken":
+                status = 500
+            else:
+                status, headers = 401, headers | {"WWW-Authenticate": "Bearer"}
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _ranged(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Like the api's /media: one `bytes=a-b` range → 206, immutable and public."""
+        headers = {"Content-Type": "video/mp4", "ETag": '"big-1"', "Accept-Ranges": "bytes",
+                   "Cache-Control": "public, max-age=31536000, immutable"}
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if not match:
+            return 200, headers, body
+        start = int(match.group(1))
+        end = min(int(match.group(2)) if match.group(2) else len(body) - 1, len(body) - 1)
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(body)}"
+        return 206, headers, body[start:end + 1]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _StubServer(ThreadingHTTPServer):
+    daemon_threads = True
+    seen: list[dict]
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # nginx closing a kept-alive connection is not news
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory) -> Iterator[tuple[str, list[dict], Path]]:
+    server = _StubServer(("127.0.0.1", 0), _Recorder)
+    server.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        prefix = tmp_path_factory.mktemp("nginx-stub")
+        with nginx_gateway(prefix, f"127.0.0.1:{server.server_port}") as url:
+            yield url, server.seen, prefix
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_gateway_forwards_identity_and_checks_the_token_without_the_body(stub):
+    url, seen, _ = stub
+    seen.clear()
+    response = httpx.post(f"{url}/api/videos/123?x=1", content=b"v" * 100_000,
+                          headers={"Authorization": "Bearer good", "X-User-Id": "spoofed", "X-User-Roles": "admin"})
+    assert response.status_code == 200, response.text
+    check, route = seen
+    assert (check["method"], check["path"]) == ("GET", "/api/auth/validate")
+    assert check["body_length"] == 0 and "content-length" not in check["headers"]
+    assert check["headers"]["authorization"] == "Bearer good"
+    assert check["headers"]["x-original-uri"] == "/api/videos/123?x=1"
+    assert "x-user-id" not in check["headers"]
+    assert (route["method"], route["path"], route["body_length"]) == ("POST", "/api/videos/123?x=1", 100_000)
+    assert route["headers"]["x-user-id"] == "user-123"  # the gateway's, not the client's
+    assert route["headers"]["x-user-roles"] == "user,moderator"
+    assert route["headers"]["x-forwarded-for"] == "127.0.0.1" and route["headers"]["x-request-id"]
+
+
+def test_uploads_stream_through_after_the_check(stub):
+    url, seen, prefix = stub
+    control = httpx.post(f"{url}/api/videos/123", content=b"\0" * 300_000, headers={"Authorization": "Bearer good"})
+    assert control.status_code == 200
+    seen.clear()
+    response = httpx.post(f"{url}/api/videos/upload", files={"file": ("a.mp4", b"\0" * 300_000, "video/mp4")},
+                          headers={"Authorization": "Bearer good"})
+    assert response.status_code == 200
+    check, route = seen
+    assert check["path"] == "/api/auth/validate" and check["body_length"] == 0
+    assert route["path"] == "/api/videos/upload" and route["body_length"] > 300_000
+    seen.clear()
+    chunked = httpx.patch(f"{url}/api/videos/uploads/abc", content=iter([b"x" * 70_000] * 3),
+                          headers={"Authorization": "Bearer good", "Content-Type": "application/offset+octet-stream"})
+    assert chunked.status_code == 200
+    check, route = seen
+    assert check["body_length"] == 0 and "transfer-encoding" not in check["headers"]
+    assert route["method"] == "PATCH" and route["headers"].get("transfer-encoding") == "chunked"
+    assert route["body_length"] == 210_000
+    # Elsewhere a body this size is spooled to a temp file first; uploads stream straight on.
+    spooled = [line for line in (prefix / "logs" / "error.log").read_text().splitlines() if "buffered to a temporary" in line]
+    assert spooled and not any("/api/videos/upload" in line for line in spooled)
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer nonsense", "Basic YWxpY2U6c2VjcmV0"])
+def test_unauthenticated_requests_get_401_and_never_reach_the_route(stub, authorization):
+    url, seen, _ = stub
+    seen.clear()
+    headers = {"Authorization": authorization} if authorization else {}
+    response = httpx.delete(f"{url}/api/videos/123", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 401
+    assert [request["path"] for request in seen] == ["/api/auth/validate"]
+
+
+def test_forbidden_tokens_get_403_and_a_failing_check_503(stub):
+    url, seen, _ = stub
+    seen.clear()
+    forbidden = httpx.get(f"{url}/api/users/me", headers={"Authorization": "Bearer forbidden"})
+    assert forbidden.status_code == 403 and forbidden.json()["status"] == 403
+    broken = httpx.get(f"{url}/api/users/me", headers={"Authorization": "Bearer broken"})
+    assert broken.status_code == 503 and broken.headers["content-type"] == "application/problem+json"
+    assert [request["path"] for request in seen] == ["/api/auth/validate", "/api/auth/validate"]
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("POST", "/api/auth/refresh"),
+    ("GET", "/.well-known/jwks.json"), ("GET", "/health/live"), ("GET", "/health/ready"),
+    ("GET", "/media/0c6ea7f1-54a3-4a8e-9d57-0d0c8c1b6a7e/cmaf/master.m3u8"),
+    ("GET", "/media/t/some-token/0c6ea7f1-54a3-4a8e-9d57-0d0c8c1b6a7e/cmaf/master.m3u8"),
+])
+def test_public_routes_skip_the_check_and_carry_no_identity(stub, method, path):
+    url, seen, _ = stub
+    seen.clear()
+    response = httpx.request(method, url + path, headers={"X-User-Id": "spoofed"})
+    assert response.status_code == 200
+    assert [request["path"] for request in seen] == [path]
+    assert "x-user-id" not in seen[0]["headers"]
+
+
+def test_large_media_is_cached_in_slices_and_reassembled_exactly(stub):
+    url, seen, _ = stub
+    seen.clear()
+    whole = httpx.get(f"{url}/media/big/movie.mp4")
+    assert whole.status_code == 200 and whole.content == BIG_FILE
+    assert whole.headers["x-cache-status"] == "MISS"
+    assert sorted(request["headers"]["range"] for request in seen) == [
+        "bytes=0-1048575", "bytes=1048576-2097151", "bytes=2097152-3145727"]
+    seen.clear()
+    again = httpx.get(f"{url}/media/big/movie.mp4")
+    assert again.content == BIG_FILE and again.headers["x-cache-status"] == "HIT"
+    across = httpx.get(f"{url}/media/big/movie.mp4", headers={"Range": "bytes=1048000-1049000"})
+    assert across.status_code == 206 and across.content == BIG_FILE[1048000:1049001]
+    assert across.headers["content-range"] == f"bytes 1048000-1049000/{len(BIG_FILE)}"
+    assert seen == [], "every slice came from the cache"
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/schema/openapi.json", "/", "/apix"])
+def test_other_paths_are_not_routed(stub, path):
+    url, seen, _ = stub
+    seen.clear()
+    response = httpx.get(url + path)
+    assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+    assert seen == []
+
+
+# ---- in front of a real `vodhub dev` -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory) -> Iterator[tuple[str, Path, Path]]:
+    """(gateway URL, nginx prefix, the api's working directory)."""
+    api_dir = tmp_path_factory.mktemp("vodhub-dev")
+    prefix = tmp_path_factory.mktemp("nginx-api")
+    with vodhub_process("dev", cwd=api_dir, env={}) as api_url:
+        with nginx_gateway(prefix, api_url.removeprefix("http://")) as url:
+            yield url, prefix, api_dir
+
+
+@pytest.fixture(scope="module")
+def alice(gateway) -> dict:
+    url = gateway[0]
+    registered = httpx.post(f"{url}/api/auth/register", json=ALICE)
+    assert registered.status_code == 201, registered.text
+    login = httpx.post(f"{url}/api/auth/login", json={"username_or_email": "alice", "password": ALICE["password"]})
+    assert login.status_code == 200, login.text
+    return {"id": registered.json()["id"], "headers": {"Authorization": f"Bearer {login.json()['access_token']}"}}
+
+
+def test_accounts_through_the_gateway(gateway, alice):
+    url, prefix, api_dir = gateway
+    me = httpx.get(f"{url}/api/users/me", headers=alice["headers"])
+    assert me.status_code == 200 and me.json()["username"] == "alice"
+    # The identity the gateway forwarded, as its access log recorded it (written just after the answer).
+    deadline = time.monotonic() + 5
+    while not any('"GET /api/users/me ' in line and f"user={alice['id']}" in line for line in access_log(prefix)):
+        assert time.monotonic() < deadline, access_log(prefix)[-5:]
+        time.sleep(0.05)
+
+    validate = httpx.get(f"{url}/api/auth/validate", headers=alice["headers"])
+    assert validate.status_code == 200
+    assert validate.headers["x-user-id"] == alice["id"] and validate.headers["x-user-roles"] == "admin"
+
+    for headers in ({}, {"Authorization": "Bearer not.a.token"}):
+        refused = httpx.get(f"{url}/api/users/me", headers=headers)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+        assert refused.headers["content-type"] == "application/problem+json"
+    reached = [line for line in (api_dir / "dev.log").read_text().splitlines() if "/api/users/me" in line]
+    assert reached and not any(" 401" in line for line in reached)  # only the token check saw them
+    assert httpx.post(f"{url}/api/auth/login", json={"username_or_email": "alice", "password": "wrong password!"}
+                      ).status_code == 401
+
+
+def test_health_and_keys_are_routed(gateway):
+    url = gateway[0]
+    ready = httpx.get(f"{url}/health/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    keys = httpx.get(f"{url}/.well-known/jwks.json")
+    assert keys.status_code == 200 and keys.json()["keys"][0]["kid"]
+
+
+def _upload_and_wait(url: str, headers: dict, clip: bytes, **fields: str) -> dict:
+    uploaded = httpx.post(f"{url}/api/videos/upload", headers=headers, data=fields,
+                          files={"file": ("clip.mp4", clip, "video/mp4")}, timeout=30)
+    assert uploaded.status_code == 202, uploaded.text
+    video_id = uploaded.json()["id"]
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        video = httpx.get(f"{url}/api/videos/{video_id}", headers=headers).json()
+        if video["status"] in ("ready", "failed"):
+            assert video["status"] == "ready", video
+            return video
+        assert time.monotonic() < deadline, f"the video never became ready: {video}"
+        time.sleep(0.3)
+
+
+def _first_segment(url: str, master_path: str, headers: dict | None = None) -> str:
+    """The path of the first media segment the master playlist leads to."""
+    master_url = urljoin(url, master_path)
+    master = httpx.get(master_url, headers=headers)
+    assert master.status_code == 200, master.text
+    variant_url = urljoin(master_url, next(line for line in master.text.splitlines() if line and not line.startswith("#")))
+    variant = httpx.get(variant_url, headers=headers)
+    assert variant.status_code == 200, variant.text
+    segment = next(line for line in variant.text.splitlines() if line and not line.startswith("#"))
+    return urljoin(variant_url, segment).removeprefix(url)
+
+
+def test_media_is_cached_at_the_edge_unless_signed(gateway, alice, tmp_path):
+    url, prefix, _ = gateway
+    clip = write_clip(tmp_path / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
+
+    public = _upload_and_wait(url, alice["headers"], clip, title="public")
+    segment = _first_segment(url, public["streams"]["hls"])
+    first, second = httpx.get(url + segment), httpx.get(url + segment)
+    assert first.status_code == second.status_code == 200
+    assert (first.headers["x-cache-status"], second.headers["x-cache-status"]) == ("MISS", "HIT")
+    assert first.content == second.content and len(first.content) > 0
+    assert "immutable" in second.headers["cache-control"]
+    ranged = httpx.get(url + segment, headers={"Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and ranged.headers["x-cache-status"] == "HIT"
+    assert ranged.content == first.content[:100]
+    assert any(path.is_file() for path in (prefix / "cache" / "media").rglob("*"))
+    other = httpx.get(url + segment + "?v=2")  # the key is the whole request URI
+    assert other.headers["x-cache-status"] == "MISS"
+
+    private = _upload_and_wait(url, alice["headers"], clip, title="private", visibility="private")
+    signed = httpx.get(f"{url}/api/videos/stream/{private['id']}", headers=alice["headers"])
+    assert signed.status_code == 302 and signed.headers["location"].startswith("/media/t/")
+    private_segment = _first_segment(url, signed.headers["location"])
+    for _ in range(2):
+        response = httpx.get(url + private_segment)
+        assert response.status_code == 200
+        assert response.headers["x-cache-status"] == "BYPASS"
+        assert response.headers["cache-control"].startswith("private")
+    ranged = httpx.get(url + private_segment, headers={"Range": "bytes=10-19"})
+    assert ranged.status_code == 206 and ranged.headers["content-range"].startswith("bytes 10-19/")
+
+
+def test_bursts_are_rate_limited(gateway):
+    """Last in this file: it spends the client address's burst allowance."""
+    url = gateway[0]
+    with httpx.Client(base_url=url) as client:
+        statuses = [client.get("/.well-known/jwks.json") for _ in range(80)]
+    limited = [response for response in statuses if response.status_code == 429]
+    assert statuses[0].status_code == 200 and limited, [response.status_code for response in statuses]
+    assert limited[0].headers["retry-after"] and limited[0].json()["status"] == 429
+    assert {response.status_code for response in statuses} == {200, 429}

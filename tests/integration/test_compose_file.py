@@ -1,0 +1,160 @@
+"""docker-compose.yml, Dockerfile and deploy/ checked without a Docker engine: the compose file
+validates against the Compose Specification's JSON schema, every image is pinned, start-up
+ordering can converge (each awaited condition can actually be met), and the gateway mounts
+the very deploy/nginx.conf that tests/e2e/test_nginx_gateway.py runs.
+
+tests/fixtures/compose-spec.json is schema/compose-spec.json of github.com/compose-spec/compose-spec
+(commit 00655e2222608fa6eaecdf12ac5195889ca2244a), vendored unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCHEMA_FILE = ROOT / "tests" / "fixtures" / "compose-spec.json"
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+
+
+def interpolated(value: object) -> object:
+    """What Compose sees with no variables set: `${NAME:-default}` → default, `${NAME}` → ''."""
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda match: match.group("default") or "", value)
+    if isinstance(value, dict):
+        return {key: interpolated(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolated(item) for item in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return interpolated(yaml.safe_load(COMPOSE_FILE.read_text()))
+
+
+def test_compose_file_validates_against_the_compose_specification(compose):
+    from jsonschema import Draft7Validator  # a dev dependency: see pyproject.toml
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    Draft7Validator.check_schema(schema)
+    errors = sorted(Draft7Validator(schema).iter_errors(compose), key=lambda error: list(error.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors)
+
+
+def test_the_vendored_schema_is_the_compose_specification():
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert schema["title"] == "Compose Specification"
+    assert {"service", "healthcheck", "deployment", "network", "volume"} <= set(schema["definitions"])
+
+
+def test_every_image_tag_is_pinned(compose):
+    for name, service in compose["services"].items():
+        image = service.get("image")
+        assert image, f"{name} has no image"
+        repository, _, tag = image.rpartition("/")[2].partition(":")
+        assert repository and tag and tag != "latest", f"{name}: image {image!r} is not pinned to a tag"
+
+
+def test_the_whole_stack_is_there(compose):
+    services = compose["services"]
+    assert {"postgres", "redis", "kafka", "s3", "s3-bucket", "api", "worker", "relay", "projector", "gateway"} <= set(services)
+    assert services["api"]["deploy"]["replicas"] == 2
+    assert services["worker"]["deploy"]["replicas"] == 2
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert set(services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    for process in ("api", "worker", "relay", "projector"):
+        assert services[process]["command"] == [process]
+        environment = services[process]["environment"]
+        assert environment["VODHUB_DATABASE_URL"].startswith("postgresql://")
+        assert environment["VODHUB_KAFKA_BOOTSTRAP_SERVERS"] and environment["VODHUB_S3_ENDPOINT"]
+        # One signing key for every replica: tokens and signed media URLs verify anywhere.
+        assert environment["VODHUB_JWT_PRIVATE_KEY"].startswith("/var/lib/vodhub/keys/")
+    published = [service for service in services.values() if service.get("ports")]
+    assert published == [services["gateway"]], "only the gateway is reachable from outside"
+
+
+def test_start_up_ordering_can_converge(compose):
+    services = compose["services"]
+    graph = {name: dict(service.get("depends_on") or {}) for name, service in services.items()}
+    for name, dependencies in graph.items():
+        for dependency, rule in dependencies.items():
+            assert dependency in services, f"{name} depends on unknown service {dependency}"
+            condition = rule["condition"]
+            target = services[dependency]
+            if condition == "service_healthy":
+                check = target.get("healthcheck") or {}
+                assert check.get("test") and not check.get("disable"), f"{name} waits for {dependency} to be healthy, which has no health check"
+            elif condition == "service_completed_successfully":
+                assert target.get("restart") == "no", f"{dependency} is a one-shot job; it must not restart"
+    visiting, done = set(), set()
+
+    def visit(name: str) -> None:
+        assert name not in visiting, f"dependency cycle through {name}"
+        if name in done:
+            return
+        visiting.add(name)
+        for dependency in graph[name]:
+            visit(dependency)
+        visiting.discard(name)
+        done.add(name)
+
+    for name in graph:
+        visit(name)
+    api_needs = graph["api"]
+    assert {"postgres", "redis", "kafka", "s3-bucket", "jwt-key"} <= set(api_needs)
+    assert graph["gateway"]["api"]["condition"] == "service_healthy"
+    for process in ("worker", "relay", "projector"):
+        assert graph[process]["api"]["condition"] == "service_healthy"
+    for backend in ("postgres", "redis", "kafka", "s3", "api", "gateway"):
+        assert services[backend]["healthcheck"]["test"], f"{backend} has no health check"
+
+
+def test_the_gateway_mounts_deploy_nginx_conf(compose):
+    gateway = compose["services"]["gateway"]
+    assert gateway["image"].startswith("nginx:")
+    mounts = [volume.split(":") for volume in gateway["volumes"]]
+    sources = {target: (ROOT / source).resolve() for source, target, *_ in mounts if source.startswith(".")}
+    assert sources["/etc/nginx/nginx.conf"] == NGINX_CONF.resolve() and NGINX_CONF.is_file()
+    conf = NGINX_CONF.read_text()
+    api_port = compose["services"]["api"]["environment"]["VODHUB_PORT"]
+    assert f"server api:{api_port} " in conf, "the gateway's upstream is the api service on its port"
+    container_port = gateway["ports"][0].rsplit(":", 1)[1]
+    assert f"listen {container_port};" in conf
+    probe = " ".join(gateway["healthcheck"]["test"])
+    assert f"http://127.0.0.1/health/live" in probe and container_port == "80"
+    for route in ("location /api/", "location /media/", "location /.well-known/", "location /health/",
+                  "auth_request ", "limit_req ", "proxy_cache media;", "client_max_body_size 10g;",
+                  "proxy_request_buffering off;", "proxy_pass_request_body off;"):
+        assert route in conf, f"deploy/nginx.conf lost {route!r}"
+
+
+def test_the_dockerfile_is_multi_stage_non_root_and_locked():
+    text = DOCKERFILE.read_text()
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, flags=re.MULTILINE | re.IGNORECASE)
+    assert len(stages) >= 2, "multi-stage build"
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)", text, flags=re.MULTILINE).group(1)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+    assert "uv sync --frozen --no-dev" in text, "dependencies come from uv.lock, unresolved"
+    users = re.findall(r"^USER\s+(\S+)", text, flags=re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "the image runs as an unprivileged user"
+    assert re.search(r'^ENTRYPOINT \["vodhub"\]', text, flags=re.MULTILINE)
+
+
+def test_the_docker_build_context_holds_what_the_dockerfile_copies():
+    allowed = {line[1:].rstrip("/") for line in DOCKERIGNORE.read_text().splitlines() if line.startswith("!")}
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            *sources, _ = line.split()[1:]
+            for source in sources:
+                assert source.rstrip("/") in allowed, f".dockerignore leaves {source} out of the build context"
+                assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which does not exist"
