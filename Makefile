@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_LINK_MODE := copy
 
-.PHONY: install run test bench lock clean
+.PHONY: install run test bench lint lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,7 +28,11 @@ test: install
 	$(VENV)/bin/pytest
 
 bench: install
+	command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg)  # the reference
 	$(VENV)/bin/pytest tests/bench -o python_files='bench_*.py' -s
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 lock: $(UV)
 	$(UV) lock

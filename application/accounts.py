@@ -24,8 +24,8 @@ from application.ports import (
 )
 from domain.users import (
     FIRST_ADMIN,
-    User,
     UniqueIndex,
+    User,
     check_password_policy,
     index_id,
     normalise_email,

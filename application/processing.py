@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 import tempfile
+import time
 from pathlib import Path
 from uuid import UUID
 

@@ -5,8 +5,8 @@ every call is one transaction of view change plus tracking, see CatalogRecorder.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 from uuid import UUID
 

@@ -16,7 +16,6 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import TrackingRecorder
 
 from application.following import LogFollower
-
 from application.integration_events import (
     VIDEO_PROCESSED_TOPIC,
     VIDEO_UPLOADED_TOPIC,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from application.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from application.accounts import Principal
+from application.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from application.media_layout import is_safe_media_name, object_key, relative_name
 from application.media_links import MediaLinks
 from application.playback import PlaybackCache, PlaybackInfo

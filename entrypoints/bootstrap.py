@@ -13,12 +13,19 @@ from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.utils import Environment
 
 from adapters.outbound.argon2_hasher import Argon2PasswordHasher
+from adapters.outbound.cache import InMemoryCache
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
+from adapters.outbound.metrics import PrometheusMetrics
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
+from adapters.outbound.sql_catalog import SqlCatalog
 from application.accounts import Accounts
+from application.janitor import Janitor
+from application.listing import VideoListing
+from application.media_links import MediaLinks
+from application.playback import PlaybackCache
 from application.ports import (
     Cache,
     Clock,
@@ -30,16 +37,9 @@ from application.ports import (
     RevocationList,
 )
 from application.rate_limits import RateLimiter, RateLimits, parse_rate_limits
-from application.relay import OutboxRelay, Topics
-from adapters.outbound.cache import InMemoryCache
-from adapters.outbound.metrics import PrometheusMetrics
-from application.janitor import Janitor
-from application.playback import PlaybackCache
-from application.listing import VideoListing
-from application.media_links import MediaLinks
+from application.relay import OutboxRelay
 from application.streaming import Streaming
 from application.videos import Videos
-from adapters.outbound.sql_catalog import SqlCatalog
 from entrypoints.projector import build_catalog
 from entrypoints.schema_lock import schema_creation_lock
 from entrypoints.settings import Settings

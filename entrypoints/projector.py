@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
-from uuid import UUID
 from contextlib import ExitStack
+from functools import partial
 from threading import Thread
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, Subscription
-from eventsourcing.persistence import ListenNotifySubscription
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, ListenNotifySubscription, Subscription
 from eventsourcing.projection import BaseProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 

@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.uploads",
     "tests.fixtures.media",
+    "tests.fixtures.videos",
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.kafka",

@@ -117,7 +117,7 @@ class RedisRateLimiter:
             return await self._fallback.hit(key, rate)
         try:
             answer = await self._gcra()(keys=[self._prefix + key], args=[int(rate.period_s * 1000), rate.limit])
-        except (OSError, asyncio.TimeoutError, RedisError) as error:
+        except (TimeoutError, OSError, RedisError) as error:
             self._went_down(error)
             return await self._fallback.hit(key, rate)
         self._came_back()

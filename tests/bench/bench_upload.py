@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.processes import vodhub_process
 from tests.e2e.test_accounts_walkthrough import walk_through
+from tests.fixtures.processes import vodhub_process
 from tests.media_factory import write_clip
 
 SIZE_MIB = int(os.environ.get("BENCH_UPLOAD_MIB", "1024"))

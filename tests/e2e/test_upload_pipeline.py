@@ -11,9 +11,9 @@ import anyio
 import httpx
 
 from application.integration_events import VideoUploaded, decode
+from tests.e2e.test_accounts_walkthrough import walk_through
 from tests.fixtures.processes import vodhub_process
 from tests.integration.test_relay_kafka import consume
-from tests.e2e.test_accounts_walkthrough import walk_through
 
 
 def test_upload_through_the_api_reaches_s3_postgres_and_kafka(

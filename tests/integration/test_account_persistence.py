@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from application.accounts import Accounts
-
 from tests.unit.test_accounts import TestAccounts as AccountScenarios
 
 

@@ -93,7 +93,8 @@ def test_start_up_ordering_can_converge(compose):
             target = services[dependency]
             if condition == "service_healthy":
                 check = target.get("healthcheck") or {}
-                assert check.get("test") and not check.get("disable"), f"{name} waits for {dependency} to be healthy, which has no health check"
+                waits = f"{name} waits for {dependency} to be healthy, which has no health check"
+                assert check.get("test") and not check.get("disable"), waits
             elif condition == "service_completed_successfully":
                 assert target.get("restart") == "no", f"{dependency} is a one-shot job; it must not restart"
     visiting, done = set(), set()
@@ -131,7 +132,7 @@ def test_the_gateway_mounts_deploy_nginx_conf(compose):
     container_port = gateway["ports"][0].rsplit(":", 1)[1]
     assert f"listen {container_port};" in conf
     probe = " ".join(gateway["healthcheck"]["test"])
-    assert f"http://127.0.0.1/health/live" in probe and container_port == "80"
+    assert "http://127.0.0.1/health/live" in probe and container_port == "80"
     for route in ("location /api/", "location /media/", "location /.well-known/", "location /health/",
                   "auth_request ", "limit_req ", "proxy_cache media;", "client_max_body_size 10g;",
                   "proxy_request_buffering off;", "proxy_pass_request_body off;"):

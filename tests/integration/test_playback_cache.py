@@ -14,8 +14,7 @@ from adapters.outbound.in_memory_catalog import InMemoryVideoCatalog
 from adapters.outbound.redis_client import connect
 from application.errors import NotFound
 from application.projections import CatalogProjection
-from tests.unit.test_relay import add_video
-from tests.unit.test_upload_use_case import videos  # noqa: F401  (fixture)
+from tests.fixtures.videos import add_video
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -44,7 +43,7 @@ def test_redis_away_means_misses_not_errors():
     assert time.monotonic() - started < 1.0
 
 
-def test_info_is_read_through_and_invalidated(videos, cache):  # noqa: F811
+def test_info_is_read_through_and_invalidated(videos, cache):
     from application.playback import PlaybackCache
 
     playback = PlaybackCache(videos, cache)
@@ -59,7 +58,7 @@ def test_info_is_read_through_and_invalidated(videos, cache):  # noqa: F811
         playback.info(uuid.uuid4())
 
 
-def test_the_projection_tells_when_a_video_changed(videos):  # noqa: F811
+def test_the_projection_tells_when_a_video_changed(videos):
     changed = []
     projection = CatalogProjection(InMemoryVideoCatalog(), changed.append)
     video = add_video(videos)

@@ -10,9 +10,7 @@ import pytest
 
 from adapters.inbound.messaging import IncomingMessage, PermanentFailure
 from adapters.inbound.video_uploaded_consumer import VideoUploadedConsumer
-from adapters.outbound.clock import RandomIdGenerator, SettableClock
 from adapters.outbound.object_storage import InMemoryObjectStorage
-from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from application.processing import VideoProcessor
 from application.videos import Videos
@@ -23,14 +21,6 @@ from tests.media_factory import write_clip
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> bytes:
     return write_clip(tmp_path_factory.mktemp("processing") / "c.mp4", width=320, height=240, seconds=2).read_bytes()
-
-
-@pytest.fixture
-def videos():
-    app = Videos(storage=InMemoryObjectStorage(), inspector=PyAVMediaInspector(), clock=SettableClock(),
-                 ids=RandomIdGenerator(), max_upload_bytes=10**9, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    yield app
-    app.close()
 
 
 @pytest.fixture

@@ -216,7 +216,7 @@ def test_keyframes_are_aligned_every_two_seconds_across_rungs(main_output):
 def test_bitrates_follow_the_ladder(main_output):
     output_dir, output = main_output
     measured = []
-    for representation, rendition in zip(representations(output_dir, "video"), output.renditions):
+    for representation, rendition in zip(representations(output_dir, "video"), output.renditions, strict=False):
         size = sum(p.stat().st_size for p in segment_files(output_dir, representation.get("id")))
         measured.append(size * 8 / output.source.duration_s)
         assert 0.5 * rendition.bitrate <= measured[-1] <= 1.5 * rendition.bitrate

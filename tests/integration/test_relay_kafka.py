@@ -17,7 +17,7 @@ from application.integration_events import VideoUploaded, decode
 from application.relay import OutboxRelay, Topics
 from application.videos import Videos
 from entrypoints.bootstrap import _tracking_recorder
-from tests.unit.test_relay import add_video
+from tests.fixtures.videos import add_video
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def _float64(value: float) -> bytes:
 
 def _black_like(frame: av.VideoFrame) -> av.VideoFrame:
     black = av.VideoFrame(frame.width, frame.height, "yuv420p")
-    for plane, value in zip(black.planes, (16, 128, 128)):
+    for plane, value in zip(black.planes, (16, 128, 128), strict=False):
         plane.update(bytes([value]) * plane.buffer_size)
     return black
 

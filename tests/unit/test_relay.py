@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 import anyio
 import pytest
 from eventsourcing.popo import POPOTrackingRecorder
 
 from adapters.outbound.in_process_bus import InProcessEventBus
-from adapters.outbound.object_storage import InMemoryObjectStorage
-from adapters.outbound.clock import RandomIdGenerator, SettableClock
-from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from application.integration_events import VideoProcessed, VideoUploaded, decode
 from application.relay import OutboxRelay
-from application.videos import Videos
-from domain.videos import Video
-
-
-@pytest.fixture
-def videos():
-    app = Videos(storage=InMemoryObjectStorage(), inspector=PyAVMediaInspector(), clock=SettableClock(),
-                 ids=RandomIdGenerator(), max_upload_bytes=10**9, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    yield app
-    app.close()
-
-
-def add_video(videos: Videos) -> Video:
-    video = Video.upload(uuid.uuid4(), uuid.uuid4(), ("user",), title="t", description="", tags=[],
-                         visibility="public", source_key="raw/k/original.mp4", source_size=5,
-                         source_content_type="video/mp4", source_sha256="ab" * 32)
-    videos.save(video)
-    return video
+from tests.fixtures.videos import add_video
 
 
 def drain(bus: InProcessEventBus, topic: str) -> list:

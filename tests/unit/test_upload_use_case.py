@@ -8,9 +8,6 @@ from datetime import UTC, datetime
 import anyio
 import pytest
 
-from adapters.outbound.clock import RandomIdGenerator, SettableClock
-from adapters.outbound.object_storage import InMemoryObjectStorage
-from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from application.accounts import Principal
 from application.errors import PayloadTooLarge
 from application.uploads import FileChunk, FileEnd, FileStart, FormField
@@ -22,14 +19,6 @@ ALICE = Principal(user_id=uuid.uuid4(), username="alice", roles=("user",), token
 
 class ClientWentAway(Exception):
     pass
-
-
-@pytest.fixture
-def videos():
-    app = Videos(storage=InMemoryObjectStorage(), inspector=PyAVMediaInspector(), clock=SettableClock(),
-                 ids=RandomIdGenerator(), max_upload_bytes=10**9, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    yield app
-    app.close()
 
 
 async def events(*items, fail_after: bool = False):

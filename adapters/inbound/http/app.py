@@ -12,11 +12,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.inbound.http.auth import AuthController, jwks
-from adapters.inbound.http.media import get_media, head_media
 from adapters.inbound.http.health import HealthChecks, live, ready
+from adapters.inbound.http.media import get_media, head_media
 from adapters.inbound.http.metrics import metrics
 from adapters.inbound.http.middleware import (
-    RateLimiting, RateLimitMiddleware, configure_access_log, cors_config, observe_requests, principal_provider,
+    RateLimiting,
+    RateLimitMiddleware,
+    configure_access_log,
+    cors_config,
+    observe_requests,
+    principal_provider,
 )
 from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.users import UsersController

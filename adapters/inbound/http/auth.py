@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 
 from adapters.inbound.http.dependencies import AccountsDep, PrincipalDep
 from adapters.inbound.http.schemas import LoginRequest, RefreshRequest, RegisterRequest, ValidateResponse
-from application.accounts import Accounts, Principal, Profile, TokenPair
+from application.accounts import Principal, Profile, TokenPair
 from application.errors import InvalidToken
 
 PUBLIC = {"security": [{}]}  # OpenAPI: this route needs no token

@@ -9,9 +9,9 @@ from typing import Any
 from eventsourcing.persistence import InterfaceError as PersistenceInterfaceError
 from eventsourcing.persistence import OperationalError as PersistenceOperationalError
 from litestar import Request, Response
-from sqlalchemy.exc import DBAPIError as SQLAlchemyDBAPIError
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError as SQLAlchemyDBAPIError
 
 from application.errors import (
     AuthenticationFailed,
@@ -21,8 +21,8 @@ from application.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
-    UnsupportedMedia,
     Unavailable,
+    UnsupportedMedia,
     ValidationError,
 )
 
@@ -74,9 +74,7 @@ def _bearer_challenge(error: DomainError) -> dict[str, str]:
 
 
 def domain_error_handler(_: Request, error: DomainError) -> Response:
-    for error_class, status, slug in DOMAIN_STATUS:
-        if isinstance(error, error_class):
-            break
+    status, slug = next((status, slug) for error_class, status, slug in DOMAIN_STATUS if isinstance(error, error_class))
     extra: dict[str, Any] = {}
     if isinstance(error, ValidationError):
         extra["errors"] = [{"field": error.field, "message": error.message}]

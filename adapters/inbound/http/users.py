@@ -7,8 +7,8 @@ from uuid import UUID
 from litestar import Controller, get, put
 from litestar.params import FromPath, JSONBody
 
-from adapters.inbound.http.schemas import ProfileUpdateRequest, RolesRequest
 from adapters.inbound.http.dependencies import AccountsDep, PrincipalDep
+from adapters.inbound.http.schemas import ProfileUpdateRequest, RolesRequest
 from application.accounts import Profile, PublicProfile
 
 

@@ -20,8 +20,8 @@ from adapters.inbound.http.media import IMMUTABLE, SIGNED_CACHE, serve_object
 from adapters.inbound.http.multipart import upload_events
 from adapters.inbound.http.schemas import VideoPatchRequest
 from application.errors import NotFound, PayloadTooLarge, ValidationError
-from application.streaming import Streaming, StreamTarget, format_from_accept
 from application.listing import VideoPage
+from application.streaming import Streaming, StreamTarget, format_from_accept
 from application.videos import HistoryEntry, VideoView
 from domain.videos import FAILED, READY
 
