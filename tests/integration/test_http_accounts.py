@@ -240,3 +240,14 @@ def test_openapi_describes_every_route(client):
 def test_unknown_route_and_method_are_problems(client):
     assert_problem(client.get("/api/nothing-here"), 404)
     assert_problem(client.delete("/api/auth/login"), 405)
+
+
+def test_openapi_describes_the_problem_answers(client):
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    login = paths["/api/auth/login"]["post"]["responses"]
+    assert {"401", "422", "429"} <= login.keys()
+    assert "application/problem+json" in login["401"]["content"]
+    upload = paths["/api/videos/upload"]["post"]["responses"]
+    assert {"202", "401", "413", "415", "422"} <= upload.keys()
+    assert "409" in paths["/api/videos/stream/{video_id}"]["get"]["responses"]
+    assert "416" in paths["/media/{rest}"]["get"]["responses"]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -23,6 +24,7 @@ from adapters.inbound.http.middleware import (
     observe_requests,
     principal_provider,
 )
+from adapters.inbound.http.openapi_problems import document_problems
 from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.users import UsersController
 from adapters.inbound.http.videos import VideosController
@@ -39,6 +41,14 @@ def _constant(value: object) -> Provide:
         return value
 
     return Provide(provide, use_cache=True)
+
+
+def _handlers_of(route_handlers: Sequence[object]) -> list[HTTPRouteHandler]:
+    handlers: list[HTTPRouteHandler] = []
+    for item in route_handlers:
+        members = vars(item).values() if isinstance(item, type) else [item]
+        handlers += [member for member in members if isinstance(member, HTTPRouteHandler)]
+    return handlers
 
 
 def create_app(
@@ -62,10 +72,12 @@ def create_app(
         security=[{"BearerToken": []}],
         path="/schema",
     )
+    route_handlers = [
+        AuthController, UsersController, VideosController, jwks, live, ready, metrics, get_media, head_media,
+    ]
+    document_problems(_handlers_of(route_handlers))
     app = Litestar(
-        route_handlers=[
-            AuthController, UsersController, VideosController, jwks, live, ready, metrics, get_media, head_media,
-        ],
+        route_handlers=route_handlers,
         dependencies={
             "accounts": _constant(accounts),
             "videos": _constant(videos),
