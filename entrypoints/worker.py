@@ -21,8 +21,9 @@ CONSUMER_GROUP = "video-processing"
 
 def build_consumer(vodhub: Vodhub) -> KafkaConsumerRunner | InProcessConsumerRunner:
     settings = vodhub.settings
+    metrics = PrometheusMetrics()
     processor = VideoProcessor(vodhub.videos, PyAVTranscoder(), vodhub.storage, work_dir=settings.work_dir,
-                               metrics=PrometheusMetrics())
+                               metrics=metrics)
     handler = VideoUploadedConsumer(processor)
     topic = settings.topic_video_uploaded
     backoff = tuple(settings.worker_backoff_s * 2**n for n in range(max(settings.worker_max_attempts - 1, 1)))
@@ -34,7 +35,7 @@ def build_consumer(vodhub: Vodhub) -> KafkaConsumerRunner | InProcessConsumerRun
         settings.kafka_bootstrap_servers, topic, CONSUMER_GROUP, handler, dead_letter_publisher=vodhub.publisher,
         max_attempts=settings.worker_max_attempts, backoff_s=backoff,
         session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10),
+        heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10), metrics=metrics,
     )
 
 

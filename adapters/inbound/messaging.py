@@ -45,6 +45,11 @@ class MessageHandler(Protocol):
         recorded before raising, because the message goes to the dead-letter topic next."""
 
 
+class ConsumerMetrics(Protocol):
+    def consumer_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
+        """How many messages the group is behind on one partition."""
+
+
 class PermanentFailure(Exception):
     """The message can never be handled (it does not decode, say): dead-letter it at once."""
 
@@ -158,9 +163,12 @@ class KafkaConsumerRunner(_StoppableRunner):
         heartbeat_interval_ms: int = 3_000,
         max_poll_interval_ms: int = 300_000,
         client_id: str = "vodhub",
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         super().__init__()
         self._topic = topic
+        self._group_id = group_id
+        self._metrics = metrics
         self._handler = handler
         self._retry = RetryPolicy(max_attempts, tuple(backoff_s))
         self._dead_letters = dead_letter_publisher
@@ -219,6 +227,10 @@ class KafkaConsumerRunner(_StoppableRunner):
             await consumer.commit({partition: record.offset + 1})
         except CommitFailedError:
             log.info("Not committing %s: a rebalance began as it finished", _describe(message))
+            return
+        end = consumer.highwater(partition)
+        if self._metrics is not None and end is not None:
+            self._metrics.consumer_lag(self._group_id, record.topic, record.partition, end - record.offset - 1)
 
     async def _deliver_keeping_membership(self, consumer: AIOKafkaConsumer, message: IncomingMessage) -> None:
         delivery = asyncio.create_task(deliver(message, self._handler, self._retry, self._dead_letters))

@@ -65,6 +65,7 @@ class InMemoryMetrics:
         self.transcodes: list[tuple[str, float]] = []
         self.outcomes: list[str] = []
         self.relay: dict[str, tuple[int, int]] = {}
+        self.lag: dict[tuple[str, str, int], int] = {}
 
     def transcode_finished(self, rung: str, seconds: float) -> None:
         self.transcodes.append((rung, seconds))
@@ -74,3 +75,6 @@ class InMemoryMetrics:
 
     def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
         self.relay[log] = (published, latest)
+
+    def consumer_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
+        self.lag[(group, topic, partition)] = lag

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from adapters.inbound.messaging import IncomingMessage, KafkaConsumerRunner, MessageHandler, PermanentFailure
 from adapters.outbound.kafka import KafkaEventPublisher, ensure_topics
+from adapters.outbound.metrics import InMemoryMetrics
 from application.integration_events import dead_letter_topic
 from application.ports import OutgoingMessage
 
@@ -150,8 +151,10 @@ async def test_messages_are_handled_in_order_per_key_and_not_again_after_a_resta
     sent = [message(topic, key, f"{key}:{n}") for n in range(4) for key in KEYS_OVER_ALL_PARTITIONS]
     await publisher.publish(sent)
 
-    async with running(new_runner(topic, journal.recording("first"))):
+    metrics = InMemoryMetrics()
+    async with running(new_runner(topic, journal.recording("first"), metrics=metrics)):
         await wait_until(lambda: len(journal.entries) == len(sent))
+    assert set(metrics.lag.values()) == {0}  # every partition handled to its end
 
     values_by_key = defaultdict(list)
     for entry in journal.entries:
