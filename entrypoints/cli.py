@@ -39,7 +39,16 @@ def _dev(settings: Settings, _: argparse.Namespace) -> None:
     _serve(app, settings)
 
 
+def serve_metrics(settings: Settings) -> None:
+    """Processes without the api expose their own metrics for Prometheus to scrape."""
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)
+
+
 def _relay(settings: Settings, _: argparse.Namespace) -> None:
+    serve_metrics(settings)
     vodhub = bootstrap(settings)
 
     async def relay() -> None:
@@ -58,10 +67,12 @@ def _relay(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def _worker(settings: Settings, _: argparse.Namespace) -> None:
+    serve_metrics(settings)
     run_worker(settings)
 
 
 def _projector(settings: Settings, args: argparse.Namespace) -> None:
+    serve_metrics(settings)
     try:
         run_projector(settings, rebuild=args.rebuild)
     except KeyboardInterrupt:

@@ -50,6 +50,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_session_timeout_ms: int = 10_000  # how soon a dead worker's partitions move to another
     rate_limits: str = ""  # e.g. login=10/60,upload=30/1h,default=1200/60 or off; unset: API.md's defaults
     cors_origins: str = "*"  # comma-separated origins, or off
+    metrics_port: int | None = None  # relay, worker, projector: serve /metrics here (the api has its own)
     log_level: str = "INFO"
 
     @classmethod

@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.test_accounts_walkthrough import walk_through
 from tests.e2e.test_dev_playback import decoded_sizes, upload, wait_until_ready
 from tests.e2e.test_worker_group import Worker
-from tests.fixtures.processes import vodhub_process
+from tests.fixtures.processes import free_port, vodhub_process
 from tests.media_factory import write_clip
 
 
@@ -44,7 +44,8 @@ def listed(base_url: str, headers: dict, query: str, timeout: float = 30) -> lis
 
 def test_upload_to_playback_across_processes(tmp_path, production_env, postgres_url, postgres_schema):
     clip = write_clip(tmp_path / "clip.mp4", width=640, height=360, seconds=4).read_bytes()
-    worker = Worker("worker", tmp_path, production_env)
+    metrics_port = free_port()
+    worker = Worker("worker", tmp_path, {**production_env, "VODHUB_METRICS_PORT": str(metrics_port)})
     try:
         with vodhub_process("api", cwd=tmp_path, env=production_env) as base_url, \
                 vodhub_process("relay", cwd=tmp_path, env=production_env, health=False), \
@@ -61,6 +62,10 @@ def test_upload_to_playback_across_processes(tmp_path, production_env, postgres_
             assert len(decoded_sizes(base_url + master)) == 2
             signed = httpx.get(f"{base_url}/api/videos/stream/{private}?format=mp4", headers=headers)
             assert decoded_sizes(base_url + signed.headers["location"]) == {(640, 360)}
+            worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            assert 'vodhub_processing_outcomes_total{outcome="ready"} 2.0' in worker_metrics
+            assert 'vodhub_transcode_duration_seconds_count{rung="360p"} 2.0' in worker_metrics
+            assert "vodhub_consumer_lag_messages" in worker_metrics
 
         with psycopg.connect(postgres_url, autocommit=True) as db:  # the read model is lost…
             db.execute(f'delete from "{postgres_schema}".catalog_videos')
