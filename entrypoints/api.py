@@ -44,7 +44,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
 
     app = create_app(
         accounts=vodhub.accounts, videos=vodhub.videos, streaming=vodhub.streaming, storage=vodhub.storage,
-        listing=vodhub.listing,
+        listing=vodhub.listing, uploads=vodhub.uploads,
         health_checks=vodhub.health_checks, rate_limiter=vodhub.rate_limiter, rate_limits=vodhub.rate_limits,
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
         lifespan=[run_background] if background else [],

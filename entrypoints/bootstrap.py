@@ -38,6 +38,7 @@ from application.ports import (
 )
 from application.rate_limits import RateLimiter, RateLimits, parse_rate_limits
 from application.relay import OutboxRelay
+from application.resumable import ResumableUploads
 from application.streaming import Streaming
 from application.videos import Videos
 from entrypoints.projector import build_catalog
@@ -64,6 +65,7 @@ class Vodhub:
     janitor: Janitor
     catalog: SqlCatalog
     listing: VideoListing
+    uploads: ResumableUploads | None = None
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     rate_limiter: RateLimiter = field(default_factory=InMemoryRateLimiter)
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -116,6 +118,10 @@ def bootstrap(
             max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
         )
         closers.append(videos.close)
+        uploads = ResumableUploads(
+            videos=videos, storage=storage, clock=clock, ids=ids, env=settings.eventstore_env("uploads"),
+        )
+        closers.append(uploads.close)
         relay = OutboxRelay(videos, _relay_tracking(settings), publisher, topics=settings.topics(),
                             metrics=PrometheusMetrics())
         janitor = Janitor(videos, _tracking_recorder("janitor", settings.eventstore_env("janitor")), storage)
@@ -129,7 +135,7 @@ def bootstrap(
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
         playback=playback, publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing,
-        health_checks=health_checks,
+        uploads=uploads, health_checks=health_checks,
         closers=closers, rate_limiter=_rate_limiter(settings), rate_limits=_rate_limits(settings),
     )
 

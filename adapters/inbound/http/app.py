@@ -26,12 +26,14 @@ from adapters.inbound.http.middleware import (
 )
 from adapters.inbound.http.openapi_problems import document_problems
 from adapters.inbound.http.problems import EXCEPTION_HANDLERS
+from adapters.inbound.http.tus import TusController
 from adapters.inbound.http.users import UsersController
 from adapters.inbound.http.videos import VideosController
 from application.accounts import Accounts
 from application.listing import VideoListing
 from application.ports import ObjectStorage
 from application.rate_limits import RateLimiter, RateLimits
+from application.resumable import ResumableUploads
 from application.streaming import Streaming
 from application.videos import Videos
 
@@ -53,7 +55,7 @@ def _handlers_of(route_handlers: Sequence[object]) -> list[HTTPRouteHandler]:
 
 def create_app(
     *, accounts: Accounts, videos: Videos, listing: VideoListing, streaming: Streaming, storage: ObjectStorage,
-    health_checks: HealthChecks, lifespan: Sequence = (),
+    health_checks: HealthChecks, uploads: ResumableUploads | None = None, lifespan: Sequence = (),
     debug: bool = False, rate_limiter: RateLimiter | None = None, rate_limits: RateLimits | None = None,
     cors_origins: Sequence[str] = ("*",), max_request_bytes: int = 1024 * 1024,
     upload_read_timeout_s: float = 60.0,
@@ -73,7 +75,7 @@ def create_app(
         path="/schema",
     )
     route_handlers = [
-        AuthController, UsersController, VideosController, jwks, live, ready, metrics, get_media, head_media,
+        AuthController, UsersController, VideosController, TusController, jwks, live, ready, metrics, get_media, head_media,
     ]
     document_problems(_handlers_of(route_handlers))
     app = Litestar(
@@ -84,6 +86,7 @@ def create_app(
             "listing": _constant(listing),
             "streaming": _constant(streaming),
             "storage": _constant(storage),
+            "uploads": _constant(uploads),
             "health_checks": _constant(health_checks),
             "principal": Provide(principal_provider(rate_limiting)),
         },

@@ -12,6 +12,7 @@ from litestar.params import SkipValidationMarker
 from application.accounts import Accounts, Principal
 from application.listing import VideoListing
 from application.ports import ObjectStorage
+from application.resumable import ResumableUploads
 from application.streaming import Streaming
 from application.videos import Videos
 
@@ -23,4 +24,5 @@ VideosDep = Annotated[Videos, _named, _unchecked]
 ListingDep = Annotated[VideoListing, _named, _unchecked]
 StreamingDep = Annotated[Streaming, _named, _unchecked]
 StorageDep = Annotated[ObjectStorage, _named, _unchecked]
+UploadsDep = Annotated[ResumableUploads, _named, _unchecked]
 HealthChecksDep = Annotated[Mapping[str, Callable[[], Awaitable[None]]], _named, _unchecked]

@@ -46,9 +46,10 @@ DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
 
 TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 413: "Payload Too Large",
+    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 410: "Gone", 412: "Precondition Failed",
+    413: "Payload Too Large",
     415: "Unsupported Media Type", 416: "Range Not Satisfiable", 422: "Unprocessable Content",
-    429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+    429: "Too Many Requests", 460: "Checksum Mismatch", 500: "Internal Server Error", 503: "Service Unavailable",
 }
 
 

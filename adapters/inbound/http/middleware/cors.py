@@ -12,6 +12,9 @@ EXPOSED_HEADERS = [
     "X-Request-ID", "Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
     "RateLimit-Policy", "Content-Range", "Accept-Ranges", "Content-Length", "ETag", "WWW-Authenticate",
     "X-User-Id", "X-User-Roles",
+    # tus clients in a browser read these
+    "Upload-Offset", "Upload-Length", "Upload-Expires", "Upload-Metadata", "Tus-Resumable", "Tus-Version",
+    "Tus-Extension", "Tus-Max-Size", "Tus-Checksum-Algorithm", "Vodhub-Video-Id",
 ]
 
 

@@ -28,7 +28,11 @@ from application.errors import InvalidToken
 from application.rate_limits import DEFAULT, LOGIN, UPLOAD, RateLimiter, RateLimits
 
 EXEMPT_ROUTES = frozenset({"/health/live", "/health/ready", "/metrics"})
-GROUP_ROUTES = {("POST", "/api/auth/login"): LOGIN, ("POST", "/api/videos/upload"): UPLOAD}
+GROUP_ROUTES = {
+    ("POST", "/api/auth/login"): LOGIN,
+    ("POST", "/api/videos/upload"): UPLOAD,
+    ("POST", "/api/videos/uploads"): UPLOAD,  # a resumable upload counts once, when it is created
+}
 LOGIN_BODY_MAX = 16 * 1024  # a login body is tiny; past this, count by address alone
 
 
