@@ -6,6 +6,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID
 
@@ -13,14 +14,14 @@ import anyio
 from anyio import to_thread
 from eventsourcing.persistence import IntegrityError
 
-from application.errors import UnsupportedMedia
+from application.errors import Unavailable, UnsupportedMedia
 from application.media_layout import MANIFEST_SUFFIXES, media_type, object_key
 from application.ports import ObjectStorage, PipelineMetrics, TranscodeOutput, Transcoder
 from application.videos import Videos
-from domain.errors import Conflict
-from domain.videos import Video
+from domain.videos import PROCESSING, Video
 
 logger = logging.getLogger("vodhub.processing")
+SAVE_ATTEMPTS = 5
 
 
 
@@ -59,13 +60,9 @@ class VideoProcessor:
         return outcome
 
     async def _process(self, video_id: UUID, final_attempt: bool) -> str:
-        video = await to_thread.run_sync(self.videos.repository.get, video_id)
-        if not isinstance(video, Video) or not video.needs_processing:
-            return "skipped: already processed, deleted or unknown"
-        try:
-            await to_thread.run_sync(self._start, video)
-        except IntegrityError:
-            return "skipped: another worker started it just now"
+        video = await to_thread.run_sync(self._start, video_id)
+        if video is None:
+            return "skipped: already processed, deleted, unknown or taken by another worker"
         try:
             output = await self._transcode(video)
         except UnsupportedMedia as error:
@@ -75,11 +72,9 @@ class VideoProcessor:
             if final_attempt:
                 await self._record_failure(video, f"processing kept failing: {error}", retryable=True)
             raise
-        try:
-            await to_thread.run_sync(self._record_success, video, output)
-        except (Conflict, IntegrityError):  # deleted meanwhile, or another worker recorded first
+        if not await to_thread.run_sync(self._record, video, lambda latest: self._apply_success(latest, output)):
             await self._remove_outputs_if_deleted(video.id)
-            return "skipped: the video changed while it was processed"
+            return "skipped: deleted, or taken over by another worker, while it was processed"
         return "ready"
 
     async def _remove_outputs_if_deleted(self, video_id: UUID) -> None:
@@ -89,9 +84,38 @@ class VideoProcessor:
             for prefix in (f"processed/{video_id}", f"thumbnails/{video_id}"):
                 await self.storage.delete_prefix(prefix)
 
-    def _start(self, video: Video) -> None:
-        video.start_processing()
-        self.videos.save(video)
+    def _start(self, video_id: UUID) -> Video | None:
+        """Record the start of an attempt; None when there is nothing (left) to do. A concurrent
+        edit is retried; a concurrent start means another worker has it."""
+        for _ in range(SAVE_ATTEMPTS):
+            video = self.videos.repository.get(video_id)
+            if not isinstance(video, Video) or not video.needs_processing:
+                return None
+            seen = video.attempts
+            video.start_processing()
+            try:
+                self.videos.save(video)
+                return video
+            except IntegrityError:
+                if self.videos.get_aggregate(video_id).attempts > seen:
+                    return None
+        raise Unavailable(f"video {video_id} keeps changing; processing will be retried")
+
+    def _record(self, attempt: Video, apply: Callable[[Video], None]) -> bool:
+        """Apply an outcome to the latest version of the video. Edits saved meanwhile (title,
+        tags…) are no reason to lose minutes of transcoding, so a conflict reloads and retries;
+        only deletion or another worker's newer attempt wins. False when the outcome was dropped."""
+        for _ in range(SAVE_ATTEMPTS):
+            latest = self.videos.get_aggregate(attempt.id)
+            if latest.deleted or latest.status != PROCESSING or latest.attempts != attempt.attempts:
+                return False
+            apply(latest)
+            try:
+                self.videos.save(latest)
+                return True
+            except IntegrityError:
+                continue
+        raise Unavailable(f"video {attempt.id} keeps changing; its outcome will be recorded on a retry")
 
     async def _transcode(self, video: Video) -> TranscodeOutput:
         job_dir = Path(tempfile.mkdtemp(prefix=f"vodhub-{video.id}-", dir=self.work_dir))
@@ -122,7 +146,8 @@ class VideoProcessor:
         for relative in ordered:
             await self.storage.put_file(object_key(video_id, relative), output_dir / relative, media_type(relative))
 
-    def _record_success(self, video: Video, output: TranscodeOutput) -> None:
+    @staticmethod
+    def _apply_success(video: Video, output: TranscodeOutput) -> None:
         thumbnails = {"poster": output.poster, "sprite": output.sprite, "storyboard": output.storyboard}
         video.record_processed(
             duration_s=round(output.source.duration_s, 3), width=output.source.width,
@@ -135,14 +160,10 @@ class VideoProcessor:
             },
             thumbnails={name: object_key(video.id, path) for name, path in thumbnails.items() if path},
         )
-        self.videos.save(video)
 
     async def _record_failure(self, video: Video, reason: str, retryable: bool) -> None:
-        def record() -> None:
-            try:
-                video.record_failure(reason, retryable=retryable)
-                self.videos.save(video)
-            except (Conflict, IntegrityError):
-                logger.info("video %s changed meanwhile; its failure is not recorded", video.id)
+        def fail(latest: Video) -> None:
+            latest.record_failure(reason, retryable=retryable)
 
-        await to_thread.run_sync(record)
+        if not await to_thread.run_sync(self._record, video, fail):
+            logger.info("video %s was deleted or taken over meanwhile; its failure is not recorded", video.id)

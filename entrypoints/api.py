@@ -47,6 +47,8 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         listing=vodhub.listing, uploads=vodhub.uploads,
         health_checks=vodhub.health_checks, rate_limiter=vodhub.rate_limiter, rate_limits=vodhub.rate_limits,
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
+        max_request_bytes=vodhub.settings.max_request_bytes,
+        upload_read_timeout_s=vodhub.settings.body_read_timeout_s,
         lifespan=[run_background] if background else [],
     )
     app.on_shutdown.append(vodhub.close)

@@ -181,3 +181,21 @@ def test_an_upload_that_stalls_is_408_and_leaves_nothing(vodhub, small_clip):
     with pytest.raises(SlowUpload):
         anyio.run(run)
     assert_nothing_left(vodhub)
+
+
+def test_request_limits_come_from_settings(tmp_path, clock):
+    from litestar.testing import TestClient
+
+    from adapters.outbound.argon2_hasher import Argon2PasswordHasher
+    from entrypoints.api import build_api
+    from entrypoints.bootstrap import bootstrap
+    from entrypoints.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "var", max_request_bytes=100, body_read_timeout_s=7.0)
+    vodhub = bootstrap(settings, clock=clock, hasher=Argon2PasswordHasher.fast_for_tests())
+    app = build_api(vodhub)
+    assert app.state["upload_read_timeout_s"] == 7.0
+    with TestClient(app) as small:
+        response = small.post("/api/auth/login", json={"username_or_email": "a" * 200, "password": "x"})
+        assert_problem(response, 413)
+    vodhub.close()

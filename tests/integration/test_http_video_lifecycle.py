@@ -90,3 +90,14 @@ def test_status_events_follow_changes(client, vodhub, uploader, uploaded):
 
 def test_status_events_of_an_unknown_video_are_404(client, uploader):
     assert_problem(client.get("/api/videos/00000000-0000-0000-0000-000000000001/events", headers=uploader), 404)
+
+
+def test_losing_a_concurrent_save_is_409_not_500(client, vodhub, uploader, uploaded, monkeypatch):
+    from eventsourcing.persistence import IntegrityError
+
+    def lose_the_race(*_, **__):
+        raise IntegrityError("version 2 already exists")
+
+    monkeypatch.setattr(vodhub.videos, "save", lose_the_race)
+    problem = assert_problem(client.patch(f"/api/videos/{uploaded}", headers=uploader, json={"title": "x"}), 409)
+    assert "retry" in problem["detail"]

@@ -141,3 +141,35 @@ def test_outcomes_and_transcode_times_are_measured(videos, clip):
     process(processor, video.id)
     assert metrics.outcomes == ["ready", "skipped"]
     assert [rung for rung, _ in metrics.transcodes] == ["240p"] and metrics.transcodes[0][1] > 0
+
+
+def test_an_edit_saved_during_the_transcode_does_not_lose_the_result(videos, clip):
+    video = uploaded(videos, clip)
+
+    class EditingTranscoder(PyAVTranscoder):
+        def transcode(self, source, output_dir, rungs):
+            output = super().transcode(source, output_dir, rungs)
+            edited = videos.get_aggregate(video.id)
+            edited.edit_details(edited.owner_id, ("user",), title="Renamed meanwhile")
+            videos.save(edited)
+            return output
+
+    assert process(VideoProcessor(videos, EditingTranscoder(), videos.storage), video.id) == "ready"
+    ready = videos.get_aggregate(video.id)
+    assert (ready.status, ready.title) == (READY, "Renamed meanwhile")
+    assert event_types(videos, video.id) == ["Uploaded", "ProcessingStarted", "DetailsEdited", "Processed"]
+
+
+def test_a_result_of_an_attempt_taken_over_by_another_worker_is_dropped(videos, clip):
+    video = uploaded(videos, clip)
+
+    class SlowWorker(PyAVTranscoder):
+        def transcode(self, source, output_dir, rungs):
+            output = super().transcode(source, output_dir, rungs)
+            other = videos.get_aggregate(video.id)
+            other.start_processing()  # another worker took it over meanwhile
+            videos.save(other)
+            return output
+
+    assert process(VideoProcessor(videos, SlowWorker(), videos.storage), video.id).startswith("skipped")
+    assert videos.get_aggregate(video.id).attempts == 2

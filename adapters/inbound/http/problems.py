@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError as PersistenceInterfaceError
+from eventsourcing.persistence import RecordConflictError
 from eventsourcing.persistence import OperationalError as PersistenceOperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -132,6 +133,11 @@ def backend_error_handler(request: Request, error: Exception) -> Response:
                    headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
+def concurrent_change_handler(_: Request, error: Exception) -> Response:
+    """Two writers saved the same thing at once; this one lost and may simply try again."""
+    return problem(409, "it changed while this request was handled; please retry", slug="concurrent-change")
+
+
 def unexpected_error_handler(request: Request, error: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
@@ -139,6 +145,7 @@ def unexpected_error_handler(request: Request, error: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     DomainError: domain_error_handler,
+    RecordConflictError: concurrent_change_handler,
     PersistenceOperationalError: backend_error_handler,
     PersistenceInterfaceError: backend_error_handler,
     SQLAlchemyDBAPIError: backend_error_handler,
