@@ -184,6 +184,7 @@ class Rendition:
     width: int
     height: int
     bitrate: int  # target video bits per second
+    hls: str | None = None  # an HLS master of this rung alone, relative to the output directory
 
 
 @dataclass(frozen=True)

@@ -152,8 +152,11 @@ class VideoProcessor:
         video.record_processed(
             duration_s=round(output.source.duration_s, 3), width=output.source.width,
             height=output.source.height,
-            renditions=[{"name": r.name, "width": r.width, "height": r.height, "bitrate": r.bitrate}
-                        for r in output.renditions],
+            renditions=[
+                {"name": r.name, "width": r.width, "height": r.height, "bitrate": r.bitrate}
+                | ({"hls": object_key(video.id, r.hls)} if r.hls else {})
+                for r in output.renditions
+            ],
             manifests={
                 "hls": object_key(video.id, output.hls_master), "dash": object_key(video.id, output.dash_manifest),
                 "mp4": object_key(video.id, output.progressive),

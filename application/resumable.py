@@ -4,6 +4,7 @@ then handed to the same upload use case as a multipart POST once the last byte i
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,7 +137,8 @@ class ResumableUploads(Application):
     async def _store_part(
         self, session: UploadSession, offset: int, chunks: AsyncIterable[bytes], checksum: tuple[str, bytes] | None
     ) -> None:
-        key = f"{part_prefix(session.id)}{offset:020d}"
+        # A retried chunk must never overwrite the part another request already recorded.
+        key = f"{part_prefix(session.id)}{offset:020d}-{uuid.uuid4().hex}"
         size = await self.storage.put_stream(key, _checked(chunks, session.remaining, checksum))
         if size == 0:
             await self.storage.delete(key)

@@ -46,9 +46,14 @@ class PyAVTranscoder:
             job = _Job(decoder, info, sizes, progressive, output_dir)
             duration = job.run()
         poster, sprite, storyboard = job.thumbnails.write(output_dir, duration)
+        packaging.write_rung_masters(output_dir, [size.rung.name for size in sizes])
         return TranscodeOutput(
             source=replace(info, duration_s=float(duration)),
-            renditions=tuple(Rendition(s.rung.name, s.width, s.height, s.rung.video_bitrate) for s in sizes),
+            renditions=tuple(
+                Rendition(s.rung.name, s.width, s.height, s.rung.video_bitrate,
+                          hls=f"{packaging.CMAF_DIR}/{packaging.rung_master_name(s.rung.name)}")
+                for s in sizes
+            ),
             files=tuple(
                 name for folder in (packaging.CMAF_DIR, packaging.PROGRESSIVE_DIR, thumbnails.THUMBNAIL_DIR)
                 for name in packaging.written_files(output_dir, folder)

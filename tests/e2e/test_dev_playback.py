@@ -60,6 +60,8 @@ def test_upload_process_list_play_and_delete(tmp_path, phone_clip):
 
         master = httpx.get(f"{base_url}/api/videos/stream/{video_id}", headers=headers).headers["location"]
         assert len(decoded_sizes(base_url + master)) == 2
+        pinned = httpx.get(f"{base_url}/api/videos/stream/{video_id}?quality=360p", headers=headers).headers["location"]
+        assert pinned.endswith("/cmaf/master_360p.m3u8") and decoded_sizes(base_url + pinned) == {(640, 360)}
         mp4 = httpx.get(f"{base_url}/api/videos/stream/{video_id}?format=mp4", headers=headers).headers["location"]
         assert decoded_sizes(base_url + mp4) == {(640, 360)}
         poster = httpx.get(base_url + video["thumbnails"]["poster"])

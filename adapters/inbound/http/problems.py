@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError as PersistenceInterfaceError
-from eventsourcing.persistence import RecordConflictError
 from eventsourcing.persistence import OperationalError as PersistenceOperationalError
+from eventsourcing.persistence import RecordConflictError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR

@@ -10,7 +10,7 @@ interleaving queue is unguarded), so every write goes through one lock.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -138,3 +138,28 @@ def written_files(output_dir: Path, folder: str) -> list[str]:
 
 def progressive_name(rung_name: str) -> str:
     return f"{PROGRESSIVE_DIR}/{rung_name}.mp4"
+
+
+def rung_master_name(rung_name: str) -> str:
+    return f"master_{rung_name}.m3u8"
+
+
+def write_rung_masters(output_dir: Path, rung_names: Sequence[str]) -> None:
+    """One HLS master per rung (its variant plus the audio rendition), so a player can be
+    pinned to one quality; the full master keeps every variant. The dash muxer numbers the
+    media playlists in stream order: rungs first, audio last."""
+    master = (output_dir / CMAF_DIR / HLS_MASTER).read_text()
+    header, variants = [], []
+    lines = master.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("#EXT-X-STREAM-INF"):
+            variants.append((line, lines[index + 1]))
+            index += 2
+            continue
+        if line:
+            header.append(line)
+        index += 1
+    for name, (info, uri) in zip(rung_names, variants, strict=True):
+        (output_dir / CMAF_DIR / rung_master_name(name)).write_text("\n".join([*header, info, uri, ""]))
