@@ -88,6 +88,10 @@ def _public_profile(user: User) -> PublicProfile:
     )
 
 
+def _session_key(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
 def _hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -166,8 +170,9 @@ class Accounts(Application):
         grant = self.refresh_tokens.use(_hash_refresh_token(refresh_token))
         if grant is None or grant.expires_at <= now:
             raise InvalidToken("refresh token is unknown or expired")
-        if grant.already_used:
+        if grant.already_used:  # a stolen token was replayed: end the whole session, access tokens too
             self.refresh_tokens.revoke_family(grant.family_id, until=grant.expires_at)
+            self._revoke_session_access(grant.family_id)
             raise InvalidToken("refresh token was already used; the session is revoked")
         if self.refresh_tokens.is_family_revoked(grant.family_id):
             raise InvalidToken("refresh token was revoked")
@@ -179,7 +184,7 @@ class Accounts(Application):
     def authenticate(self, access_token: str) -> Principal:
         """The caller behind a valid, unrevoked access token; raises InvalidToken otherwise."""
         claims = self.tokens.verify(access_token)
-        if self.revocations.is_revoked(claims.token_id):
+        if self.revocations.is_revoked(claims.token_id, _session_key(claims.session_id)):
             raise InvalidToken("token was revoked")
         return Principal(
             user_id=claims.subject, username=claims.username, roles=claims.roles,
@@ -191,6 +196,11 @@ class Accounts(Application):
         self.revocations.revoke(principal.token_id, until=principal.expires_at)
         until = self.clock.now() + timedelta(seconds=self.refresh_ttl)
         self.refresh_tokens.revoke_family(principal.session_id, until=until)
+        self._revoke_session_access(principal.session_id)
+
+    def _revoke_session_access(self, session_id: str) -> None:
+        """Every access token of the session, not only the one presented: they all carry its id."""
+        self.revocations.revoke(_session_key(session_id), until=self.clock.now() + timedelta(seconds=self.access_ttl))
 
     def public_keys(self) -> dict:
         """The JWK Set that verifies access tokens."""

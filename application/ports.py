@@ -84,10 +84,10 @@ class RefreshTokenStore(Protocol):
 
 class RevocationList(Protocol):
     def revoke(self, token_id: str, until: datetime) -> None:
-        """Refuse the access token with this jti until it would expire anyway."""
+        """Refuse access tokens carrying this id (jti, or session) until they would expire anyway."""
 
-    def is_revoked(self, token_id: str) -> bool:
-        """Whether the access token with this jti was revoked."""
+    def is_revoked(self, *token_ids: str) -> bool:
+        """Whether any of these ids (a jti, a session) was revoked; one round trip."""
 
 
 class PlaybackTokens(Protocol):

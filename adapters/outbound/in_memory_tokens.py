@@ -21,10 +21,10 @@ class InMemoryRevocationList:
             self._forget_expired()
             self._until[token_id] = until
 
-    def is_revoked(self, token_id: str) -> bool:
+    def is_revoked(self, *token_ids: str) -> bool:
         with self._lock:
-            until = self._until.get(token_id)
-            return until is not None and until > self._clock.now()
+            now = self._clock.now()
+            return any((until := self._until.get(token_id)) is not None and until > now for token_id in token_ids)
 
     def _forget_expired(self) -> None:
         now = self._clock.now()

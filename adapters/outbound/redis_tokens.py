@@ -67,9 +67,9 @@ class RedisRevocationList:
         if until > self._clock.now():
             self._redis.set(self._prefix + token_id, b"1", exat=_expire_at(until))
 
-    def is_revoked(self, token_id: str) -> bool:
+    def is_revoked(self, *token_ids: str) -> bool:
         try:
-            revoked = bool(self._redis.exists(self._prefix + token_id))
+            revoked = bool(self._redis.exists(*(self._prefix + token_id for token_id in token_ids)))
         except RedisError as error:
             self._outage.warn_once(error)
             return False

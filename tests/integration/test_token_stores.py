@@ -27,6 +27,8 @@ def test_revoked_token_id_is_refused_and_others_are_not(stores, clock: SettableC
     revocations.revoke("jti-1", until=clock.now() + timedelta(minutes=5))
     assert revocations.is_revoked("jti-1")
     assert not revocations.is_revoked("jti-2")
+    assert revocations.is_revoked("jti-2", "jti-1")  # any of several ids, in one round trip
+    assert not revocations.is_revoked("jti-2", "session:s")
 
 
 def test_refresh_token_is_usable_once(stores, clock):

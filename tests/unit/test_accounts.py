@@ -171,3 +171,23 @@ class TestAccounts:
             accounts.login("bob", PASSWORD)
         with pytest.raises(InvalidToken):
             accounts.refresh(pair.refresh_token)
+
+    def test_a_replayed_refresh_token_also_revokes_the_sessions_access_tokens(self, accounts):
+        self.register(accounts)
+        stolen = accounts.login("alice", PASSWORD)
+        fresh = accounts.refresh(stolen.refresh_token)
+        with pytest.raises(InvalidToken):
+            accounts.refresh(stolen.refresh_token)  # the replay
+        for token in (stolen.access_token, fresh.access_token):
+            with pytest.raises(InvalidToken, match="revoked"):
+                accounts.authenticate(token)
+
+    def test_logout_ends_every_access_token_of_the_session_but_not_other_sessions(self, accounts):
+        self.register(accounts)
+        first = accounts.login("alice", PASSWORD)
+        refreshed = accounts.refresh(first.refresh_token)
+        other_device = accounts.login("alice", PASSWORD)
+        accounts.logout(accounts.authenticate(refreshed.access_token))
+        with pytest.raises(InvalidToken):
+            accounts.authenticate(first.access_token)
+        assert accounts.authenticate(other_device.access_token).username == "alice"
