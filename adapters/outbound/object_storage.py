@@ -5,14 +5,16 @@ they build their store."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
+from obstore.exceptions import NotFoundError
 from obstore.store import LocalStore, MemoryStore, S3Store
 
 from application.ports import ObjectInfo
@@ -54,6 +56,29 @@ class StorageUnavailable(ConnectionError):
     """The object store did not answer in time, or refused the request."""
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _unavailable(error: ObstoreError) -> Exception:
+    """A missing object stays FileNotFoundError; any other store failure is the store being
+    unavailable, which callers treat as transient (503 for a request, a retry for a worker)."""
+    if isinstance(error, NotFoundError):
+        return FileNotFoundError(str(error))
+    return StorageUnavailable(str(error))
+
+
+def _unavailable_when_failing(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except ObstoreError as error:
+            raise _unavailable(error) from error
+
+    return guarded
+
+
 class ObstoreObjectStorage:
     """Every ObjectStorage operation on an obstore store. Prefixes (list_keys,
     delete_prefix) match whole path segments: `processed/v1` covers
@@ -65,6 +90,7 @@ class ObstoreObjectStorage:
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
 
+    @_unavailable_when_failing
     async def put_stream(
         self, key: str, chunks: AsyncIterable[bytes], content_type: str | None = None
     ) -> int:
@@ -90,11 +116,13 @@ class ObstoreObjectStorage:
         )
         return size
 
+    @_unavailable_when_failing
     async def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         await obstore.put_async(
             self._store, key, data, attributes=self._attributes(content_type)
         )
 
+    @_unavailable_when_failing
     async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         await obstore.put_async(
             self._store,
@@ -105,6 +133,7 @@ class ObstoreObjectStorage:
             max_concurrency=PARTS_IN_FLIGHT,
         )
 
+    @_unavailable_when_failing
     async def head(self, key: str) -> ObjectInfo | None:
         try:
             meta = await obstore.head_async(self._store, key)
@@ -114,6 +143,7 @@ class ObstoreObjectStorage:
             key=key, size=meta["size"], etag=meta["e_tag"], last_modified=meta["last_modified"]
         )
 
+    @_unavailable_when_failing
     async def get_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
             return b""  # obstore refuses empty ranges
@@ -125,10 +155,14 @@ class ObstoreObjectStorage:
         if end is not None and end <= start:
             return
         byte_range = {"offset": start} if end is None else (start, end)
-        result = await obstore.get_async(self._store, key, options={"range": byte_range})
-        async for chunk in result.stream(min_chunk_size=STREAM_CHUNK_SIZE):
-            yield chunk
+        try:
+            result = await obstore.get_async(self._store, key, options={"range": byte_range})
+            async for chunk in result.stream(min_chunk_size=STREAM_CHUNK_SIZE):
+                yield chunk
+        except ObstoreError as error:
+            raise _unavailable(error) from error
 
+    @_unavailable_when_failing
     async def download(self, key: str, path: Path) -> None:
         result = await obstore.get_async(self._store, key)
         try:
@@ -140,16 +174,19 @@ class ObstoreObjectStorage:
             path.unlink(missing_ok=True)
             raise
 
+    @_unavailable_when_failing
     async def list_keys(self, prefix: str) -> list[str]:
         pages = obstore.list(self._store, prefix, chunk_size=LIST_PAGE_SIZE)
         return [meta["path"] async for page in pages for meta in page]
 
+    @_unavailable_when_failing
     async def delete(self, key: str) -> None:
         try:
             await obstore.delete_async(self._store, key)
         except FileNotFoundError:
             pass  # S3 and memory accept a missing key; the local store does not
 
+    @_unavailable_when_failing
     async def delete_prefix(self, prefix: str) -> int:
         keys = await self.list_keys(prefix)
         if keys:

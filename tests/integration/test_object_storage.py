@@ -282,3 +282,19 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+async def test_every_operation_on_an_unreachable_store_raises_storage_unavailable() -> None:
+    storage = S3ObjectStorage(f"http://127.0.0.1:{closed_port()}", "videos")
+
+    async def one_chunk():
+        yield b"x"
+
+    operations = [storage.head("k"), storage.put_bytes("k", b"x"), storage.get_range("k", 0, 1),
+                  storage.list_keys("p"), storage.delete_prefix("p"), storage.put_stream("k", one_chunk())]
+    for operation in operations:
+        with pytest.raises(StorageUnavailable):
+            await operation
+    with pytest.raises(StorageUnavailable):
+        async for _ in storage.stream("k"):
+            pass

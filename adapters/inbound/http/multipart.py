@@ -48,7 +48,7 @@ async def upload_events(
     field_value = bytearray()
     skipping = False
     try:
-        async for chunk in _with_end_marker(_with_read_timeout(body, read_timeout_s)):
+        async for chunk in _with_end_marker(with_read_timeout(body, read_timeout_s)):
             for result in parser.parse(chunk):
                 if isinstance(result, MultipartSegment):
                     segment, field_value = result, bytearray()
@@ -85,7 +85,8 @@ class SlowUpload(ClientException):
     status_code = 408
 
 
-async def _with_read_timeout(body: AsyncIterable[bytes], timeout_s: float) -> AsyncIterator[bytes]:
+async def with_read_timeout(body: AsyncIterable[bytes], timeout_s: float) -> AsyncIterator[bytes]:
+    """The body's non-empty chunks; 408 when the client sends nothing for timeout_s."""
     chunks = aiter(body)
     while True:
         try:
@@ -94,8 +95,9 @@ async def _with_read_timeout(body: AsyncIterable[bytes], timeout_s: float) -> As
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise SlowUpload(f"no data for {timeout_s:g} s; the upload was abandoned") from None
-        yield chunk
+            raise SlowUpload(f"no data for {timeout_s:g} s; what was sent of this upload is dropped") from None
+        if chunk:
+            yield chunk
 
 
 def _text(name: str, value: bytearray) -> str:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from email.utils import format_datetime
 from uuid import UUID
 
-import anyio
 from litestar import Controller, Request, Response, delete, head, patch, post, route
 from litestar.datastructures import ResponseHeader
 from litestar.enums import HttpMethod, ParamType
@@ -20,7 +18,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Para
 from litestar.params import FromPath
 
 from adapters.inbound.http.dependencies import PrincipalDep, UploadsDep
-from adapters.inbound.http.multipart import SlowUpload
+from adapters.inbound.http.multipart import with_read_timeout
 from adapters.inbound.http.openapi_problems import Problem
 from adapters.inbound.http.problems import PROBLEM_JSON, domain_error_handler, http_error_handler, problem
 from application.errors import DomainError
@@ -203,7 +201,7 @@ class TusController(Controller):
         offset = _non_negative(request, "upload-offset")
         timeout = request.app.state.get("upload_read_timeout_s", 60.0)
         status = await uploads.append(
-            principal, upload_id, offset, _with_read_timeout(request.stream(), timeout), _checksum(request),
+            principal, upload_id, offset, with_read_timeout(request.stream(), timeout), _checksum(request),
         )
         return Response(content=None, status_code=204, headers=_status_headers(request, status))
 
@@ -269,16 +267,3 @@ def _checksum(request: Request) -> tuple[str, bytes] | None:
     except binascii.Error:
         raise TusProtocolError("Upload-Checksum: `<algorithm> <base64 digest>`") from None
 
-
-async def _with_read_timeout(body: AsyncIterable[bytes], timeout_s: float) -> AsyncIterator[bytes]:
-    chunks = aiter(body)
-    while True:
-        try:
-            with anyio.fail_after(timeout_s):
-                chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise SlowUpload(f"no data for {timeout_s:g} s; the chunk was discarded") from None
-        if chunk:
-            yield chunk

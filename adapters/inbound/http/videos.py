@@ -16,7 +16,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from adapters.inbound.http.dependencies import ListingDep, PrincipalDep, StorageDep, StreamingDep, VideosDep
 from adapters.inbound.http.manifests import rebase_dash, rebase_hls
-from adapters.inbound.http.media import IMMUTABLE, SIGNED_CACHE, serve_object
+from adapters.inbound.http.media import serve_object
 from adapters.inbound.http.multipart import upload_events
 from adapters.inbound.http.schemas import VideoPatchRequest
 from application.errors import NotFound, PayloadTooLarge, ValidationError
@@ -26,6 +26,7 @@ from application.videos import HistoryEntry, VideoView
 from domain.videos import FAILED, READY
 
 FINAL_STATUSES = (READY, FAILED)
+PROXIED_CACHE = "private, no-store"
 STATUS_POLL_S = 0.5
 # Room for the form's boundaries, part headers and text fields around the file itself.
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -146,13 +147,13 @@ class VideosController(Controller):
 
 
 async def _proxy(request: Request, storage: StorageDep, streaming: Streaming, target: StreamTarget) -> Response:
-    """Serve the file here; manifests get absolute URIs since their neighbours stay under /media."""
-    cache = IMMUTABLE if target.public else SIGNED_CACHE
+    """Serve the file here; manifests get absolute URIs since their neighbours stay under /media.
+    This URL needs a token and its bytes depend on Accept: no shared cache may keep them."""
     if not target.key.endswith((".m3u8", ".mpd")):
-        return await serve_object(request, storage, target.key, cache, body=True)
+        return await serve_object(request, storage, target.key, PROXIED_CACHE, body=True)
     info = await storage.head(target.key)
     text = (await storage.get_range(target.key, 0, info.size if info else 0)).decode()
     folder = target.url.rsplit("/", 1)[0]
     body = rebase_hls(text, folder) if target.key.endswith(".m3u8") else rebase_dash(text, folder)
     media = "application/vnd.apple.mpegurl" if target.key.endswith(".m3u8") else "application/dash+xml"
-    return Response(content=body.encode(), status_code=200, media_type=media, headers={"Cache-Control": "no-store"})
+    return Response(content=body.encode(), status_code=200, media_type=media, headers={"Cache-Control": PROXIED_CACHE})
