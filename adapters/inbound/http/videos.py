@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from domain.videos import FAILED, READY
 FINAL_STATUSES = (READY, FAILED)
 PROXIED_CACHE = "private, no-store"
 STATUS_POLL_S = 0.5
+MAX_EVENT_STREAM_S = 30 * 60  # bounds how long one client holds a poller
 # Room for the form's boundaries, part headers and text fields around the file itself.
 MULTIPART_OVERHEAD = 1024 * 1024
 
@@ -110,13 +112,15 @@ class VideosController(Controller):
 
     @get("/{video_id:uuid}/events")
     async def status_events(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> ServerSentEvent:
-        """Server-Sent Events of the status, the current one first, until it is ready or failed."""
+        """Server-Sent Events of the status, the current one first, until it is ready or failed.
+        The stream also ends when the caller's token expires (reconnect with a fresh one)."""
         status = await to_thread.run_sync(videos.status, principal, video_id)
+        ends_at = min(principal.expires_at, datetime.now(UTC) + timedelta(seconds=MAX_EVENT_STREAM_S))
 
         async def changes() -> AsyncIterator[ServerSentEventMessage]:
             current = status
             yield ServerSentEventMessage(data=current, event="status")
-            while current not in FINAL_STATUSES:
+            while current not in FINAL_STATUSES and datetime.now(UTC) < ends_at:
                 await anyio.sleep(STATUS_POLL_S)
                 try:
                     latest = await to_thread.run_sync(videos.status, principal, video_id)
