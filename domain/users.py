@@ -91,10 +91,6 @@ class User(Aggregate):
             roles=roles, display_name=display_name,
         )
 
-    @property
-    def is_admin(self) -> bool:
-        return ADMIN in self.roles
-
     def may_manage(self, actor_id: UUID, actor_roles: tuple[str, ...] | list[str]) -> bool:
         return actor_id == self.id or ADMIN in actor_roles
 

@@ -63,6 +63,8 @@ class InMemoryRefreshTokenStore:
 
     def revoke_family(self, family_id: str, until: datetime) -> None:
         with self._lock:
+            now = self._clock.now()
+            self._revoked_families = {f: u for f, u in self._revoked_families.items() if u > now}
             self._revoked_families[family_id] = until
 
     def is_family_revoked(self, family_id: str) -> bool:
