@@ -25,6 +25,7 @@ run: install
 
 test: install
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light)  # the gateway e2e test
+	command -v ffprobe >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg)  # the segment tests' second player
 	$(VENV)/bin/pytest
 
 bench: install

@@ -27,6 +27,7 @@ from application.ports import OutgoingMessage
 
 VIDEO_UPLOADED_TOPIC = "video-uploaded-events"
 VIDEO_PROCESSED_TOPIC = "video-processed-events"
+TRANSCODE_TASKS_TOPIC = "video-transcode-tasks"
 DEAD_LETTER_SUFFIX = ".dlq"
 
 # Naive timestamps are ambiguous between hosts; the contract is timezone-aware (UTC).
@@ -56,8 +57,18 @@ class VideoProcessed(msgspec.Struct, kw_only=True, frozen=True):
     processed_at: AwareDatetime
 
 
-IntegrationEvent = VideoUploaded | VideoProcessed
-EventT = TypeVar("EventT", VideoUploaded, VideoProcessed)
+class TranscodeTask(msgspec.Struct, kw_only=True, frozen=True):
+    """One task of a recorded plan (PROCESSING.md): any worker of the group may run it."""
+
+    schema_version: int = 1
+    event_id: str
+    video_id: str
+    plan_id: str
+    task: str  # "low:3", "audio:0", "high:3"
+
+
+IntegrationEvent = VideoUploaded | VideoProcessed | TranscodeTask
+EventT = TypeVar("EventT", VideoUploaded, VideoProcessed, TranscodeTask)
 
 
 class InvalidIntegrationEvent(ValueError):
@@ -81,5 +92,7 @@ def decode(data: bytes, event_type: type[EventT]) -> EventT:
 
 
 def to_message(event: IntegrationEvent, topic: str) -> OutgoingMessage:
-    """The event as a message keyed by its video id, which is what orders it per video."""
-    return OutgoingMessage(topic=topic, key=event.video_id.encode(), value=encode(event))
+    """The event as a message keyed by its video id, which is what orders it per video.
+    Tasks are keyed by the task too: they need no order, and spread over every partition."""
+    key = f"{event.video_id}/{event.task}" if isinstance(event, TranscodeTask) else event.video_id
+    return OutgoingMessage(topic=topic, key=key.encode(), value=encode(event))

@@ -35,8 +35,24 @@ def relative_name(video_id: UUID, key: str) -> str:
 
 
 def is_safe_media_name(relative: str) -> bool:
-    """Inside one of the video's folders, with no way out of it."""
+    """Inside one of the video's folders (`{plan}/cmaf/…`, `{plan}/mp4/…` or `thumbnails/…`;
+    videos processed before plans existed have no plan part), with no way out of it."""
     if not relative or len(relative) > 512 or any(ch in relative for ch in "\\\x00%?#"):
         return False
     parts = relative.split("/")
+    if plan_of(relative) is not None:
+        parts = parts[1:]
+        if parts[0] == "thumbnails":
+            return False
     return parts[0] in MEDIA_FOLDERS and len(parts) >= 2 and all(part not in ("", ".", "..") for part in parts)
+
+
+def plan_of(relative: str) -> UUID | None:
+    """The plan a media name belongs to, if it names one."""
+    first = relative.split("/", 1)[0]
+    if len(first) != 36:
+        return None
+    try:
+        return UUID(first)
+    except ValueError:
+        return None

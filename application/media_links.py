@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from application.media_layout import relative_name
 from application.ports import Clock, PlaybackTokens
-from domain.videos import READY, Video
+from domain.videos import PROCESSING, READY, Video
 
 if TYPE_CHECKING:
     from application.catalog import CatalogVideo
@@ -33,8 +33,9 @@ class MediaLinks:
         return f"{self.folder(video)}/{relative}"
 
     def describe(self, video: Video | CatalogVideo | PlaybackInfo) -> tuple[dict[str, str], dict[str, Any]]:
-        """(thumbnails, streams) URLs of a ready video; both empty before that."""
-        if video.status != READY or getattr(video, "deleted", False):
+        """(thumbnails, streams) URLs of a playable video; both empty before that. The
+        progressive MP4 and the storyboard come last, with `ready`."""
+        if video.status not in (READY, PROCESSING) or not video.renditions or getattr(video, "deleted", False):
             return {}, {}
         folder = self.folder(video)
 
@@ -42,8 +43,9 @@ class MediaLinks:
             return f"{folder}/{relative_name(video.id, key)}"
 
         thumbnails = {name: link(key) for name, key in video.thumbnails.items()}
-        progressive = relative_name(video.id, video.manifests["mp4"])
-        quality = progressive.rsplit("/", 1)[-1].removesuffix(".mp4")
-        streams = {"hls": link(video.manifests["hls"]), "dash": link(video.manifests["dash"]),
-                   "mp4": {quality: f"{folder}/{progressive}"}}
+        streams: dict[str, Any] = {"hls": link(video.manifests["hls"]), "dash": link(video.manifests["dash"])}
+        if "mp4" in video.manifests:
+            progressive = relative_name(video.id, video.manifests["mp4"])
+            quality = progressive.rsplit("/", 1)[-1].removesuffix(".mp4")
+            streams["mp4"] = {quality: f"{folder}/{progressive}"}
         return thumbnails, streams

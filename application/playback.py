@@ -11,7 +11,7 @@ import msgspec
 from application.errors import NotFound
 from application.ports import Cache
 from application.videos import Videos
-from domain.videos import Video, may_view
+from domain.videos import PROCESSING, READY, Video, may_view
 
 INFO_TTL_S = 60  # bounds staleness should an invalidation be lost
 MANIFEST_TTL_S = 300
@@ -26,6 +26,16 @@ class PlaybackInfo(msgspec.Struct, frozen=True):
     renditions: list[dict]
     manifests: dict[str, str]
     thumbnails: dict[str, str]
+    plan_id: UUID | None = None
+
+    @property
+    def playable(self) -> bool:
+        return not self.deleted and self.status in (PROCESSING, READY) and bool(self.renditions)
+
+    @property
+    def manifest_version(self) -> str:
+        """Changes whenever the manifests do: they grow while renditions are published."""
+        return f"{self.status}:{len(self.renditions)}"
 
     def check_visible_to(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
         if not may_view(self.owner_id, self.visibility, self.deleted, actor_id, actor_roles):
@@ -42,7 +52,7 @@ def _info_of(video: Video) -> PlaybackInfo:
     return PlaybackInfo(
         id=video.id, owner_id=video.owner_id, visibility=video.visibility, status=video.status,
         deleted=video.deleted, renditions=list(video.renditions), manifests=dict(video.manifests),
-        thumbnails=dict(video.thumbnails),
+        thumbnails=dict(video.thumbnails), plan_id=video.plan_id,
     )
 
 
@@ -61,8 +71,9 @@ class PlaybackCache:
         return info
 
     def manifest(self, key: str) -> CachedFile | None:
-        """A manifest's bytes and validators. They never change once written; a deleted
-        video's are never asked for, since its info says deleted first."""
+        """A manifest's bytes and validators. key names its version (see manifest_version): a
+        manifest is rewritten only when the video's renditions change; a deleted video's are
+        never asked for, since its info says deleted first."""
         cached = self.cache.get(f"manifest:{key}")
         return None if cached is None else msgspec.msgpack.decode(cached, type=CachedFile)
 

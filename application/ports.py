@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from uuid import UUID
@@ -179,34 +180,43 @@ class SourceInfo:
 
 
 @dataclass(frozen=True)
-class Rendition:
-    name: str  # "720p"
-    width: int
-    height: int
-    bitrate: int  # target video bits per second
-    hls: str | None = None  # an HLS master of this rung alone, relative to the output directory
+class SourceIndex:
+    """A demux-only look at the source: when each picture is shown, and which are keyframes."""
+
+    info: SourceInfo
+    time_base: Fraction  # of the pts below
+    frame_pts: list[int]  # in decode order
+    keyframe_pts: list[int]
+    end_pts: int  # when the last picture ends
 
 
 @dataclass(frozen=True)
-class TranscodeOutput:
-    source: SourceInfo
-    renditions: tuple[Rendition, ...]
-    files: tuple[str, ...]  # every produced file, relative to the output directory
-    hls_master: str  # "cmaf/master.m3u8"
-    dash_manifest: str  # "cmaf/manifest.mpd"
+class TaskOutput:
+    files: tuple[str, ...]  # relative to the task's output directory
+    result: dict  # what the job records: {"tracks": {rung: {config, codecs, timescale, segments, …}}}
+
+
+@dataclass(frozen=True)
+class AssemblyOutput:
+    files: tuple[str, ...]
     progressive: str  # "mp4/720p.mp4"
-    poster: str  # "thumbnails/poster.jpg"
-    sprite: str | None  # "thumbnails/sprite.jpg"
-    storyboard: str | None  # "thumbnails/storyboard.vtt"
+    sprite: str
+    storyboard: str
 
 
 class Transcoder(Protocol):
-    def probe(self, source: Path) -> SourceInfo:
-        """Duration, display size, rotation, frame rate, audio; raises UnsupportedMedia."""
+    def index(self, source: Path) -> SourceIndex:
+        """Probe the source and index its pictures without decoding; raises UnsupportedMedia."""
 
-    def transcode(self, source: Path, output_dir: Path, rungs: Sequence[Rung]) -> TranscodeOutput:
-        """Decode once, encode every rung, package CMAF (HLS + DASH), a progressive MP4
-        and thumbnails into output_dir; raises UnsupportedMedia for corrupt input."""
+    def rung_sizes(self, width: int, height: int, rungs: Sequence[Rung]) -> list[dict]:
+        """[{name, width, height, bitrate}] of the rungs for a source shown at width x height."""
+
+    def encode(self, source: Path, plan: dict, pass_name: str, chunk: int, output_dir: Path) -> TaskOutput:
+        """Run one task of the plan: its CMAF segments (and init segments, the poster) into
+        output_dir; raises UnsupportedMedia for a corrupt stretch of source."""
+
+    def assemble(self, cmaf_dir: Path, plan: dict, tracks: dict[str, dict], output_dir: Path) -> AssemblyOutput:
+        """The progressive MP4 (a remux of a rung's segments) and the sprite and storyboard."""
 
 
 # --- observability -----------------------------------------------------------

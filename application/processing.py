@@ -1,28 +1,57 @@
-"""Processing: turn an uploaded original into the streaming ladder, exactly once per video."""
+"""Processing: plan a video's work as segment tasks, run any task on any worker, publish
+renditions as they complete, and assemble the rest once every task is done.
+
+Flow (PROCESSING.md): VideoUploaded → plan (ProcessingPlanned on the video, Planned on its
+TranscodeJob) → the relay publishes the tasks from the recorded plan → workers run them
+and record TaskDone exactly once → the last task of a rung writes the manifests that list
+it and records RenditionPublished (playable after the first) → the last task of all
+assembles the progressive MP4 and the storyboard and records Processed.
+
+Every step is idempotent and re-checked on redelivery: a task already done is skipped, but
+what its completion unlocked (publishing, assembly) is done again if a crash cut it short.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 from uuid import UUID
 
 import anyio
 from anyio import to_thread
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from application import manifests
 from application.errors import Unavailable, UnsupportedMedia
-from application.media_layout import MANIFEST_SUFFIXES, media_type, object_key
-from application.ports import ObjectStorage, PipelineMetrics, TranscodeOutput, Transcoder
+from application.media_layout import media_type
+from application.ports import ObjectStorage, PipelineMetrics, Transcoder
 from application.videos import Videos
-from domain.videos import PROCESSING, Video
+from domain.errors import Conflict
+from domain.ladder import LADDER, Rung
+from domain.transcode_jobs import (
+    AUDIO,
+    CHUNK_SEGMENTS,
+    FIRST_CHUNK_SEGMENTS,
+    LOW,
+    TranscodeJob,
+    job_id,
+    make_plan,
+    parse_task_key,
+)
+from domain.videos import PROCESSING, READY, Video
 
 logger = logging.getLogger("vodhub.processing")
-SAVE_ATTEMPTS = 5
-
+SAVE_ATTEMPTS = 8
+KEPT_SOURCES = 3  # originals a worker keeps on disk for the next tasks of the same videos
+T = TypeVar("T")
 
 
 class _NoMetrics:
@@ -36,46 +65,261 @@ class _NoMetrics:
         pass
 
 
+def plan_folder(video_id: UUID, plan_id: UUID) -> str:
+    """Every object of one plan lives under here: a superseded plan never touches another's."""
+    return f"processed/{video_id}/{plan_id}"
+
+
+def plan_object(video_id: UUID, plan_id: UUID, relative: str) -> str:
+    if relative.startswith("thumbnails/"):
+        return f"thumbnails/{video_id}/{relative.removeprefix('thumbnails/')}"
+    return f"{plan_folder(video_id, plan_id)}/{relative}"
+
+
+class SourceCache:
+    """Originals downloaded once per worker and reused by the next tasks of the same video."""
+
+    def __init__(self, storage: ObjectStorage, work_dir: Path | None) -> None:
+        self.storage = storage
+        self.folder = Path(work_dir or tempfile.gettempdir()) / f"vodhub-sources-{os.getpid()}"
+
+    async def path(self, video: Video) -> Path:
+        target = self.folder / f"{video.id}{Path(video.source_key).suffix}"
+        if target.exists():
+            return target
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(target.suffix + ".part")
+        await self.storage.download(video.source_key, partial)
+        partial.replace(target)
+        self._evict(keep=target)
+        return target
+
+    def _evict(self, keep: Path) -> None:
+        others = sorted((p for p in self.folder.iterdir() if p != keep and not p.name.endswith(".part")),
+                        key=lambda p: p.stat().st_mtime)
+        for stale in others[: max(0, len(others) - (KEPT_SOURCES - 1))]:
+            stale.unlink(missing_ok=True)
+
+    def forget(self, video_id: UUID) -> None:
+        for path in self.folder.glob(f"{video_id}*") if self.folder.exists() else ():
+            path.unlink(missing_ok=True)
+
+
 class VideoProcessor:
     def __init__(
         self, videos: Videos, transcoder: Transcoder, storage: ObjectStorage, work_dir: Path | None = None,
-        metrics: PipelineMetrics | None = None,
+        metrics: PipelineMetrics | None = None, ladder: Sequence[Rung] = LADDER,
+        chunking: tuple[int, int] = (FIRST_CHUNK_SEGMENTS, CHUNK_SEGMENTS),
     ) -> None:
         self.videos = videos
         self.transcoder = transcoder
         self.storage = storage
         self.work_dir = work_dir
         self.metrics = metrics or _NoMetrics()
+        self.ladder = tuple(ladder)
+        self.chunking = chunking
+        self.sources = SourceCache(storage, work_dir)
 
-    async def process(self, video_id: UUID, *, final_attempt: bool = True) -> str:
-        """Transcode the video unless it is already done; record Processed or ProcessingFailed.
-        Transient faults propagate for a retry; on the final attempt they are recorded as a
-        retryable failure first. Returns what happened, for logs."""
-        try:
-            outcome = await self._process(video_id, final_attempt)
-        except Exception:
-            self.metrics.processing_outcome("retried" if not final_attempt else "failed")
-            raise
-        self.metrics.processing_outcome(outcome.split(":")[0])
-        return outcome
+    # --- planning -------------------------------------------------------------------------
 
-    async def _process(self, video_id: UUID, final_attempt: bool) -> str:
+    async def plan(self, video_id: UUID, *, final_attempt: bool = True) -> str:
+        """Plan a newly uploaded video: probe and index the source, record the plan. Nothing is
+        encoded here; the tasks go out through the outbox."""
+        return await self._outcome(video_id, final_attempt, lambda: self._plan(video_id))
+
+    async def _plan(self, video_id: UUID) -> str:
         video = await to_thread.run_sync(self._start, video_id)
         if video is None:
-            return "skipped: already processed, deleted, unknown or taken by another worker"
+            return "skipped: planned already, processed, deleted or unknown"
+        source = await self.sources.path(video)
+        index = await to_thread.run_sync(self.transcoder.index, source)
+        info = index.info
+        rungs = self.transcoder.rung_sizes(info.width, info.height, video.rungs_for(info.width, info.height, self.ladder))
+        first, size = self.chunking
+        plan = make_plan(
+            time_base=index.time_base, frame_pts=index.frame_pts, keyframe_pts=index.keyframe_pts, end_pts=index.end_pts,
+            frame_rate=_frame_rate(info.frame_rate), width=info.width, height=info.height, rotation=info.rotation,
+            has_audio=info.has_audio, rungs=rungs, first_chunk=first, chunk_size=size,
+        )
+        plan_id = uuid.uuid4()
+
+        def record(latest: Video) -> list:
+            latest.plan_processing(plan_id, duration_s=plan["duration_s"], width=info.width, height=info.height)
+            return [latest, TranscodeJob.create(latest.id, plan_id, latest.attempts, plan)]
+
+        if not await to_thread.run_sync(self._save_video, video, record):
+            return "skipped: deleted or taken over while it was planned"
+        return f"planned: {len(plan['chunks'])} chunks, {len(rungs)} rungs"
+
+    def _start(self, video_id: UUID) -> Video | None:
+        """Record the start of an attempt; None when there is nothing (left) to plan."""
+        for _ in range(SAVE_ATTEMPTS):
+            try:
+                video = self.videos.repository.get(video_id)
+            except AggregateNotFoundError:
+                return None
+            if not isinstance(video, Video) or not video.needs_processing or video.has_plan:
+                return None
+            video.start_processing()  # a video left `processing` unplanned by a dead worker is taken over
+            try:
+                self.videos.save(video)
+                return video
+            except IntegrityError:
+                continue
+        raise Unavailable(f"video {video_id} keeps changing; planning will be retried")
+
+    async def process(self, video_id: UUID, *, final_attempt: bool = True) -> str:
+        """Plan, then run every task here, in the order the relay would publish them: the whole
+        flow in one caller (tests and the one-worker reference of the benchmark)."""
+        outcome = await self.plan(video_id, final_attempt=final_attempt)
+        video = await to_thread.run_sync(self.videos.get_aggregate, video_id)
+        if video.plan_id is None or not outcome.startswith("planned"):
+            return outcome
+        job = await to_thread.run_sync(self.videos.repository.get, job_id(video_id, video.plan_id))
+        for key in job.first_tasks() + job.later_tasks():
+            pass_name, chunk = parse_task_key(key)
+            outcome = await self.run_task(video_id, video.plan_id, pass_name, chunk, final_attempt=final_attempt)
+            if outcome.startswith(("failed", "skipped: deleted")):
+                return outcome
+        latest = await to_thread.run_sync(self.videos.get_aggregate, video_id)
+        return "ready" if latest.status == READY else outcome
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    async def run_task(self, video_id: UUID, plan_id: UUID, pass_name: str, chunk: int, *, final_attempt: bool = True) -> str:
+        """Run one task unless it is done; then do whatever its completion unlocked."""
+        return await self._outcome(video_id, final_attempt, lambda: self._run_task(video_id, plan_id, pass_name, chunk))
+
+    async def _run_task(self, video_id: UUID, plan_id: UUID, pass_name: str, chunk: int) -> str:
+        video, job = await to_thread.run_sync(self._current, video_id, plan_id)
+        if video is None or job is None:
+            return "skipped: deleted, finished, or superseded by another plan"
+        outcome = "skipped: done already"
+        if not job.is_done(pass_name, chunk):
+            result = await self._encode(video, job, pass_name, chunk)
+            job = await to_thread.run_sync(self._record_task, job.id, pass_name, chunk, result)
+            outcome = f"done {pass_name}:{chunk}"
+        await self._advance(video_id, job)
+        return outcome
+
+    def _current(self, video_id: UUID, plan_id: UUID) -> tuple[Video | None, TranscodeJob | None]:
         try:
-            output = await self._transcode(video)
-        except UnsupportedMedia as error:
-            await self._record_failure(video, str(error), retryable=False)
-            return f"failed: {error}"
-        except Exception as error:
-            if final_attempt:
-                await self._record_failure(video, f"processing kept failing: {error}", retryable=True)
-            raise
-        if not await to_thread.run_sync(self._record, video, lambda latest: self._apply_success(latest, output)):
+            video = self.videos.get_aggregate(video_id)
+        except Exception:
+            return None, None
+        if video.deleted or video.status not in (PROCESSING, READY) or video.plan_id != plan_id:
+            return None, None
+        job = self.videos.repository.get(job_id(video_id, plan_id))
+        return video, job
+
+    async def _encode(self, video: Video, job: TranscodeJob, pass_name: str, chunk: int) -> dict:
+        source = await self.sources.path(video)
+        output_dir = Path(tempfile.mkdtemp(prefix=f"vodhub-{video.id}-", dir=self.work_dir))
+        try:
+            started = time.monotonic()
+            output = await to_thread.run_sync(self.transcoder.encode, source, job.plan, pass_name, chunk, output_dir)
+            for rung in output.result.get("tracks", {}):
+                self.metrics.transcode_finished(rung, time.monotonic() - started)
+            await self._upload(video.id, job.plan_id, output_dir, output.files)
+            return output.result
+        finally:
+            with anyio.CancelScope(shield=True):
+                await to_thread.run_sync(shutil.rmtree, output_dir, True)
+
+    async def _upload(self, video_id: UUID, plan_id: UUID, folder: Path, files: Sequence[str]) -> None:
+        for relative in files:
+            await self.storage.put_file(plan_object(video_id, plan_id, relative), folder / relative, media_type(relative))
+
+    def _record_task(self, id: UUID, pass_name: str, chunk: int, result: dict) -> TranscodeJob:
+        """TaskDone exactly once: concurrent completions by other workers conflict on the job's
+        version, and are reloaded and retried."""
+        for _ in range(SAVE_ATTEMPTS):
+            job = self.videos.repository.get(id)
+            job.task_done(pass_name, chunk, result)  # Conflict: a codec configuration mismatch
+            try:
+                self.videos.save(job)
+                return job
+            except IntegrityError:
+                continue
+        raise Unavailable(f"job {id} keeps changing; the task will be retried")
+
+    # --- what completions unlock -------------------------------------------------------------
+
+    async def _advance(self, video_id: UUID, job: TranscodeJob) -> None:
+        video = await to_thread.run_sync(self.videos.get_aggregate, video_id)
+        if video.deleted:
+            await self._remove_outputs_if_deleted(video_id)  # the janitor may have run before they existed
+            return
+        if video.status != PROCESSING or video.plan_id != job.plan_id:
+            return
+        complete = job.complete_rungs()
+        if complete and [r["name"] for r in video.renditions] != complete:
+            await self._publish(video, job, complete)
+        if job.finished:
+            await self._assemble(video, job)
+
+    async def _publish(self, video: Video, job: TranscodeJob, complete: list[str]) -> None:
+        """Write the manifests that list the complete rungs (after all their segments exist),
+        then record that they are streamable."""
+        folder = plan_folder(video.id, job.plan_id)
+        written = manifests.write_all(job, complete, finished=job.finished)
+        for relative, text in written.items():
+            await self.storage.put_bytes(f"{folder}/{relative}", text.encode(), media_type(relative))
+        by_name = {rung["name"]: rung for rung in job.plan["rungs"]}
+        renditions = [
+            {"name": name, "width": by_name[name]["width"], "height": by_name[name]["height"],
+             "bitrate": by_name[name]["bitrate"], "hls": f"{folder}/{manifests.CMAF}/{manifests.rung_master_name(name)}"}
+            for name in complete
+        ]
+        cmaf = f"{folder}/{manifests.CMAF}"
+        links = {"hls": f"{cmaf}/{manifests.HLS_MASTER}", "dash": f"{cmaf}/{manifests.DASH_MPD}"}
+        thumbnails = {"poster": f"thumbnails/{video.id}/poster.jpg"}
+
+        def publish(latest: Video) -> list:
+            latest.publish_renditions(job.plan_id, renditions, links, thumbnails)
+            return [latest]
+
+        await to_thread.run_sync(self._save_video, video, publish)
+
+    async def _assemble(self, video: Video, job: TranscodeJob) -> None:
+        folder = plan_folder(video.id, job.plan_id)
+        work = Path(tempfile.mkdtemp(prefix=f"vodhub-{video.id}-assembly-", dir=self.work_dir))
+        try:
+            names = [*job.rung_names, *([AUDIO] if job.has_audio else [])]
+            tracks = {name: {"segments": job.track_segments(name)} for name in names}
+            needed = _assembly_inputs(job)
+            for name in needed:
+                for relative in [f"{manifests.CMAF}/{name}/init.mp4"] + [
+                    f"{manifests.CMAF}/{name}/{segment['index']:05d}.m4s" for segment in tracks[name]["segments"]
+                ]:
+                    (work / relative).parent.mkdir(parents=True, exist_ok=True)
+                    await self.storage.download(f"{folder}/{relative}", work / relative)
+            output_dir = work / "out"
+            output_dir.mkdir()
+            output = await to_thread.run_sync(self.transcoder.assemble, work / manifests.CMAF, job.plan, tracks, output_dir)
+            await self._upload(video.id, job.plan_id, output_dir, output.files)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await to_thread.run_sync(shutil.rmtree, work, True)
+        by_name = {rung["name"]: rung for rung in job.plan["rungs"]}
+
+        def processed(latest: Video) -> list:
+            latest.record_processed(
+                duration_s=job.plan["duration_s"], width=job.plan["width"], height=job.plan["height"],
+                renditions=[dict(r) for r in latest.renditions] or [by_name[job.rung_names[0]]],
+                manifests={**latest.manifests, "mp4": f"{folder}/{output.progressive}"},
+                thumbnails={"poster": f"thumbnails/{video.id}/poster.jpg",
+                            "sprite": f"thumbnails/{video.id}/sprite.jpg",
+                            "storyboard": f"thumbnails/{video.id}/storyboard.vtt"},
+                plan_id=job.plan_id,
+            )
+            return [latest]
+
+        if await to_thread.run_sync(self._save_video, video, processed):
+            self.metrics.processing_outcome("ready")
+            self.sources.forget(video.id)
+        else:
             await self._remove_outputs_if_deleted(video.id)
-            return "skipped: deleted, or taken over by another worker, while it was processed"
-        return "ready"
 
     async def _remove_outputs_if_deleted(self, video_id: UUID) -> None:
         """The janitor may have run before these files existed: remove them here."""
@@ -84,89 +328,72 @@ class VideoProcessor:
             for prefix in (f"processed/{video_id}", f"thumbnails/{video_id}"):
                 await self.storage.delete_prefix(prefix)
 
-    def _start(self, video_id: UUID) -> Video | None:
-        """Record the start of an attempt; None when there is nothing (left) to do. A concurrent
-        edit is retried; a concurrent start means another worker has it."""
-        for _ in range(SAVE_ATTEMPTS):
-            video = self.videos.repository.get(video_id)
-            if not isinstance(video, Video) or not video.needs_processing:
-                return None
-            seen = video.attempts
-            video.start_processing()
-            try:
-                self.videos.save(video)
-                return video
-            except IntegrityError:
-                if self.videos.get_aggregate(video_id).attempts > seen:
-                    return None
-        raise Unavailable(f"video {video_id} keeps changing; processing will be retried")
+    # --- recording outcomes ------------------------------------------------------------------
 
-    def _record(self, attempt: Video, apply: Callable[[Video], None]) -> bool:
-        """Apply an outcome to the latest version of the video. Edits saved meanwhile (title,
-        tags…) are no reason to lose minutes of transcoding, so a conflict reloads and retries;
-        only deletion or another worker's newer attempt wins. False when the outcome was dropped."""
+    def _save_video(self, attempt: Video, change: Callable[[Video], list]) -> bool:
+        """Apply a change to the latest version of the video. Edits saved meanwhile (title,
+        tags…) are no reason to lose work, so a conflict reloads and retries; only deletion,
+        another attempt, or a state the change no longer fits (already published, already
+        processed) wins. False when the change was dropped."""
         for _ in range(SAVE_ATTEMPTS):
             latest = self.videos.get_aggregate(attempt.id)
             if latest.deleted or latest.status != PROCESSING or latest.attempts != attempt.attempts:
                 return False
-            apply(latest)
             try:
-                self.videos.save(latest)
+                aggregates = change(latest)
+            except Conflict:
+                return False
+            try:
+                self.videos.save(*aggregates)
                 return True
             except IntegrityError:
                 continue
-        raise Unavailable(f"video {attempt.id} keeps changing; its outcome will be recorded on a retry")
+        raise Unavailable(f"video {attempt.id} keeps changing; the outcome will be recorded on a retry")
 
-    async def _transcode(self, video: Video) -> TranscodeOutput:
-        job_dir = Path(tempfile.mkdtemp(prefix=f"vodhub-{video.id}-", dir=self.work_dir))
+    async def _outcome(self, video_id: UUID, final_attempt: bool, step: Callable) -> str:
+        """Run a step; a permanent fault fails the video with a readable reason, a transient one
+        propagates for a retry and, on the final attempt, is recorded as a retryable failure."""
         try:
-            source = job_dir / ("source" + Path(video.source_key).suffix)
-            await self.storage.download(video.source_key, source)
-            output_dir = job_dir / "out"
-            output = await to_thread.run_sync(self._transcode_file, video, source, output_dir)
-            await self._upload_outputs(video.id, output_dir, output)
-            return output
-        finally:
-            with anyio.CancelScope(shield=True):
-                await to_thread.run_sync(shutil.rmtree, job_dir, True)
+            outcome = await step()
+        except (UnsupportedMedia, Conflict) as error:
+            await self._record_failure(video_id, str(error), retryable=False)
+            self.metrics.processing_outcome("failed")
+            return f"failed: {error}"
+        except Exception as error:
+            self.metrics.processing_outcome("retried" if not final_attempt else "failed")
+            if final_attempt:
+                await self._record_failure(video_id, f"processing kept failing: {error}", retryable=True)
+            raise
+        self.metrics.processing_outcome(outcome.split()[0].rstrip(":"))
+        return outcome
 
-    def _transcode_file(self, video: Video, source: Path, output_dir: Path) -> TranscodeOutput:
-        info = self.transcoder.probe(source)
-        rungs = video.rungs_for(info.width, info.height)
-        started = time.monotonic()
-        output = self.transcoder.transcode(source, output_dir, rungs)
-        # The rungs are encoded side by side from one decode, so each took the whole pass.
-        for rendition in output.renditions:
-            self.metrics.transcode_finished(rendition.name, time.monotonic() - started)
-        return output
+    async def _record_failure(self, video_id: UUID, reason: str, retryable: bool) -> None:
+        try:
+            video = await to_thread.run_sync(self.videos.get_aggregate, video_id)
+        except Exception:
+            return
 
-    async def _upload_outputs(self, video_id: UUID, output_dir: Path, output: TranscodeOutput) -> None:
-        # Segments first and manifests last, so a manifest never names a missing segment.
-        ordered = sorted(output.files, key=lambda name: name.endswith(MANIFEST_SUFFIXES))
-        for relative in ordered:
-            await self.storage.put_file(object_key(video_id, relative), output_dir / relative, media_type(relative))
-
-    @staticmethod
-    def _apply_success(video: Video, output: TranscodeOutput) -> None:
-        thumbnails = {"poster": output.poster, "sprite": output.sprite, "storyboard": output.storyboard}
-        video.record_processed(
-            duration_s=round(output.source.duration_s, 3), width=output.source.width,
-            height=output.source.height,
-            renditions=[
-                {"name": r.name, "width": r.width, "height": r.height, "bitrate": r.bitrate}
-                | ({"hls": object_key(video.id, r.hls)} if r.hls else {})
-                for r in output.renditions
-            ],
-            manifests={
-                "hls": object_key(video.id, output.hls_master), "dash": object_key(video.id, output.dash_manifest),
-                "mp4": object_key(video.id, output.progressive),
-            },
-            thumbnails={name: object_key(video.id, path) for name, path in thumbnails.items() if path},
-        )
-
-    async def _record_failure(self, video: Video, reason: str, retryable: bool) -> None:
-        def fail(latest: Video) -> None:
+        def fail(latest: Video) -> list:
             latest.record_failure(reason, retryable=retryable)
+            return [latest]
 
-        if not await to_thread.run_sync(self._record, video, fail):
-            logger.info("video %s was deleted or taken over meanwhile; its failure is not recorded", video.id)
+        if not await to_thread.run_sync(self._save_video, video, fail):
+            logger.info("video %s was deleted or taken over meanwhile; its failure is not recorded", video_id)
+
+
+def _assembly_inputs(job: TranscodeJob) -> list[str]:
+    """The rungs (and audio) the assembly reads: the progressive one and the lowest."""
+    from domain.ladder import progressive_rung
+
+    rungs = job.plan["rungs"]
+    chosen = progressive_rung(tuple(Rung(r["name"], r.get("target", r["height"]), r["bitrate"]) for r in rungs))
+    return sorted({chosen.name, rungs[0]["name"], *([AUDIO] if job.has_audio else [])})
+
+
+def _frame_rate(rate: float):
+    from fractions import Fraction
+
+    return Fraction(rate).limit_denominator(1001)
+
+
+__all__ = ["LOW", "VideoProcessor", "plan_folder"]

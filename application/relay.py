@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 from anyio import to_thread
 from eventsourcing.application import Application
@@ -17,13 +18,16 @@ from eventsourcing.persistence import TrackingRecorder
 
 from application.following import LogFollower
 from application.integration_events import (
+    TRANSCODE_TASKS_TOPIC,
     VIDEO_PROCESSED_TOPIC,
     VIDEO_UPLOADED_TOPIC,
+    TranscodeTask,
     VideoProcessed,
     VideoUploaded,
     to_message,
 )
 from application.ports import EventPublisher, OutgoingMessage, PipelineMetrics
+from domain.transcode_jobs import TranscodeJob, first_tasks
 from domain.videos import Video
 
 
@@ -31,11 +35,35 @@ from domain.videos import Video
 class Topics:
     video_uploaded: str = VIDEO_UPLOADED_TOPIC
     video_processed: str = VIDEO_PROCESSED_TOPIC
+    transcode_tasks: str = TRANSCODE_TASKS_TOPIC
 
 
 def integration_event_id(event: DomainEventProtocol) -> str:
     """Stable across republishing, so consumers can de-duplicate by it."""
     return str(uuid.uuid5(event.originator_id, str(event.originator_version)))
+
+
+def task_messages(
+    job_event: DomainEventProtocol, video_id: UUID, plan_id: UUID, tasks: list[str], topics: Topics
+) -> list[OutgoingMessage]:
+    return [
+        to_message(TranscodeTask(
+            event_id=str(uuid.uuid5(job_event.originator_id, f"{job_event.originator_version}/{task}")),
+            video_id=str(video_id), plan_id=str(plan_id), task=task,
+        ), topics.transcode_tasks)
+        for task in tasks
+    ]
+
+
+def integration_messages(event: DomainEventProtocol, topics: Topics) -> list[OutgoingMessage]:
+    """What a domain event announces: integration events, and the tasks of a recorded plan
+    (the first ones when it is recorded, the ladder's once the video is playable)."""
+    if isinstance(event, TranscodeJob.Planned):
+        return task_messages(event, event.video_id, event.plan_id, first_tasks(event.plan), topics)
+    if isinstance(event, TranscodeJob.StageCompleted):
+        return task_messages(event, event.video_id, event.plan_id, event.tasks, topics)
+    message = integration_message(event, topics)
+    return [message] if message else []
 
 
 def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingMessage | None:
@@ -73,7 +101,7 @@ class OutboxRelay(LogFollower):
 
     async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
         """Publish and return only once the broker acknowledged: then the position may move."""
-        messages = [message for event in events if (message := integration_message(event, self.topics))]
+        messages = [message for event in events for message in integration_messages(event, self.topics)]
         await self.publisher.publish(messages)
 
     async def step(self) -> int:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from application.accounts import Principal
 from application.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from application.media_layout import is_safe_media_name, object_key, relative_name
+from application.media_layout import is_safe_media_name, object_key, plan_of, relative_name
 from application.media_links import MediaLinks
 from application.playback import PlaybackCache, PlaybackInfo
 from domain.videos import READY
@@ -39,6 +39,8 @@ class StreamTarget:
 class MediaFile:
     key: str
     public: bool  # cacheable by shared caches (a public video at its unsigned path)
+    final: bool = True  # False while the video's manifests may still grow
+    version: str = ""  # of the video's manifests, for caching them
 
 
 def format_from_accept(accept: str | None) -> str:
@@ -63,7 +65,7 @@ class Streaming:
             raise ValidationError("format", f"one of {', '.join(FORMATS)}")
         video = self.playback.info(video_id)
         video.check_visible_to(principal.user_id, principal.roles)
-        if video.status != READY:
+        if not video.playable:
             raise NotReady(video.status)
         relative = self._file_for(video, fmt, quality)
         return StreamTarget(
@@ -73,6 +75,8 @@ class Streaming:
 
     def _file_for(self, video: PlaybackInfo, fmt: str, quality: str) -> str:
         names = [rendition["name"] for rendition in video.renditions]
+        if fmt == "mp4" and "mp4" not in video.manifests:
+            raise NotReady(video.status)  # the progressive MP4 is assembled last
         if fmt == "mp4":
             progressive = relative_name(video.id, video.manifests["mp4"])
             available = [name for name in names if progressive.endswith(f"/{name}.mp4")]
@@ -98,8 +102,28 @@ class Streaming:
             video = self.playback.info(video_id)
         except NotFound:
             raise NotFound("no such media file") from None
-        if video.deleted or video.status != READY:
+        if not video.playable or not _published(video, relative):
             raise NotFound("no such media file")
         if video.visibility != "public" and token is None:
             raise NotFound("no such media file")
-        return MediaFile(key=object_key(video_id, relative), public=video.visibility == "public" and token is None)
+        return MediaFile(
+            key=object_key(video_id, relative), public=video.visibility == "public" and token is None,
+            final=video.status == READY, version=video.manifest_version,
+        )
+
+
+def _published(video: PlaybackInfo, relative: str) -> bool:
+    """Only the current plan's files, and while processing only those of published renditions."""
+    plan = plan_of(relative)
+    if plan is None:
+        return relative.startswith("thumbnails/") or video.plan_id is None  # before plans existed
+    if plan != video.plan_id:
+        return False
+    if video.status == READY:
+        return True
+    parts = relative.split("/")
+    if parts[1] != "cmaf":
+        return False  # the progressive MP4 is assembled last
+    if len(parts) == 3:
+        return True  # manifests, which list only what is published
+    return parts[2] == "audio" or parts[2] in {rendition["name"] for rendition in video.renditions}

@@ -27,7 +27,8 @@ from application.uploads import (
     safe_extension,
     title_from_filename,
 )
-from domain.videos import Video, check_visibility, clean_description, clean_title, may_upload, split_tags
+from domain.transcode_jobs import job_id
+from domain.videos import PROCESSING, READY, Video, check_visibility, clean_description, clean_title, may_upload, split_tags
 
 UPLOAD_FIELDS = ("title", "description", "tags", "visibility")
 
@@ -49,6 +50,8 @@ class VideoView(msgspec.Struct):
     status: str
     created_at: datetime
     updated_at: datetime
+    playable: bool = False
+    progress: float = 0.0
     failure_reason: str | None = None
     duration_s: float | None = None
     width: int | None = None
@@ -58,11 +61,12 @@ class VideoView(msgspec.Struct):
     streams: dict[str, Any] = {}
 
 
-def video_view(video: Video, links: MediaLinks | None = None) -> VideoView:
+def video_view(video: Video, links: MediaLinks | None = None, progress: float | None = None) -> VideoView:
     thumbnails, streams = links.describe(video) if links else ({}, {})
     return VideoView(
         id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
-        tags=list(video.tags), visibility=video.visibility, status=video.status,
+        tags=list(video.tags), visibility=video.visibility, status=video.status, playable=video.playable,
+        progress=progress if progress is not None else (1.0 if video.status == READY else 0.0),
         created_at=video.created_on, updated_at=video.modified_on, failure_reason=video.failure_reason,
         duration_s=video.duration_s, width=video.width, height=video.height,
         renditions=[RenditionView(r["name"], r["width"], r["height"], r["bitrate"]) for r in video.renditions],
@@ -198,7 +202,22 @@ class Videos(Application):
         """A video the caller may see; others' private ones and deleted ones are not found."""
         video = self.get_aggregate(video_id)
         video.check_visible_to(principal.user_id, principal.roles)
-        return video_view(video, self.links)
+        return video_view(video, self.links, self.progress(video))
+
+    def progress(self, video: Video) -> float:
+        """Share of the processing work done: the current plan's job knows."""
+        if video.status == READY:
+            return 1.0
+        if video.status != PROCESSING or video.plan_id is None:
+            return 0.0
+        job = self.repository.get(job_id(video.id, video.plan_id))
+        return job.progress
+
+    def processing_state(self, principal: Principal, video_id: UUID) -> tuple[str, float, list[dict]]:
+        """(status, progress, streamable renditions) of a video the caller may see."""
+        video = self.get_aggregate(video_id)
+        video.check_visible_to(principal.user_id, principal.roles)
+        return video.status, self.progress(video), list(video.renditions)
 
     def edit_details(
         self, principal: Principal, video_id: UUID, *, title: str | None = None,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from domain.ladder import Rung, rungs_for_source
+from domain.ladder import LADDER, Rung, rungs_for_source
 from domain.users import ADMIN, MODERATOR, USER
 
 UPLOADED, PROCESSING, READY, FAILED = "uploaded", "processing", "ready", "failed"
@@ -112,6 +113,7 @@ class Video(Aggregate):
         self.renditions: list[dict] = []
         self.manifests: dict[str, str] = {}
         self.thumbnails: dict[str, str] = {}
+        self.plan_id: UUID | None = None
 
     @classmethod
     def upload(
@@ -153,8 +155,18 @@ class Video(Aggregate):
         """Whether a worker should (still) transcode it: new, or abandoned mid-way by a dead worker."""
         return not self.deleted and self.status in (UPLOADED, PROCESSING)
 
-    def rungs_for(self, width: int, height: int) -> tuple[Rung, ...]:
-        return rungs_for_source(width, height)
+    def rungs_for(self, width: int, height: int, ladder: Sequence[Rung] = LADDER) -> tuple[Rung, ...]:
+        return rungs_for_source(width, height, ladder)
+
+    @property
+    def playable(self) -> bool:
+        """At least one rendition can be streamed, possibly before the video is ready."""
+        return not self.deleted and self.status in (PROCESSING, READY) and bool(self.renditions)
+
+    @property
+    def has_plan(self) -> bool:
+        """The current attempt's work is planned (its tasks are out), so nobody plans it again."""
+        return self.status == PROCESSING and self.plan_id is not None
 
     def start_processing(self) -> int:
         """Begin an attempt; a video left `processing` by a dead worker is taken over."""
@@ -167,15 +179,52 @@ class Video(Aggregate):
     def _processing_started(self, attempt: int) -> None:
         self.attempts = attempt
         self.status = PROCESSING
+        self.plan_id = None
+        self.renditions, self.manifests = [], {}
+
+    def plan_processing(self, plan_id: UUID, *, duration_s: float, width: int, height: int) -> None:
+        """Record the plan of the current attempt: from now on its tasks are the work."""
+        self._check_processing()
+        if self.plan_id is not None:
+            raise Conflict("this attempt is planned already")
+        self._processing_planned(plan_id=plan_id, attempt=self.attempts, duration_s=duration_s, width=width, height=height)
+
+    @event("ProcessingPlanned")
+    def _processing_planned(self, plan_id: UUID, attempt: int, duration_s: float, width: int, height: int) -> None:
+        self.plan_id = plan_id
+        self.duration_s, self.width, self.height = duration_s, width, height
+
+    def _check_processing(self, plan_id: UUID | None = None) -> None:
+        if self.deleted or self.status != PROCESSING:
+            raise Conflict(f"video is {self.status}; not processing")
+        if plan_id is not None and plan_id != self.plan_id:
+            raise Conflict("that plan is not the video's current one")
+
+    def publish_renditions(
+        self, plan_id: UUID, renditions: list[dict], manifests: dict[str, str], thumbnails: dict[str, str]
+    ) -> None:
+        """Renditions whose every segment exists become streamable; manifests listing them
+        are written before this is recorded. renditions: every streamable one so far."""
+        self._check_processing(plan_id)
+        if [r["name"] for r in renditions] == [r["name"] for r in self.renditions]:
+            return
+        self._renditions_published(renditions=renditions, manifests=manifests, thumbnails=thumbnails)
+
+    @event("RenditionPublished")
+    def _renditions_published(self, renditions: list[dict], manifests: dict[str, str], thumbnails: dict[str, str]) -> None:
+        self.renditions, self.manifests = renditions, manifests
+        self.thumbnails = {**self.thumbnails, **thumbnails}
 
     def record_processed(
         self, *, duration_s: float, width: int, height: int, renditions: list[dict],
-        manifests: dict[str, str], thumbnails: dict[str, str],
+        manifests: dict[str, str], thumbnails: dict[str, str], plan_id: UUID | None = None,
     ) -> None:
         """renditions: [{name, width, height, bitrate}]; manifests: hls, dash, mp4 → object key;
         thumbnails: poster, sprite, storyboard → object key."""
         if self.deleted or self.status != PROCESSING:
             raise Conflict(f"video is {self.status}; cannot record a result")
+        if plan_id is not None and plan_id != self.plan_id:
+            raise Conflict("that plan is not the video's current one")
         if not renditions or "hls" not in manifests or "dash" not in manifests:
             raise Conflict("a processed video needs renditions and both manifests")
         self._processed(

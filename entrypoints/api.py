@@ -18,7 +18,7 @@ BackgroundTask = Callable[[], Awaitable[None]]
 
 def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
     """What `vodhub dev` runs beside the api instead of separate processes."""
-    from entrypoints.worker import build_consumer
+    from entrypoints.worker import build_consumers
 
     async def project_catalog() -> None:
         with ExitStack() as runners:
@@ -28,7 +28,7 @@ def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
                 ))
             await anyio.sleep_forever()
 
-    return [vodhub.relay.run, vodhub.janitor.run, build_consumer(vodhub).run, project_catalog]
+    return [vodhub.relay.run, vodhub.janitor.run, *(runner.run for runner in build_consumers(vodhub)), project_catalog]
 
 
 def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Litestar:

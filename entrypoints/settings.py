@@ -9,6 +9,8 @@ from pathlib import Path
 import msgspec
 
 from application.relay import Topics
+from domain.errors import ValidationError
+from domain.ladder import Rung, parse_ladder
 
 PREFIX = "VODHUB_"
 
@@ -24,6 +26,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     topic_video_uploaded: str = "video-uploaded-events"
     topic_video_processed: str = "video-processed-events"
     topic_partitions: int = 3
+    topic_transcode_tasks: str = "video-transcode-tasks"
+    task_partitions: int = 12  # bounds how many workers share one video's tasks
+    ladder: str = "240p,360p,480p,720p,1080p"  # add 1440p,2160p for 4K sources
+    worker_threads: int = 0  # x264 threads per rung in a task; 0: as many as cores
+    chunk_segments: str = "2,8"  # segments in a video's first chunk, and in each later one
     s3_endpoint: str | None = None  # unset: local directory in data_dir
     s3_bucket: str = "vodhub"
     s3_region: str = "us-east-1"
@@ -60,12 +67,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         fields = {name: environ[PREFIX + name.upper()] for name in cls.__struct_fields__
                   if environ.get(PREFIX + name.upper())}
         try:
-            return msgspec.convert(fields, cls, strict=False, dec_hook=_decode_path)
+            settings = msgspec.convert(fields, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as error:
             raise SystemExit(f"vodhub: bad setting: {error}") from None
+        settings.ladder_rungs()  # a bad ladder stops the process at start, not at the first upload
+        settings.chunking()
+        return settings
 
     def topics(self) -> Topics:
-        return Topics(video_uploaded=self.topic_video_uploaded, video_processed=self.topic_video_processed)
+        return Topics(video_uploaded=self.topic_video_uploaded, video_processed=self.topic_video_processed,
+                      transcode_tasks=self.topic_transcode_tasks)
+
+    def chunking(self) -> tuple[int, int]:
+        try:
+            first, size = (int(part) for part in self.chunk_segments.split(","))
+        except ValueError:
+            first = size = 0
+        if first < 1 or size < 1:
+            raise SystemExit("vodhub: bad setting: VODHUB_CHUNK_SEGMENTS: two whole numbers ≥ 1, e.g. 2,8")
+        return first, size
+
+    def ladder_rungs(self) -> tuple[Rung, ...]:
+        try:
+            return parse_ladder(self.ladder)
+        except ValidationError as error:
+            raise SystemExit(f"vodhub: bad setting: VODHUB_LADDER: {error.message}") from None
 
     def eventstore_env(self, application: str) -> dict[str, str]:
         """eventsourcing's persistence settings for one application's event store."""

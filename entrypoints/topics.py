@@ -20,7 +20,8 @@ async def ensure_topics_exist(settings: Settings) -> None:
     topics = settings.topics()
     partitions = settings.topic_partitions
     wanted = {topics.video_uploaded: partitions, topics.video_processed: partitions,
-              dead_letter_topic(topics.video_uploaded): 1}
+              topics.transcode_tasks: settings.task_partitions,
+              dead_letter_topic(topics.video_uploaded): 1, dead_letter_topic(topics.transcode_tasks): 1}
     while True:
         try:
             await ensure_topics(settings.kafka_bootstrap_servers, wanted)

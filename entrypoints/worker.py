@@ -1,4 +1,4 @@
-"""The worker process: consume VideoUploaded events and transcode, in a consumer group."""
+"""The worker process: plan uploaded videos and run transcode tasks, in a consumer group."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import anyio
 
 from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner
-from adapters.inbound.video_uploaded_consumer import VideoUploadedConsumer
+from adapters.inbound.processing_consumer import ProcessingConsumer
 from adapters.outbound.in_process_bus import InProcessEventBus
 from adapters.outbound.metrics import PrometheusMetrics
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
@@ -18,25 +18,38 @@ from entrypoints.settings import Settings
 logger = logging.getLogger("vodhub.worker")
 CONSUMER_GROUP = "video-processing"
 
+Runner = KafkaConsumerRunner | InProcessConsumerRunner
 
-def build_consumer(vodhub: Vodhub) -> KafkaConsumerRunner | InProcessConsumerRunner:
+
+def build_processor(vodhub: Vodhub, metrics: PrometheusMetrics | None = None) -> VideoProcessor:
+    settings = vodhub.settings
+    return VideoProcessor(
+        vodhub.videos, PyAVTranscoder(threads=settings.worker_threads), vodhub.storage, work_dir=settings.work_dir,
+        metrics=metrics or PrometheusMetrics(), ladder=settings.ladder_rungs(), chunking=settings.chunking(),
+    )
+
+
+def build_consumers(vodhub: Vodhub) -> list[Runner]:
+    """One Kafka consumer for both topics (a worker runs one thing at a time), or on the
+    in-process bus one runner per topic."""
     settings = vodhub.settings
     metrics = PrometheusMetrics()
-    processor = VideoProcessor(vodhub.videos, PyAVTranscoder(), vodhub.storage, work_dir=settings.work_dir,
-                               metrics=metrics)
-    handler = VideoUploadedConsumer(processor)
-    topic = settings.topic_video_uploaded
+    handler = ProcessingConsumer(build_processor(vodhub, metrics), settings.topic_transcode_tasks)
+    topics = [settings.topic_video_uploaded, settings.topic_transcode_tasks]
     backoff = tuple(settings.worker_backoff_s * 2**n for n in range(max(settings.worker_max_attempts - 1, 1)))
     if isinstance(vodhub.publisher, InProcessEventBus):
-        return InProcessConsumerRunner(vodhub.publisher, topic, handler, max_attempts=settings.worker_max_attempts,
-                                       backoff_s=backoff)
+        return [
+            InProcessConsumerRunner(vodhub.publisher, topic, handler, max_attempts=settings.worker_max_attempts,
+                                    backoff_s=backoff)
+            for topic in topics
+        ]
     assert settings.kafka_bootstrap_servers
-    return KafkaConsumerRunner(
-        settings.kafka_bootstrap_servers, topic, CONSUMER_GROUP, handler, dead_letter_publisher=vodhub.publisher,
+    return [KafkaConsumerRunner(
+        settings.kafka_bootstrap_servers, topics, CONSUMER_GROUP, handler, dead_letter_publisher=vodhub.publisher,
         max_attempts=settings.worker_max_attempts, backoff_s=backoff,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10), metrics=metrics,
-    )
+    )]
 
 
 def run_worker(settings: Settings) -> None:
@@ -46,8 +59,11 @@ def run_worker(settings: Settings) -> None:
         from entrypoints.topics import ensure_topics_exist
 
         await ensure_topics_exist(settings)
-        logger.info("worker: consuming %s as group %s", settings.topic_video_uploaded, CONSUMER_GROUP)
-        await build_consumer(vodhub).run()
+        logger.info("worker: consuming %s and %s as group %s", settings.topic_video_uploaded,
+                    settings.topic_transcode_tasks, CONSUMER_GROUP)
+        async with anyio.create_task_group() as group:
+            for runner in build_consumers(vodhub):
+                group.start_soon(runner.run)
 
     try:
         anyio.run(work)

@@ -152,7 +152,7 @@ class KafkaConsumerRunner(_StoppableRunner):
     def __init__(
         self,
         bootstrap_servers: str,
-        topic: str,
+        topic: str | Sequence[str],
         group_id: str,
         handler: MessageHandler,
         *,
@@ -166,7 +166,7 @@ class KafkaConsumerRunner(_StoppableRunner):
         metrics: ConsumerMetrics | None = None,
     ) -> None:
         super().__init__()
-        self._topic = topic
+        self._topics = [topic] if isinstance(topic, str) else list(topic)
         self._group_id = group_id
         self._metrics = metrics
         self._handler = handler
@@ -195,7 +195,7 @@ class KafkaConsumerRunner(_StoppableRunner):
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(**self._consumer_settings)
         handling = _HandlingTracker(consumer)
-        consumer.subscribe([self._topic], listener=handling)
+        consumer.subscribe(self._topics, listener=handling)
         try:
             await consumer.start()  # returns once the group assigned us our partitions
             self._consumer = consumer
@@ -274,7 +274,8 @@ class _HandlingTracker(ConsumerRebalanceListener):
             self._partition_kept = False
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+        for topic in sorted({tp.topic for tp in assigned}):
+            log.info("assigned partitions of %s %s", topic, sorted(tp.partition for tp in assigned if tp.topic == topic))
         if self._partition is not None:
             self._consumer.pause(*assigned)
 

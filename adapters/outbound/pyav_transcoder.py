@@ -1,150 +1,67 @@
 """Transcoder over PyAV (FFmpeg in-process; no ffmpeg subprocess, ever).
 
-One pass over the source: decode once, turn each frame upright, hand it to one encoder
-thread per rung and to the thumbnail collector, encode the audio once; the rung packets go
-into one dash muxer (CMAF segments + HLS + DASH) and the progressive rung's packets also
-into a faststart MP4. The parts live in adapters/outbound/transcoding/.
+The work of one video is a plan of tasks (domain/transcode_jobs.py); this adapter does the
+media side of each step: index the source without decoding, run one task (seek, decode a
+chunk, encode its rungs into CMAF segments), and assemble the progressive MP4 and the
+storyboard at the end. The parts live in adapters/outbound/transcoding/.
 """
 
 from __future__ import annotations
 
-import math
+import tempfile
 from collections.abc import Sequence
-from contextlib import ExitStack
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
-from av.audio.frame import AudioFrame
-from av.container import OutputContainer
-
-from adapters.outbound.transcoding import packaging, source, thumbnails
-from adapters.outbound.transcoding.geometry import RungSize, rung_sizes
-from adapters.outbound.transcoding.ladder_encoder import KeyframeClock, RungEncoder, configure_x264
-from application.ports import Rendition, SourceInfo, TranscodeOutput
+from adapters.outbound.transcoding import assembly, tasks
+from adapters.outbound.transcoding.geometry import rung_sizes
+from adapters.outbound.transcoding.index import index_source
+from application.ports import AssemblyOutput, SourceIndex, TaskOutput
 from domain.ladder import Rung, progressive_rung
-
-SEGMENT_SECONDS = 4
-KEYFRAME_INTERVAL = Fraction(2)  # two GOPs per segment; players can also start mid-segment
+from domain.transcode_jobs import AUDIO, HIGH, LOW
 
 
 class PyAVTranscoder:
-    """The Transcoder port over PyAV."""
+    """The Transcoder port over PyAV. threads: x264 threads per rung (0: as many as cores);
+    pinned per deployment, since every task of a rung must configure its encoder alike."""
 
-    def probe(self, source_path: Path) -> SourceInfo:
-        return source.probe(source_path)
+    def __init__(self, threads: int = 0) -> None:
+        self.threads = threads
 
-    def transcode(self, source_path: Path, output_dir: Path, rungs: Sequence[Rung]) -> TranscodeOutput:
-        if not rungs:
-            raise ValueError("at least one rung is needed")
-        info = source.probe(source_path)
-        sizes = rung_sizes(info.width, info.height, rungs)
-        progressive = _progressive_size(sizes)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with source.open_source(source_path) as container:
-            decoder = source.SourceDecoder(container, info.rotation)
-            job = _Job(decoder, info, sizes, progressive, output_dir)
-            duration = job.run()
-        poster, sprite, storyboard = job.thumbnails.write(output_dir, duration)
-        packaging.write_rung_masters(output_dir, [size.rung.name for size in sizes])
-        return TranscodeOutput(
-            source=replace(info, duration_s=float(duration)),
-            renditions=tuple(
-                Rendition(s.rung.name, s.width, s.height, s.rung.video_bitrate,
-                          hls=f"{packaging.CMAF_DIR}/{packaging.rung_master_name(s.rung.name)}")
-                for s in sizes
-            ),
-            files=tuple(
-                name for folder in (packaging.CMAF_DIR, packaging.PROGRESSIVE_DIR, thumbnails.THUMBNAIL_DIR)
-                for name in packaging.written_files(output_dir, folder)
-            ),
-            hls_master=f"{packaging.CMAF_DIR}/{packaging.HLS_MASTER}",
-            dash_manifest=f"{packaging.CMAF_DIR}/{packaging.DASH_MANIFEST}",
-            progressive=packaging.progressive_name(progressive.rung.name),
-            poster=poster,
-            sprite=sprite,
-            storyboard=storyboard,
+    def index(self, source: Path) -> SourceIndex:
+        return index_source(source)
+
+    def rung_sizes(self, width: int, height: int, rungs: Sequence[Rung]) -> list[dict]:
+        return [
+            {"name": size.rung.name, "width": size.width, "height": size.height, "bitrate": size.rung.video_bitrate,
+             "target": size.rung.height}
+            for size in rung_sizes(width, height, rungs)
+        ]
+
+    def encode(self, source: Path, plan: dict, pass_name: str, chunk: int, output_dir: Path) -> TaskOutput:
+        if pass_name == AUDIO:
+            return tasks.encode_audio(source, plan, output_dir)
+        rungs = plan["rungs"][:1] if pass_name == LOW else plan["rungs"][1:]
+        if pass_name not in (LOW, HIGH) or not rungs:
+            raise ValueError(f"no such task: {pass_name}:{chunk}")
+        return tasks.encode_video_chunk(
+            source, plan, chunk, rungs, output_dir, threads=self.threads, poster=pass_name == LOW and chunk == 0,
         )
 
-
-def _progressive_size(sizes: list[RungSize]) -> RungSize:
-    chosen = progressive_rung(tuple(size.rung for size in sizes))
-    return next(size for size in sizes if size.rung == chosen)
-
-
-class _Job:
-    """One transcode: owns the outputs and the encoder threads while the source is decoded."""
-
-    def __init__(
-        self, decoder: source.SourceDecoder, info: SourceInfo, sizes: list[RungSize],
-        progressive: RungSize, output_dir: Path,
-    ) -> None:
-        self.decoder = decoder
-        self.info = info
-        self.sizes = sizes
-        self.progressive = progressive
-        self.output_dir = output_dir
-        self.thumbnails = thumbnails.ThumbnailCollector(info.width, info.height, info.duration_s)
-
-    def run(self) -> Fraction:
-        """Decode, encode and package everything; returns the measured duration."""
-        has_audio = self.decoder.audio is not None
-        with ExitStack() as closing:
-            dash = packaging.open_dash(self.output_dir, SEGMENT_SECONDS, has_audio)
-            closing.callback(dash.close)
-            mp4 = packaging.open_progressive(self.output_dir / packaging.progressive_name(self.progressive.rung.name))
-            closing.callback(mp4.close)
-            muxer = packaging.Muxer(dash, mp4)
-            encoders = self._add_rungs(dash, muxer)
-            audio = packaging.AudioTrack(packaging.add_aac_stream(dash), muxer) if has_audio else None
-            dash.start_encoding()  # opens the encoders, so the MP4 can copy their parameters
-            self._mirror_progressive(muxer, encoders, audio)
-            self._encode_all(encoders, audio)
-            # The pictures' span: audio often overhangs by its codec's padding.
-            return self.decoder.end
-
-    def _add_rungs(self, dash: OutputContainer, muxer: packaging.Muxer) -> list[RungEncoder]:
-        video = self.decoder.video
-        rate = source.frame_rate(video)
-        # A cap well above the forced interval, so only the clock decides keyframes.
-        gop_frames = math.ceil(rate * KEYFRAME_INTERVAL * 2)
-        encoders = []
-        for size in self.sizes:
-            stream = dash.add_stream("libx264", rate=rate)
-            configure_x264(stream, size, video.time_base, gop_frames)
-            encoders.append(RungEncoder(stream, size, muxer.write))
-        return encoders
-
-    def _mirror_progressive(
-        self, muxer: packaging.Muxer, encoders: list[RungEncoder], audio: packaging.AudioTrack | None
-    ) -> None:
-        muxer.mirror(next(e.stream for e in encoders if e.size == self.progressive))
-        if audio is not None:
-            muxer.mirror(audio.stream)
-
-    def _encode_all(self, encoders: list[RungEncoder], audio: packaging.AudioTrack | None) -> None:
-        for encoder in encoders:
-            encoder.start()
-        try:
-            self._feed(encoders, audio)
-            for encoder in encoders:
-                encoder.finish()
-        except BaseException:
-            for encoder in encoders:
-                encoder.abort()  # never leave a thread running behind an exception
-            raise
-        if audio is not None:
-            audio.finish()
-
-    def _feed(self, encoders: list[RungEncoder], audio: packaging.AudioTrack | None) -> None:
-        clock = KeyframeClock(KEYFRAME_INTERVAL)
-        for item in self.decoder.frames():
-            if isinstance(item, AudioFrame):
-                if audio is not None and self.decoder.origin is not None:
-                    audio.add(item, self.decoder.origin)
-                continue
-            keyframe = clock.is_due(item.seconds)
-            for encoder in encoders:
-                encoder.submit(item.frame, keyframe)
-            self.thumbnails.add(item.frame, item.seconds)
-
+    def assemble(self, cmaf_dir: Path, plan: dict, tracks: dict[str, dict], output_dir: Path) -> AssemblyOutput:
+        by_name = {rung["name"]: rung for rung in plan["rungs"]}
+        chosen = progressive_rung(tuple(Rung(r["name"], r.get("target", r["height"]), r["bitrate"]) for r in plan["rungs"]))
+        lowest = plan["rungs"][0]["name"]
+        duration = Fraction(plan["end"] - plan["origin"]) * Fraction(*plan["time_base"])
+        with tempfile.TemporaryDirectory(dir=output_dir) as scratch:
+            joined = {
+                name: assembly.join_track(cmaf_dir, name, tracks[name]["segments"], Path(scratch) / f"{name}.mp4")
+                for name in {chosen.name, lowest, *([AUDIO] if AUDIO in tracks else [])}
+            }
+            progressive = assembly.progressive_name(chosen.name)
+            assembly.remux_progressive(joined[chosen.name], joined.get(AUDIO), output_dir / progressive)
+            sprite, storyboard = assembly.storyboard(
+                joined[lowest], by_name[lowest]["width"], by_name[lowest]["height"], duration, output_dir,
+            )
+        return AssemblyOutput(files=(progressive, sprite, storyboard), progressive=progressive, sprite=sprite,
+                              storyboard=storyboard)

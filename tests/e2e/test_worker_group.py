@@ -1,6 +1,8 @@
-"""Workers as real processes in one consumer group, on the Kafka-protocol broker, SeaweedFS
-and PostgreSQL: they share the partitions, and a worker killed mid-transcode (SIGKILL) has
-its video finished by the other with exactly one Processed event."""
+"""Workers as real processes in one consumer group, with the api, relay and projector, on the
+Kafka-protocol broker, SeaweedFS and PostgreSQL: one video's tasks are shared by both workers,
+it streams while still processing, and a worker killed mid-task (SIGKILL) costs only that
+task: the video still ends ready with exactly one Processed, and no other plan's objects are
+touched."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 
@@ -29,6 +32,11 @@ def stack_env(tmp_path, postgres_url, postgres_schema, s3_server, s3_bucket, kaf
         "VODHUB_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
         "VODHUB_TOPIC_VIDEO_UPLOADED": f"{kafka_topic_prefix}-uploaded",
         "VODHUB_TOPIC_VIDEO_PROCESSED": f"{kafka_topic_prefix}-processed",
+        "VODHUB_TOPIC_TRANSCODE_TASKS": f"{kafka_topic_prefix}-tasks",
+        "VODHUB_TASK_PARTITIONS": "6",
+        "VODHUB_LADDER": "240p,360p",
+        "VODHUB_CHUNK_SEGMENTS": "1,2",  # 60 s: 8 chunks, 17 tasks
+        "VODHUB_WORKER_THREADS": "1",
         "VODHUB_KAFKA_SESSION_TIMEOUT_MS": "3000",
         "VODHUB_DATA_DIR": str(tmp_path / "data"),
     }
@@ -91,50 +99,100 @@ def processed_events(stack_env: dict[str, str], video_id: str) -> list[str]:
         videos.close()
 
 
-def test_two_workers_share_the_partitions_and_survive_a_sigkill(tmp_path, stack_env):
-    long_clip = write_clip(tmp_path / "long.mp4", width=1280, height=720, seconds=10).read_bytes()
-    short_clip = write_clip(tmp_path / "short.mp4", width=160, height=90, seconds=1).read_bytes()
+def video(base_url: str, headers: dict, video_id: str) -> dict:
+    return httpx.get(f"{base_url}/api/videos/{video_id}", headers=headers).json()
+
+
+def object_versions(stack_env: dict[str, str], prefix: str) -> dict[str, tuple]:
+    import anyio
+
+    from adapters.outbound.object_storage import S3ObjectStorage
+
+    storage = S3ObjectStorage(stack_env["VODHUB_S3_ENDPOINT"], stack_env["VODHUB_S3_BUCKET"],
+                              prefix=stack_env["VODHUB_S3_PREFIX"])
+
+    async def versions() -> dict[str, tuple]:
+        keys = await storage.list_keys(prefix)
+        return {key: ((info := await storage.head(key)).etag, info.last_modified) for key in keys}
+
+    return anyio.run(versions)
+
+
+def tasks_done(worker: Worker, video_id: str) -> int:
+    return sum(1 for line in worker.text().splitlines() if f"video {video_id} task" in line and ": done " in line)
+
+
+def test_one_video_is_shared_by_the_group_streams_early_and_survives_a_sigkill(tmp_path, stack_env):
+    long_clip = write_clip(tmp_path / "long.mp4", width=640, height=360, seconds=60).read_bytes()
+    short_clip = write_clip(tmp_path / "short.mp4", width=320, height=180, seconds=2).read_bytes()
     workers: list[Worker] = []
     try:
         with vodhub_process("api", cwd=tmp_path, env=stack_env) as base_url, \
-                vodhub_process("relay", cwd=tmp_path, env=stack_env, health=False):
+                vodhub_process("relay", cwd=tmp_path, env=stack_env, health=False), \
+                vodhub_process("projector", cwd=tmp_path, env=stack_env, health=False):
             headers = {"Authorization": f"Bearer {walk_through(base_url)['access_token']}"}
-            first = Worker("worker-1", tmp_path, stack_env)
-            workers.append(first)
-            first.wait_for("assigned partitions [0, 1, 2]")
+            first, second = Worker("worker-1", tmp_path, stack_env), Worker("worker-2", tmp_path, stack_env)
+            workers += [first, second]
+            tasks_topic = stack_env["VODHUB_TOPIC_TRANSCODE_TASKS"]
+            _wait_for_split(first, second, tasks_topic, 6)
+
+            other = upload(base_url, headers, short_clip)  # another video: its plan must stay untouched
+            wait_for_status(base_url, headers, other, "ready")
+            other_plan = f"processed/{other}/"
+            before = object_versions(stack_env, other_plan)
+            assert before
 
             victim = upload(base_url, headers, long_clip)
-            wait_for_status(base_url, headers, victim, "processing", poll=0.1)
-            second = Worker("worker-2", tmp_path, stack_env)
-            workers.append(second)
-            time.sleep(0.5)
-            first.process.send_signal(signal.SIGKILL)  # mid-transcode: nothing recorded, nothing committed
-            first.process.wait()
-            wait_for_status(base_url, headers, victim, "ready", timeout=180)
-            assert processed_events(stack_env, victim) == ["Uploaded", "ProcessingStarted", "ProcessingStarted",
-                                                           "Processed"]
-
-            third = Worker("worker-3", tmp_path, stack_env)
-            workers.append(third)
-            for worker in (second, third):
-                worker.wait_for("assigned partitions [", timeout=30)
-            deadline = time.monotonic() + 30
-            while not (_latest_assignment(second) and _latest_assignment(third)):
-                assert time.monotonic() < deadline, "the two workers never split the partitions"
+            deadline = time.monotonic() + 120
+            while not (seen := video(base_url, headers, victim))["playable"]:
+                assert seen["status"] != "failed" and time.monotonic() < deadline, seen
                 time.sleep(0.2)
-            assert set(_latest_assignment(second)) | set(_latest_assignment(third)) == {0, 1, 2}
-            shorts = [upload(base_url, headers, short_clip) for _ in range(6)]
+            assert seen["status"] == "processing" and [r["name"] for r in seen["renditions"]] == ["240p"]
+            assert 0 < seen["progress"] < 1
+            hls = httpx.get(f"{base_url}/api/videos/stream/{victim}", headers=headers).headers["location"]
+            with av.open(base_url + hls, timeout=20) as container:  # plays before it is ready
+                frame = next(container.decode(video=0))
+                assert (frame.width, frame.height) == (416, 234)
+            assert video(base_url, headers, victim)["status"] == "processing"
+
+            victim_worker = first if tasks_done(first, victim) else second
+            survivor = second if victim_worker is first else first
+            victim_worker.process.send_signal(signal.SIGKILL)  # mid-task: that task is redelivered
+            victim_worker.process.wait()
+            wait_for_status(base_url, headers, victim, "ready", timeout=240)
+
+            events = processed_events(stack_env, victim)
+            assert events.count("Processed") == 1 and events.count("ProcessingPlanned") == 1
+            assert tasks_done(victim_worker, victim) >= 1 and tasks_done(survivor, victim) >= 1
+            ready = video(base_url, headers, victim)
+            assert [r["name"] for r in ready["renditions"]] == ["240p", "360p"] and ready["progress"] == 1.0
+            plan_keys = object_versions(stack_env, f"processed/{victim}/")
+            plans = {key.split("/")[2] for key in plan_keys}  # processed/{video}/{plan}/…
+            assert len(plans) == 1, plans
+            assert object_versions(stack_env, other_plan) == before
+
+            shorts = [upload(base_url, headers, short_clip) for _ in range(3)]
             for video_id in shorts:
                 wait_for_status(base_url, headers, video_id, "ready")
-            for video_id in shorts:
                 assert processed_events(stack_env, video_id).count("Processed") == 1
     finally:
         for worker in workers:
             worker.stop()
 
 
-def _latest_assignment(worker: Worker) -> list[int]:
-    lines = [line for line in worker.text().splitlines() if "assigned partitions [" in line]
+def _wait_for_split(first: Worker, second: Worker, topic: str, partitions: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        mine, theirs = _latest_assignment(first, topic), _latest_assignment(second, topic)
+        if mine and theirs and set(mine) | set(theirs) == set(range(partitions)) and not set(mine) & set(theirs):
+            return
+        assert time.monotonic() < deadline, "the two workers never split the partitions"
+        time.sleep(0.2)
+
+
+def _latest_assignment(worker: Worker, topic: str) -> list[int]:
+    needle = f"assigned partitions of {topic} ["
+    lines = [line for line in worker.text().splitlines() if needle in line]
     if not lines:
         return []
     inside = lines[-1].rsplit("[", 1)[1].rstrip("]")

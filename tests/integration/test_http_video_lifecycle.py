@@ -84,8 +84,20 @@ def test_status_events_follow_changes(client, vodhub, uploader, uploaded):
 
     threading.Thread(target=process_later).start()
     text = client.get(f"/api/videos/{uploaded}/events", headers=uploader).text
-    statuses = [line.removeprefix("data: ") for line in text.replace("\r\n", "\n").splitlines() if line.startswith("data: ")]
-    assert statuses == ["uploaded", "processing", "failed"]
+    events = sse_events(text)
+    assert [data for kind, data in events if kind == "status"] == ["uploaded", "processing", "failed"]
+    # While processing, its progress follows the status change (no plan yet: nothing done).
+    assert events[2] == ("progress", '{"progress":0.0}')
+
+
+def sse_events(text: str) -> list[tuple[str, str]]:
+    """(event, data) of each Server-Sent Event in a response body."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "data" in fields:
+            events.append((fields.get("event", "message"), fields["data"]))
+    return events
 
 
 def test_status_events_of_an_unknown_video_are_404(client, uploader):

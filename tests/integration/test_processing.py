@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from adapters.inbound.messaging import IncomingMessage, PermanentFailure
-from adapters.inbound.video_uploaded_consumer import VideoUploadedConsumer
+from adapters.inbound.processing_consumer import ProcessingConsumer
 from adapters.outbound.object_storage import InMemoryObjectStorage
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from application.processing import VideoProcessor
@@ -58,7 +58,7 @@ def test_a_video_becomes_ready_with_its_ladder_manifests_and_thumbnails(videos, 
     keys = anyio.run(videos.storage.list_keys, "")
     for key in (ready.manifests["hls"], ready.manifests["dash"], ready.manifests["mp4"], ready.thumbnails["poster"]):
         assert key in keys
-    assert ready.manifests["hls"] == f"processed/{video.id}/cmaf/master.m3u8"
+    assert ready.manifests["hls"] == f"processed/{video.id}/{ready.plan_id}/cmaf/master.m3u8"
     assert ready.thumbnails["poster"].startswith(f"thumbnails/{video.id}/")
 
 
@@ -66,7 +66,9 @@ def test_redelivery_is_skipped_and_there_is_exactly_one_processed_event(videos, 
     video = uploaded(videos, clip)
     process(processor, video.id)
     assert process(processor, video.id).startswith("skipped")
-    assert event_types(videos, video.id) == ["Uploaded", "ProcessingStarted", "Processed"]
+    assert event_types(videos, video.id) == [
+        "Uploaded", "ProcessingStarted", "ProcessingPlanned", "RenditionPublished", "Processed",
+    ]
 
 
 def test_a_video_abandoned_mid_processing_is_taken_over(videos, processor, clip):
@@ -74,7 +76,9 @@ def test_a_video_abandoned_mid_processing_is_taken_over(videos, processor, clip)
     video.start_processing()  # a worker that then died
     videos.save(video)
     assert process(processor, video.id) == "ready"
-    assert event_types(videos, video.id) == ["Uploaded", "ProcessingStarted", "ProcessingStarted", "Processed"]
+    assert event_types(videos, video.id) == [
+        "Uploaded", "ProcessingStarted", "ProcessingStarted", "ProcessingPlanned", "RenditionPublished", "Processed",
+    ]
     assert videos.get_aggregate(video.id).attempts == 2
 
 
@@ -107,8 +111,8 @@ def test_a_video_deleted_while_processing_leaves_no_outputs(videos, clip):
     video = uploaded(videos, clip)
 
     class DeletingTranscoder(PyAVTranscoder):
-        def transcode(self, source, output_dir, rungs):
-            output = super().transcode(source, output_dir, rungs)
+        def encode(self, source, plan, pass_name, chunk, output_dir):
+            output = super().encode(source, plan, pass_name, chunk, output_dir)
             doomed = videos.get_aggregate(video.id)
             doomed.delete(doomed.owner_id, ("user",))
             videos.save(doomed)
@@ -121,7 +125,7 @@ def test_a_video_deleted_while_processing_leaves_no_outputs(videos, clip):
 
 
 def test_an_undecodable_message_is_a_permanent_failure(processor):
-    consumer = VideoUploadedConsumer(processor)
+    consumer = ProcessingConsumer(processor)
     message = IncomingMessage(topic="t", partition=0, offset=0, key=b"k", value=b"{not json")
 
     async def handle() -> None:
@@ -139,16 +143,17 @@ def test_outcomes_and_transcode_times_are_measured(videos, clip):
     video = uploaded(videos, clip)
     process(processor, video.id)
     process(processor, video.id)
-    assert metrics.outcomes == ["ready", "skipped"]
-    assert [rung for rung, _ in metrics.transcodes] == ["240p"] and metrics.transcodes[0][1] > 0
+    assert metrics.outcomes[0] == "planned" and metrics.outcomes[-1] == "skipped"
+    assert metrics.outcomes.count("ready") == 1 and "done" in metrics.outcomes
+    assert "240p" in [rung for rung, _ in metrics.transcodes] and metrics.transcodes[0][1] > 0
 
 
 def test_an_edit_saved_during_the_transcode_does_not_lose_the_result(videos, clip):
     video = uploaded(videos, clip)
 
     class EditingTranscoder(PyAVTranscoder):
-        def transcode(self, source, output_dir, rungs):
-            output = super().transcode(source, output_dir, rungs)
+        def encode(self, source, plan, pass_name, chunk, output_dir):
+            output = super().encode(source, plan, pass_name, chunk, output_dir)
             edited = videos.get_aggregate(video.id)
             edited.edit_details(edited.owner_id, ("user",), title="Renamed meanwhile")
             videos.save(edited)
@@ -157,19 +162,24 @@ def test_an_edit_saved_during_the_transcode_does_not_lose_the_result(videos, cli
     assert process(VideoProcessor(videos, EditingTranscoder(), videos.storage), video.id) == "ready"
     ready = videos.get_aggregate(video.id)
     assert (ready.status, ready.title) == (READY, "Renamed meanwhile")
-    assert event_types(videos, video.id) == ["Uploaded", "ProcessingStarted", "DetailsEdited", "Processed"]
+    types = event_types(videos, video.id)
+    assert "DetailsEdited" in types  # once after each task
+    assert [name for name in types if name != "DetailsEdited"] == [
+        "Uploaded", "ProcessingStarted", "ProcessingPlanned", "RenditionPublished", "Processed",
+    ]
 
 
 def test_a_result_of_an_attempt_taken_over_by_another_worker_is_dropped(videos, clip):
     video = uploaded(videos, clip)
 
     class SlowWorker(PyAVTranscoder):
-        def transcode(self, source, output_dir, rungs):
-            output = super().transcode(source, output_dir, rungs)
+        def encode(self, source, plan, pass_name, chunk, output_dir):
+            output = super().encode(source, plan, pass_name, chunk, output_dir)
             other = videos.get_aggregate(video.id)
             other.start_processing()  # another worker took it over meanwhile
             videos.save(other)
             return output
 
     assert process(VideoProcessor(videos, SlowWorker(), videos.storage), video.id).startswith("skipped")
-    assert videos.get_aggregate(video.id).attempts == 2
+    taken_over = videos.get_aggregate(video.id)
+    assert taken_over.attempts == 2 and taken_over.plan_id is None and not taken_over.playable

@@ -7,11 +7,13 @@ sound. Special cases: rotation tags, odd sizes, VFR, other codecs, a lying heade
 
 from __future__ import annotations
 
+import math
 import struct
 from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.video.frame import PictureType
 
 AUDIO_RATE = 48_000
 
@@ -29,9 +31,14 @@ def write_test_pattern(
     rotation: int | None = None,
     variable_frame_rate: bool = False,
     black_lead_in_s: float = 0.0,
+    keyframe_interval_s: float | None = None,
+    b_frames: int = 0,
 ) -> Path:
     """A moving test pattern (plus a tone when audio). variable_frame_rate drops every third
-    frame's slot so frame intervals alternate; black_lead_in_s starts with black frames."""
+    frame's slot so frame intervals alternate; black_lead_in_s starts with black frames;
+    keyframe_interval_s spaces x264's keyframes that far apart (a long-GOP camera or screen
+    recording), where the default is x264's own (at most 250 frames, or a scene cut); with it,
+    b_frames puts that many B-frames between references, as cameras and phones do."""
     pattern = av.open(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", format="lavfi")
     with pattern, av.open(str(path), mode="w", format=container) as output:
         video = output.add_stream(codec, rate=fps)
@@ -39,6 +46,14 @@ def write_test_pattern(
         video.time_base = Fraction(1, fps * 2)
         if codec == "libx264":
             video.codec_context.options = {"preset": "ultrafast"}
+            if keyframe_interval_s is not None:
+                gop = round(keyframe_interval_s * fps)
+                video.codec_context.options = {
+                    "preset": "ultrafast", "g": str(gop),
+                    "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={b_frames}:b-adapt=0",
+                }
+        if codec == "libvpx-vp9":
+            video.codec_context.options = {"deadline": "realtime", "cpu-used": "8"}  # the source only: fast
         if rotation is not None:
             video.set_display_rotation(rotation)
         tone = output.add_stream("aac" if container != "webm" else "libopus", rate=AUDIO_RATE) if audio else None
@@ -48,6 +63,8 @@ def write_test_pattern(
             if index < black_lead_in_s * fps:
                 frame = _black_like(frame)
             frame.pts, frame.time_base = index * 2, Fraction(1, fps * 2)
+            if keyframe_interval_s is not None:
+                frame.pict_type = PictureType.NONE  # lavfi marks every frame I: the encoder would obey
             output.mux(video.encode(frame))
         output.mux(video.encode(None))
         if tone is not None:
@@ -85,3 +102,43 @@ def _write_tone(output: av.container.OutputContainer, stream: av.audio.stream.Au
             frame.pts = None
             output.mux(stream.encode(frame))
     output.mux(stream.encode(None))
+
+
+def write_sync_marks(
+    path: Path, *, marks: tuple[float, ...], seconds: float = 10.0, width: int = 320, height: int = 180, fps: int = 24,
+    variable_frame_rate: bool = False,
+) -> Path:
+    """A dark picture that turns white for one frame at each mark, and silence with a 1 kHz
+    beep starting at each mark: what a player shows and plays together must stay together.
+    x264's keyframes come every 10 s, so the marks lie in chunks that start decoding far back."""
+    gop = 10 * fps
+    with av.open(str(path), mode="w") as output:
+        video = output.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.time_base = Fraction(1, fps * 2)
+        video.codec_context.options = {"preset": "ultrafast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        sound = output.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        flashes = {round(mark * fps) for mark in marks}
+        for index in range(round(seconds * fps)):
+            if variable_frame_rate and index % 3 == 2 and index not in flashes:
+                continue
+            picture = av.VideoFrame(width, height, "yuv420p")
+            for plane, value in zip(picture.planes, (235 if index in flashes else 40, 128, 128), strict=False):
+                plane.update(bytes([value]) * plane.buffer_size)
+            picture.pts, picture.time_base = index * 2, Fraction(1, fps * 2)
+            output.mux(video.encode(picture))
+        output.mux(video.encode(None))
+        beeps = [round(mark * AUDIO_RATE) for mark in marks]
+        total, block = round(seconds * AUDIO_RATE), 1024
+        for start in range(0, total, block):
+            samples = [
+                0.5 * math.sin(2 * math.pi * 1000 * n / AUDIO_RATE) if any(b <= n < b + AUDIO_RATE // 10 for b in beeps) else 0.0
+                for n in range(start, min(start + block, total))
+            ]
+            frame = av.AudioFrame(format="flt", layout="mono", samples=len(samples))
+            frame.planes[0].update(struct.pack(f"<{len(samples)}f", *samples))
+            frame.sample_rate = AUDIO_RATE
+            frame.pts, frame.time_base = start, Fraction(1, AUDIO_RATE)  # so the muxer hides the priming
+            output.mux(sound.encode(frame))
+        output.mux(sound.encode(None))
+    return path

@@ -123,3 +123,30 @@ def test_the_relay_reports_its_lag(videos):
         add_video(videos)
     anyio.run(relay.relay_once)
     assert metrics.relay["videos"] == (2, 3)
+
+
+def test_a_recorded_plan_publishes_its_first_tasks_then_the_ladder_once_playable(videos):
+    import uuid
+
+    from application.integration_events import TranscodeTask
+    from domain.transcode_jobs import TranscodeJob
+
+    bus = InProcessEventBus()
+    relay = OutboxRelay(videos, POPOTrackingRecorder(), bus)
+    video = add_video(videos)
+    plan = {"rungs": [{"name": "240p"}, {"name": "480p"}], "chunks": [[0, 2, 0], [2, 1, 0]], "segments": [0, 1, 2],
+            "audio": True}
+    job = TranscodeJob.create(video.id, uuid.uuid4(), 1, plan)
+    videos.save(job)
+    anyio.run(relay.relay_once)
+    first_messages = drain(bus, "video-transcode-tasks")
+    first = [decode(m.value, TranscodeTask) for m in first_messages]
+    assert [t.task for t in first] == ["low:0", "low:1", "audio:0"]
+    assert {t.plan_id for t in first} == {str(job.plan_id)} and len({t.event_id for t in first}) == 3
+    for pass_name, chunk in [("low", 0), ("low", 1), ("audio", 0)]:
+        job.task_done(pass_name, chunk, {"tracks": {}})
+    videos.save(job)
+    anyio.run(relay.relay_once)
+    later = drain(bus, "video-transcode-tasks")
+    assert [decode(m.value, TranscodeTask).task for m in later] == ["high:0", "high:1"]
+    assert len({m.key for m in first_messages + later}) == 5  # keyed per task: spread over the partitions

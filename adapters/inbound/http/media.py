@@ -20,6 +20,7 @@ from application.streaming import MediaFile, Streaming
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MANIFEST_CACHE = "public, max-age=300"
+GROWING_MANIFEST_CACHE = "public, max-age=10"  # renditions are still being added
 SIGNED_CACHE = "private, max-age=3600"
 
 
@@ -42,7 +43,9 @@ def split_media_path(request: Request) -> tuple[str | None, UUID, str]:
 def cache_control(file: MediaFile, name: str) -> str:
     if not file.public:
         return SIGNED_CACHE
-    return MANIFEST_CACHE if name.endswith(MANIFEST_SUFFIXES) else IMMUTABLE
+    if name.endswith(MANIFEST_SUFFIXES):
+        return MANIFEST_CACHE if file.final else GROWING_MANIFEST_CACHE
+    return IMMUTABLE
 
 
 def _etag(info: ObjectInfo) -> str:
@@ -99,14 +102,16 @@ async def _media(request: Request, streaming: Streaming, storage: ObjectStorage,
     token, video_id, name = split_media_path(request)
     file = await to_thread.run_sync(streaming.media_file, video_id, name, token)
     if name.endswith(MANIFEST_SUFFIXES):
-        manifest = await cached_manifest(streaming.playback, storage, file.key)
+        manifest = await cached_manifest(streaming.playback, storage, file.key, file.version)
         return _manifest_response(request, manifest, cache_control(file, name), body=body)
     return await serve_object(request, storage, file.key, cache_control(file, name), body=body)
 
 
-async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: str) -> CachedFile:
-    """Players re-read manifests far more often than segments: keep them in the cache."""
-    cached = await to_thread.run_sync(playback.manifest, key)
+async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: str, version: str = "") -> CachedFile:
+    """Players re-read manifests far more often than segments: keep them in the cache, under
+    the version of the video's manifests, since they grow while renditions are published."""
+    cache_key = f"{key}@{version}"
+    cached = await to_thread.run_sync(playback.manifest, cache_key)
     if cached is not None:
         return cached
     info = await storage.head(key)
@@ -114,7 +119,7 @@ async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: 
         raise NotFound("no such media file")
     cached = CachedFile(data=await storage.get_range(key, 0, info.size), etag=_etag(info),
                         last_modified=info.last_modified)
-    await to_thread.run_sync(playback.remember_manifest, key, cached)
+    await to_thread.run_sync(playback.remember_manifest, cache_key, cached)
     return cached
 
 

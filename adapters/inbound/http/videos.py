@@ -9,6 +9,7 @@ from typing import Annotated
 from uuid import UUID
 
 import anyio
+import msgspec
 from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
@@ -114,22 +115,34 @@ class VideosController(Controller):
     async def status_events(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> ServerSentEvent:
         """Server-Sent Events of the status, the current one first, until it is ready or failed.
         The stream also ends when the caller's token expires (reconnect with a fresh one)."""
-        status = await to_thread.run_sync(videos.status, principal, video_id)
+        status, progress, renditions = await to_thread.run_sync(videos.processing_state, principal, video_id)
         ends_at = min(principal.expires_at, datetime.now(UTC) + timedelta(seconds=MAX_EVENT_STREAM_S))
 
         async def changes() -> AsyncIterator[ServerSentEventMessage]:
-            current = status
+            current, shown, published = status, None, set()
             yield ServerSentEventMessage(data=current, event="status")
-            while current not in FINAL_STATUSES and datetime.now(UTC) < ends_at:
+            state = (status, progress, renditions)
+            while True:
+                latest, done, streamable = state
+                for rendition in streamable:
+                    if rendition["name"] not in published:
+                        published.add(rendition["name"])
+                        data = {key: rendition[key] for key in ("name", "width", "height")}
+                        yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event="rendition")
+                if latest != current:  # after the renditions, so that `ready` comes last
+                    current = latest
+                    yield ServerSentEventMessage(data=current, event="status")
+                if latest == "processing" and done != shown:
+                    shown = done
+                    yield ServerSentEventMessage(data=msgspec.json.encode({"progress": done}).decode(), event="progress")
+                if current in FINAL_STATUSES or datetime.now(UTC) >= ends_at:
+                    return
                 await anyio.sleep(STATUS_POLL_S)
                 try:
-                    latest = await to_thread.run_sync(videos.status, principal, video_id)
+                    state = await to_thread.run_sync(videos.processing_state, principal, video_id)
                 except NotFound:
                     yield ServerSentEventMessage(data="deleted", event="status")
                     return
-                if latest != current:
-                    current = latest
-                    yield ServerSentEventMessage(data=current, event="status")
 
         return ServerSentEvent(changes())
 

@@ -31,24 +31,13 @@ _FINISHED = None  # the inbox item that says "flush and stop"
 PacketSink = Callable[[list[av.Packet]], None]
 
 
-class KeyframeClock:
-    """Says which frames must be keyframes: the first one at or after each multiple of
-    the interval. Deciding by time rather than frame count keeps VFR sources aligned."""
+def configure_x264(stream: VideoStream, size: RungSize, time_base: Fraction, gop_frames: int, threads: int = 0) -> None:
+    """H.264 high profile, yuv420p, capped VBR around the rung's target bitrate.
 
-    def __init__(self, interval_s: Fraction) -> None:
-        self.interval_s = interval_s
-        self._next_at = Fraction(0)
-
-    def is_due(self, seconds: Fraction) -> bool:
-        if seconds < self._next_at:
-            return False
-        while self._next_at <= seconds:
-            self._next_at += self.interval_s
-        return True
-
-
-def configure_x264(stream: VideoStream, size: RungSize, time_base: Fraction, gop_frames: int) -> None:
-    """H.264 high profile, yuv420p, capped VBR around the rung's target bitrate."""
+    Every setting that reaches the SPS/PPS is pinned, so that every task of a rung, on any
+    worker, yields the same codec configuration and one init segment serves them all. No
+    B-frames: decode order is presentation order, so segments made by different tasks join
+    with no composition offsets or edit lists to reconcile (a few % of bitrate, measured)."""
     bitrate = size.rung.video_bitrate
     stream.width, stream.height, stream.pix_fmt = size.width, size.height, "yuv420p"
     context = stream.codec_context
@@ -57,15 +46,17 @@ def configure_x264(stream: VideoStream, size: RungSize, time_base: Fraction, gop
     context.bit_rate = bitrate
     # PyAV defaults to SLICE threads, measurably slower than x264's frame threads here.
     context.thread_type = "AUTO"
+    context.thread_count = threads
     context.options = {
         "preset": X264_PRESET,
+        "profile": "high",
         "maxrate": str(bitrate * 3 // 2),
         "bufsize": str(bitrate * 2),
         # Forced frames become IDR frames, so every segment starts decodable on its own;
         # the GOP cap only matters if the forcing ever lapsed.
         "forced-idr": "1",
         "g": str(gop_frames),
-        "x264-params": "scenecut=0:open-gop=0",
+        "x264-params": "scenecut=0:open-gop=0:bframes=0:ref=2:cabac=1:weightp=1",
     }
 
 

@@ -30,7 +30,7 @@ PACKETS_BEFORE_FIRST_FRAME = 600  # a real video shows a picture long before thi
 DEFAULT_FRAME_RATE = Fraction(25)
 _CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
 # Clockwise degrees -> the filters that turn a frame upright.
-_UPRIGHT_FILTERS: dict[int, tuple[tuple[str, str], ...]] = {
+UPRIGHT_FILTERS: dict[int, tuple[tuple[str, str], ...]] = {
     90: (("transpose", "clock"),),
     180: (("hflip", ""), ("vflip", "")),
     270: (("transpose", "cclock"),),
@@ -194,18 +194,18 @@ class SourceDecoder:
         return pts * self.video.time_base
 
     def _make_upright(self, frame: VideoFrame) -> VideoFrame:
-        if self._rotation not in _UPRIGHT_FILTERS:
+        if self._rotation not in UPRIGHT_FILTERS:
             return frame
         if self._upright is None:
-            self._upright = _upright_graph(self.video, self._rotation)
+            self._upright = upright_graph(self.video, self._rotation)
         self._upright.push(frame)
         return self._upright.pull()
 
 
-def _upright_graph(stream: VideoStream, rotation: int) -> Graph:
+def upright_graph(stream: VideoStream, rotation: int) -> Graph:
     graph = Graph()
     node = graph.add_buffer(template=stream)
-    for name, argument in _UPRIGHT_FILTERS[rotation]:
+    for name, argument in UPRIGHT_FILTERS[rotation]:
         following = graph.add(name, argument)
         node.link_to(following)
         node = following

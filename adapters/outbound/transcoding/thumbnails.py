@@ -55,22 +55,35 @@ class ThumbnailCollector:
         self._poster_score: tuple[bool, float] | None = None
 
     def add(self, frame: VideoFrame, seconds: Fraction) -> None:
-        if len(self._tiles) < MAX_TILES and seconds >= len(self._tiles) * self.tile_interval:
-            self._tiles.append(_Tile(self._tile_rgb(frame), seconds))
+        self.add_tile(frame, seconds)
+        self.add_poster_candidate(frame, seconds)
+
+    def add_poster_candidate(self, frame: VideoFrame, seconds: Fraction) -> None:
         if self._candidates_seen < POSTER_CANDIDATES and seconds >= self._next_candidate:
             self._candidates_seen += 1
             self._next_candidate = seconds + self.poster_step
             self._consider_poster(frame)
 
-    def write(self, output_dir: Path, duration: Fraction) -> tuple[str, str, str]:
-        """Write the files; returns poster, sprite and storyboard paths relative to output_dir."""
+    def add_tile(self, frame: VideoFrame, seconds: Fraction) -> None:
+        """Only for the sprite: no poster candidate."""
+        if len(self._tiles) < MAX_TILES and seconds >= len(self._tiles) * self.tile_interval:
+            self._tiles.append(_Tile(self._tile_rgb(frame), seconds))
+
+    def write_poster(self, output_dir: Path) -> str:
+        """Only the poster (the first task has it while the rest of the video is encoded)."""
         folder = output_dir / THUMBNAIL_DIR
         folder.mkdir(parents=True, exist_ok=True)
         assert self._poster is not None, "the decoder refuses a source without pictures"
         (folder / POSTER).write_bytes(encode_jpeg(self._poster))
+        return f"{THUMBNAIL_DIR}/{POSTER}"
+
+    def write_storyboard(self, output_dir: Path, duration: Fraction) -> tuple[str, str]:
+        """The sprite and the WebVTT storyboard; returns their paths relative to output_dir."""
+        folder = output_dir / THUMBNAIL_DIR
+        folder.mkdir(parents=True, exist_ok=True)
         (folder / SPRITE).write_bytes(encode_jpeg(self._sprite()))
         (folder / STORYBOARD).write_text(self._storyboard(duration), encoding="utf-8")
-        return f"{THUMBNAIL_DIR}/{POSTER}", f"{THUMBNAIL_DIR}/{SPRITE}", f"{THUMBNAIL_DIR}/{STORYBOARD}"
+        return f"{THUMBNAIL_DIR}/{SPRITE}", f"{THUMBNAIL_DIR}/{STORYBOARD}"
 
     def _consider_poster(self, frame: VideoFrame) -> None:
         mean, variance = luma_statistics(frame)

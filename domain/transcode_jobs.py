@@ -1,0 +1,267 @@
+"""Processing as segment tasks: the plan of one video's work, and the job that tracks it.
+
+A plan cuts the source timeline into segments (4 s of source time, each starting at a
+frame) and groups consecutive segments into chunks. Every (pass, chunk) is a task any
+worker can run on its own: pass `low` encodes the lowest rung, `audio` the whole audio
+track once, `high` every other rung from one decode of the chunk. The job records each
+task's measurements exactly once and says what a completion unlocks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Conflict, ValidationError
+
+SEGMENT_SECONDS = 4
+FIRST_CHUNK_SEGMENTS = 2  # short, so the first task of a video finishes fast
+CHUNK_SEGMENTS = 8  # 32 s: seek and encoder warm-up stay a few % of a task
+
+LOW, AUDIO, HIGH = "low", "audio", "high"
+PASSES = (LOW, AUDIO, HIGH)
+# Relative cost of a task's segment, so that progress moves with the work done.
+_AUDIO_WEIGHT = Fraction(1, 10)
+
+
+def segment_starts(frame_pts: Sequence[int], time_base: Fraction, seconds: int = SEGMENT_SECONDS) -> list[int]:
+    """Segment k starts at the first frame at or after k·seconds from the first frame.
+    frame_pts are the source's presentation times (any order, duplicates allowed)."""
+    ordered = sorted(set(frame_pts))
+    if not ordered:
+        raise ValidationError("source", "no video frames")
+    origin = ordered[0]
+    starts: list[int] = []
+    for pts in ordered:
+        if (pts - origin) * time_base >= len(starts) * seconds:
+            starts.append(pts)
+    return starts
+
+
+def chunk_segments(segment_count: int, first: int = FIRST_CHUNK_SEGMENTS, size: int = CHUNK_SEGMENTS) -> list[tuple[int, int]]:
+    """(first segment, segment count) of each chunk: a short first chunk, then full ones."""
+    chunks: list[tuple[int, int]] = []
+    start = 0
+    while start < segment_count:
+        count = min(first if not chunks else size, segment_count - start)
+        chunks.append((start, count))
+        start += count
+    return chunks
+
+
+def seek_points(chunk_starts: Sequence[int], keyframe_pts: Sequence[int]) -> list[int]:
+    """For each chunk, the last source keyframe at or before its first frame, where decoding
+    may begin. With no keyframe before it (a damaged start), decoding begins at the start."""
+    keys = sorted(set(keyframe_pts))
+    points = []
+    for start in chunk_starts:
+        before = [key for key in keys if key <= start]
+        points.append(before[-1] if before else (keys[0] if keys and keys[0] <= start else start))
+    return points
+
+
+def make_plan(
+    *, time_base: Fraction, frame_pts: Sequence[int], keyframe_pts: Sequence[int], end_pts: int,
+    frame_rate: Fraction, width: int, height: int, rotation: int, has_audio: bool, rungs: list[dict],
+    first_chunk: int = FIRST_CHUNK_SEGMENTS, chunk_size: int = CHUNK_SEGMENTS, segment_seconds: int = SEGMENT_SECONDS,
+) -> dict:
+    """The plan of one video's work, as recorded (JSON-able): the segment grid on the source's
+    timeline, the chunks with their seek points, and the rungs (lowest first)."""
+    starts = segment_starts(frame_pts, time_base, segment_seconds)
+    chunks = chunk_segments(len(starts), first_chunk, chunk_size)
+    seeks = seek_points([starts[first] for first, _ in chunks], keyframe_pts)
+    origin = starts[0]
+    return {
+        "time_base": [time_base.numerator, time_base.denominator], "origin": origin, "end": max(end_pts, starts[-1] + 1),
+        "segments": starts, "segment_seconds": segment_seconds,
+        "chunks": [[first, count, seek] for (first, count), seek in zip(chunks, seeks, strict=True)],
+        "rungs": rungs, "audio": has_audio, "rotation": rotation, "width": width, "height": height,
+        "frame_rate": [frame_rate.numerator, frame_rate.denominator],
+        "duration_s": round(float((max(end_pts, starts[-1] + 1) - origin) * time_base), 3),
+    }
+
+
+def plan_tasks(plan: dict, pass_name: str) -> list[str]:
+    """Every task of a pass, in timeline order."""
+    if pass_name == AUDIO:
+        return [task_key(AUDIO, 0)] if plan.get("audio") else []
+    if pass_name == HIGH and len(plan["rungs"]) < 2:
+        return []
+    return [task_key(pass_name, index) for index in range(len(plan["chunks"]))]
+
+
+def first_tasks(plan: dict) -> list[str]:
+    """What makes the video playable; published as soon as the plan is recorded."""
+    return plan_tasks(plan, LOW) + plan_tasks(plan, AUDIO)
+
+
+def later_tasks(plan: dict) -> list[str]:
+    """The rest of the ladder; published once the video is playable, so every video in the
+    group becomes playable before workers spend their time on ladders."""
+    return plan_tasks(plan, HIGH)
+
+
+def parse_task_key(key: str) -> tuple[str, int]:
+    pass_name, chunk = key.split(":")
+    return pass_name, int(chunk)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What recording one task unlocked."""
+
+    recorded: bool  # False: it had been recorded already (a redelivery)
+    rungs: tuple[str, ...] = ()  # renditions all of whose segments now exist
+    playable: bool = False  # the lowest rung (with the audio) is complete
+    finished: bool = False  # every task is done: assemble
+
+
+def job_id(video_id: UUID, plan_id: UUID) -> UUID:
+    return uuid.uuid5(video_id, f"transcode-job:{plan_id}")
+
+
+def task_key(pass_name: str, chunk: int) -> str:
+    return f"{pass_name}:{chunk}"
+
+
+class TranscodeJob(Aggregate):
+    """One plan of one video. plan: a JSON-able dict with at least `rungs` (lowest first,
+    each with a `name`), `segments` (start pts) and `chunks` ([first, count, seek])."""
+
+    @event("Planned")
+    def __init__(self, id: UUID, video_id: UUID, plan_id: UUID, attempt: int, plan: dict) -> None:
+        self.video_id = video_id
+        self.plan_id = plan_id
+        self.attempt = attempt
+        self.plan = plan
+        self.results: dict[str, dict] = {}  # task key -> the task's measurements
+        self.configs: dict[str, str] = {}  # rung -> digest of its codec configuration
+        self.stages: list[str] = []
+
+    @classmethod
+    def create(cls, video_id: UUID, plan_id: UUID, attempt: int, plan: dict) -> TranscodeJob:
+        if not plan.get("rungs") or not plan.get("chunks"):
+            raise ValidationError("plan", "a plan needs rungs and chunks")
+        return cls(id=job_id(video_id, plan_id), video_id=video_id, plan_id=plan_id, attempt=attempt, plan=plan)
+
+    # --- the plan's shape ---------------------------------------------------------------
+
+    @property
+    def rung_names(self) -> list[str]:
+        return [rung["name"] for rung in self.plan["rungs"]]
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.plan.get("audio"))
+
+    def tasks(self, pass_name: str) -> list[str]:
+        return plan_tasks(self.plan, pass_name)
+
+    def first_tasks(self) -> list[str]:
+        return first_tasks(self.plan)
+
+    def later_tasks(self) -> list[str]:
+        return later_tasks(self.plan)
+
+    def rungs_of(self, pass_name: str) -> list[str]:
+        if pass_name == LOW:
+            return self.rung_names[:1]
+        if pass_name == HIGH:
+            return self.rung_names[1:]
+        return ["audio"] if pass_name == AUDIO else []
+
+    # --- progress -----------------------------------------------------------------------
+
+    def is_done(self, pass_name: str, chunk: int) -> bool:
+        return task_key(pass_name, chunk) in self.results
+
+    def _weight(self, key: str) -> Fraction:
+        pass_name, chunk = parse_task_key(key)
+        if pass_name == AUDIO:
+            return _AUDIO_WEIGHT * len(self.plan["segments"])
+        segments = self.plan["chunks"][chunk][1]
+        return Fraction(segments * len(self.rungs_of(pass_name)))
+
+    @property
+    def progress(self) -> float:
+        """Share of the work done, 0.0–1.0, weighting each task by its segments and rungs."""
+        every = self.tasks(LOW) + self.tasks(AUDIO) + self.tasks(HIGH)
+        total = sum((self._weight(key) for key in every), Fraction(0))
+        done = sum((self._weight(key) for key in every if key in self.results), Fraction(0))
+        return round(float(done / total), 3) if total else 1.0
+
+    def _all_done(self, keys: list[str]) -> bool:
+        return all(key in self.results for key in keys)
+
+    @property
+    def playable(self) -> bool:
+        return self._all_done(self.first_tasks())
+
+    @property
+    def finished(self) -> bool:
+        return self.playable and self._all_done(self.later_tasks())
+
+    def complete_rungs(self) -> list[str]:
+        """Renditions every segment of which exists (with the audio they play with)."""
+        if not self.playable:
+            return []
+        return self.rung_names if self.finished else self.rung_names[:1]
+
+    # --- recording tasks ----------------------------------------------------------------
+
+    def task_done(self, pass_name: str, chunk: int, result: dict) -> Completion:
+        """Record a task's measurements once. result: {"tracks": {rung: {"config": digest, …}}}.
+        Every task of a rung must produce the same codec configuration, since one init segment
+        serves all its segments: a mismatch is refused, loudly."""
+        key = task_key(pass_name, chunk)
+        if pass_name not in PASSES or key not in self.tasks(pass_name):
+            raise ValidationError("task", f"{key} is not a task of this plan")
+        if key in self.results:
+            return Completion(recorded=False)
+        for rung, track in result.get("tracks", {}).items():
+            known = self.configs.get(rung)
+            if known is not None and track.get("config") != known:
+                raise Conflict(f"the {rung} rung's codec configuration differs between tasks; its segments cannot share one init")
+        was_playable, had = self.playable, set(self.complete_rungs())
+        self._task_done(key=key, result=result)
+        if self.playable and not was_playable:
+            self._stage_completed(stage="playable", tasks=self.later_tasks(), video_id=self.video_id, plan_id=self.plan_id)
+        if self.finished and "finished" not in self.stages:
+            self._stage_completed(stage="finished", tasks=[], video_id=self.video_id, plan_id=self.plan_id)
+        return Completion(
+            recorded=True, rungs=tuple(rung for rung in self.complete_rungs() if rung not in had),
+            playable=self.playable, finished=self.finished,
+        )
+
+    @event("TaskDone")
+    def _task_done(self, key: str, result: dict) -> None:
+        self.results[key] = result
+        for rung, track in result.get("tracks", {}).items():
+            self.configs.setdefault(rung, track.get("config", ""))
+
+    @event("StageCompleted")
+    def _stage_completed(self, stage: str, tasks: list[str], video_id: UUID, plan_id: UUID) -> None:
+        """tasks: what the relay publishes now (the ladder, once the video is playable)."""
+        self.stages.append(stage)
+
+    def track_segments(self, rung: str) -> list[dict]:
+        """The measured segments of one rung (or `audio`) in timeline order, from every task
+        that produced them: [{index, duration, size}]."""
+        segments = [
+            segment for result in self.results.values()
+            for segment in result.get("tracks", {}).get(rung, {}).get("segments", [])
+        ]
+        return sorted(segments, key=lambda segment: segment["index"])
+
+    def track_info(self, rung: str) -> dict:
+        """What every task of the rung measured alike: codecs, timescale, config."""
+        for result in self.results.values():
+            track = result.get("tracks", {}).get(rung)
+            if track is not None:
+                return {name: value for name, value in track.items() if name != "segments"}
+        raise Conflict(f"no task of the {rung} rung is done")
