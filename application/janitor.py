@@ -1,4 +1,6 @@
-"""The janitor: once a video is deleted, remove its objects (original, ladder, thumbnails)."""
+"""The janitor: once a video is deleted, remove its objects (original, ladder, thumbnails);
+once a plan is published as the video's ready presentation, remove any other plan's objects
+(abandoned by an earlier attempt, or written before plans had their own prefix)."""
 
 from __future__ import annotations
 
@@ -29,3 +31,17 @@ class Janitor(LogFollower):
                                f"thumbnails/{event.originator_id}"):
                     removed += await self.storage.delete_prefix(prefix)
                 logger.info("removed %d objects of deleted video %s", removed, event.originator_id)
+            elif isinstance(event, Video.Processed):
+                await self._remove_other_plans(event)
+
+    async def _remove_other_plans(self, event: Video.Processed) -> None:
+        kept = event.manifests.get("hls", "")  # processed/{video}/{plan}/cmaf/master.m3u8
+        folder = f"processed/{event.originator_id}/"
+        if kept.count("/") < 3 or not kept.startswith(folder):
+            return
+        current = folder + kept.split("/")[2] + "/"
+        stale = [key for key in await self.storage.list_keys(folder) if not key.startswith(current)]
+        for key in stale:
+            await self.storage.delete(key)
+        if stale:
+            logger.info("removed %d objects of abandoned plans of video %s", len(stale), event.originator_id)

@@ -43,6 +43,7 @@ class Track(msgspec.Struct, frozen=True):
     frame_rate: str = ""  # "num/den" or an integer, e.g. "30000/1001" or "30"
     sample_rate: int = 0
     channels: int = 0
+    priming: int = 0  # ticks of encoder delay in the first segment, hidden by the init's edit list
 
 
 # --- measured figures ----------------------------------------------------------------------------
@@ -98,7 +99,9 @@ def media_playlist_name(track: Track) -> str:
 
 def hls_media_playlist(track: Track, *, complete: bool) -> str:
     """A track's media playlist: EVENT while segments are still being added, VOD with ENDLIST once complete."""
-    micros = [_round_half_up(Fraction(segment.duration, track.timescale), _MICROS) for segment in _segments(track)]
+    # The first segment presents its duration less the priming the edit list hides.
+    shown = [segment.duration - (track.priming if n == 0 else 0) for n, segment in enumerate(_segments(track))]
+    micros = [_round_half_up(Fraction(duration, track.timescale), _MICROS) for duration in shown]
     # RFC 8216: each EXTINF rounded to the nearest integer must not exceed the target, so round what is printed.
     target = max(1, (max(micros) + _MICROS // 2) // _MICROS)
     lines = [
@@ -277,7 +280,7 @@ def job_track(job: TranscodeJob, name: str) -> Track:
     if name == "audio":
         return Track(name=name, kind="audio", codecs=info["codecs"], timescale=info["timescale"],
                      init_uri=f"{name}/init.mp4", segments=segments, sample_rate=info["sample_rate"],
-                     channels=info["channels"])
+                     channels=info["channels"], priming=info.get("priming", 0))
     rung = next(rung for rung in job.plan["rungs"] if rung["name"] == name)
     numerator, denominator = job.plan["frame_rate"]
     return Track(name=name, kind="video", codecs=info["codecs"], timescale=info["timescale"],

@@ -30,7 +30,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from application import manifests
-from application.errors import Unavailable, UnsupportedMedia
+from application.errors import NotFound, Unavailable, UnsupportedMedia
 from application.media_layout import media_type
 from application.ports import ObjectStorage, PipelineMetrics, Transcoder
 from application.videos import Videos
@@ -205,8 +205,8 @@ class VideoProcessor:
     def _current(self, video_id: UUID, plan_id: UUID) -> tuple[Video | None, TranscodeJob | None]:
         try:
             video = self.videos.get_aggregate(video_id)
-        except Exception:
-            return None, None
+        except NotFound:
+            return None, None  # an outage is no reason to drop the task: that propagates
         if video.deleted or video.status not in (PROCESSING, READY) or video.plan_id != plan_id:
             return None, None
         job = self.videos.repository.get(job_id(video_id, plan_id))
@@ -370,7 +370,7 @@ class VideoProcessor:
     async def _record_failure(self, video_id: UUID, reason: str, retryable: bool) -> None:
         try:
             video = await to_thread.run_sync(self.videos.get_aggregate, video_id)
-        except Exception:
+        except NotFound:
             return
 
         def fail(latest: Video) -> list:

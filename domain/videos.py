@@ -206,8 +206,8 @@ class Video(Aggregate):
         """Renditions whose every segment exists become streamable; manifests listing them
         are written before this is recorded. renditions: every streamable one so far."""
         self._check_processing(plan_id)
-        if [r["name"] for r in renditions] == [r["name"] for r in self.renditions]:
-            return
+        if {r["name"] for r in renditions} <= {r["name"] for r in self.renditions}:
+            return  # published already, or a late writer with an older view: never shrink
         self._renditions_published(renditions=renditions, manifests=manifests, thumbnails=thumbnails)
 
     @event("RenditionPublished")

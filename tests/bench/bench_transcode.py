@@ -1,74 +1,147 @@
-"""Transcoding speed: a generated 20 s 1080p30 source through the 240/480/720/1080 ladder.
+"""Processing as segment tasks: time-to-playable and time-to-ready after the upload returns.
 
-Run: .venv/bin/python -m tests.bench.bench_transcode   (or pytest with -o python_files='bench_*.py' -s)
-Prints wall and CPU time and, when the ffmpeg CLI is installed (`make bench` installs
-Debian's), the same ladder by the single best ffmpeg command (one decode, split filter, four
-libx264 encoders) measured in the same run, and the ratios between the two.
+Run with `make bench` (pytest -o python_files='bench_*.py' -s). In one run, for generated
+1080p30 H.264/AAC sources of 20 s, 120 s and 600 s (VODHUB_BENCH_SECONDS overrides, e.g.
+"20,120"), it prints:
+- embedded `vodhub dev` (one in-process worker): time-to-playable and time-to-ready, as ratios
+  to the source's duration;
+- the one-job reference, a one-chunk plan on the same `vodhub dev` (20 s and 120 s), and the
+  ratio of time-to-ready to it (target ≤ 1.05);
+- one single-threaded worker against two (each pinned to one core, x264 and the decoder on one
+  thread per rung) as separate processes on Kafka (Tansu) and PostgreSQL (20 s and 120 s),
+  and the ratio of the two (target ≤ 0.6).
+Sources are generated once into .bench-cache/ (the 600 s one loops the 120 s one, copying
+its packets).
 """
 
 from __future__ import annotations
 
-import resource
+import os
 import shutil
 import subprocess
-import tempfile
 import time
+import uuid
 from pathlib import Path
 
-from adapters.outbound.pyav_transcoder import PyAVTranscoder
-from domain.ladder import LADDER
-from tests.integration.transcode_media import write_test_pattern
+import httpx
+import pytest
 
-BENCH_RUNGS = tuple(rung for rung in LADDER if rung.name in {"240p", "480p", "720p", "1080p"})
+from tests.e2e.test_accounts_walkthrough import walk_through
+from tests.fixtures.processes import VODHUB, vodhub_process
 
-
-def _cpu_seconds() -> float:
-    """CPU of this process and all its threads (x264 threads included)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+CACHE = Path(__file__).resolve().parents[2] / ".bench-cache"
+SECONDS = [int(part) for part in os.environ.get("VODHUB_BENCH_SECONDS", "20,120,600").split(",")]
+REFERENCE_SECONDS = [s for s in SECONDS if s <= 120]
 
 
-def _ffmpeg_reference(source: Path, folder: Path) -> tuple[float, float] | None:
-    """Wall and CPU seconds of the ffmpeg CLI doing the same ladder, or None without ffmpeg."""
+def source(seconds: int) -> Path:
+    """A 1080p30 H.264/AAC test pattern (the ffmpeg CLI only makes the input)."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"source-{seconds}s.mp4"
+    if path.exists():
+        return path
     ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None
-    heights = [rung.height for rung in BENCH_RUNGS]
-    split = f"[0:v]split={len(heights)}" + "".join(f"[s{i}]" for i in range(len(heights)))
-    scales = ";".join(f"[s{i}]scale=-2:{h}[v{i}]" for i, h in enumerate(heights))
-    command = [ffmpeg, "-v", "error", "-y", "-i", str(source), "-filter_complex", f"{split};{scales}"]
-    for i, rung in enumerate(BENCH_RUNGS):
-        command += ["-map", f"[v{i}]", "-c:v", "libx264", "-preset", "veryfast", "-b:v", str(rung.video_bitrate),
-                    "-g", "60", "-sc_threshold", "0", str(folder / f"ref_{rung.name}.mp4")]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = time.perf_counter()
-    subprocess.run(command, check=True)
-    wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert ffmpeg, "make bench installs Debian's ffmpeg to generate the sources"
+    if seconds > 120:
+        base = source(120)
+        loops = -(-seconds // 120) - 1
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(base), "-t", str(seconds),
+                        "-c", "copy", "-movflags", "+faststart", str(path)], check=True)
+        return path
+    subprocess.run([
+        ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        "-c:v", "libx264", "-preset", "veryfast", "-b:v", "8M", "-g", "60", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(path),
+    ], check=True)
+    return path
 
 
-def run_benchmark() -> None:
-    with tempfile.TemporaryDirectory(prefix="vodhub-bench-") as folder:
-        source = write_test_pattern(Path(folder) / "source.mp4", width=1920, height=1080, seconds=20, fps=30)
-        wall, cpu = time.perf_counter(), _cpu_seconds()
-        output = PyAVTranscoder().transcode(source, Path(folder) / "out", BENCH_RUNGS)
-        wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
-        reference = _ffmpeg_reference(source, Path(folder))
-    sizes = ", ".join(f"{r.name} {r.width}x{r.height}" for r in output.renditions)
-    print(f"transcoded {output.source.duration_s:.1f} s of 1080p30 into {sizes}")
-    print(f"vodhub (PyAV, CMAF + MP4 + thumbnails): wall {wall:.1f} s, CPU {cpu:.1f} s")
-    if reference is None:
-        print("ffmpeg CLI not installed: no reference (apt-get install ffmpeg)")
-        return
-    ref_wall, ref_cpu = reference
-    print(f"ffmpeg CLI (4 MP4 files, nothing else):  wall {ref_wall:.1f} s, CPU {ref_cpu:.1f} s")
-    print(f"ratio vodhub/ffmpeg: wall {wall / ref_wall:.2f}, CPU {cpu / ref_cpu:.2f} (target <= 1.0)")
+def upload_and_time(base_url: str, path: Path, timeout: float) -> tuple[float, float]:
+    """(time-to-playable, time-to-ready) in seconds after the upload returned."""
+    headers = {"Authorization": f"Bearer {walk_through(base_url)['access_token']}"}
+    with path.open("rb") as file:
+        response = httpx.post(f"{base_url}/api/videos/upload", headers=headers, timeout=600,
+                              files={"file": (path.name, file, "video/mp4")})
+    assert response.status_code == 202, response.text
+    video_id, uploaded = response.json()["id"], time.monotonic()
+    playable = None
+    while True:
+        video = httpx.get(f"{base_url}/api/videos/{video_id}", headers=headers, timeout=30).json()
+        now = time.monotonic() - uploaded
+        assert video["status"] != "failed", video
+        assert now < timeout, f"not ready after {timeout} s: {video['status']}, progress {video['progress']}"
+        if playable is None and video["playable"]:
+            playable = now
+        if video["status"] == "ready":
+            return playable or now, now
+        time.sleep(0.1)
 
 
-def test_transcode_speed() -> None:
-    run_benchmark()
+def dev_run(tmp_path: Path, path: Path, **settings: str) -> tuple[float, float]:
+    folder = tmp_path / f"dev-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    env = {"VODHUB_DATA_DIR": str(folder / "data"), "VODHUB_RATE_LIMITS": "off", **settings}
+    with vodhub_process("dev", cwd=folder, env=env) as base_url:
+        return upload_and_time(base_url, path, timeout=3600)
 
 
-if __name__ == "__main__":
-    run_benchmark()
+class PinnedWorker:
+    def __init__(self, folder: Path, env: dict[str, str], core: int) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("VODHUB_")} | env
+        self.log = (folder / f"worker-{core}.log").open("wb")
+        self.process = subprocess.Popen(["taskset", "-c", str(core), VODHUB, "worker"], cwd=folder, env=environment,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def group_run(tmp_path: Path, path: Path, cores: list[int], stack: dict[str, str]) -> float:
+    """Time-to-ready with single-threaded workers pinned one per core, as separate processes."""
+    folder = tmp_path / f"group-{len(cores)}-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    env = {**stack, "VODHUB_DATA_DIR": str(tmp_path / "shared"), "VODHUB_RATE_LIMITS": "off",
+           "VODHUB_TOPIC_VIDEO_UPLOADED": f"{prefix}-uploaded", "VODHUB_TOPIC_VIDEO_PROCESSED": f"{prefix}-processed",
+           "VODHUB_TOPIC_TRANSCODE_TASKS": f"{prefix}-tasks", "VODHUB_WORKER_THREADS": "1",
+           "VODHUB_KAFKA_SESSION_TIMEOUT_MS": "6000"}
+    workers: list[PinnedWorker] = []
+    try:
+        with vodhub_process("api", cwd=folder, env=env) as base_url, \
+                vodhub_process("relay", cwd=folder, env=env, health=False):
+            workers = [PinnedWorker(folder, env, core) for core in cores]
+            time.sleep(8)  # every worker joins the group before the upload
+            return upload_and_time(base_url, path, timeout=3600)[1]
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+@pytest.fixture
+def stack(tmp_path, postgres_url, postgres_schema, kafka_broker) -> dict[str, str]:
+    return {"VODHUB_DATABASE_URL": f"{postgres_url}?schema={postgres_schema}",
+            "VODHUB_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers}
+
+
+def test_time_to_playable_and_ready(tmp_path, stack):
+    rows = []
+    for seconds in SECONDS:
+        path = source(seconds)
+        playable, ready = dev_run(tmp_path, path)
+        row = f"{seconds:>4} s: playable {playable:6.1f} s ({playable / seconds:.2f}x), ready {ready:6.1f} s ({ready / seconds:.2f}x)"
+        if seconds in REFERENCE_SECONDS:
+            _, reference = dev_run(tmp_path, path, VODHUB_CHUNK_SEGMENTS="100000,100000")
+            one = group_run(tmp_path, path, [0], stack)
+            two = group_run(tmp_path, path, [0, 1], stack)
+            row += (f"; one-job reference ready {reference:6.1f} s, ratio {ready / reference:.2f}"
+                    f"; single-threaded workers: one {one:6.1f} s, two {two:6.1f} s, ratio {two / one:.2f}")
+        print(row, flush=True)
+        rows.append(row)
+    print("\nvodhub segment tasks, 1080p30 H.264/AAC through 240p-1080p, after the upload returned:")
+    print("\n".join(rows))

@@ -25,7 +25,7 @@ from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from adapters.outbound.transcoding import fmp4
 from application.errors import UnsupportedMedia
 from domain.ladder import LADDER
-from tests.integration.processed_media import Processed, process, pyav_packets
+from tests.integration.processed_media import Processed, ffprobe, process, pyav_packets
 from tests.integration.transcode_media import write_lying_duration_mkv, write_test_pattern
 from tests.media_factory import write_audio_only, write_truncated_copy
 
@@ -212,6 +212,16 @@ def test_dash_manifest_describes_the_same_segments(main):
         assert len(main.segments(name)) == len(timeline)
         packets, _ = pyav_packets(main.joined(name))
         assert [p.pts for p in packets if p.keyframe] == [start for start, _ in timeline]  # what the MPD says is there
+
+
+@pytest.mark.parametrize("manifest", ["hls", "dash"])
+def test_ffprobe_opens_the_hls_master_and_the_dash_manifest(main, manifest):
+    """Debian's FFmpeg has the DASH demuxer the bundled one lacks: a second player for both."""
+    found = ffprobe(main.object(main.video.manifests[manifest]), "-show_entries", "stream=codec_name,width,height")
+    streams = found["streams"]
+    sizes = sorted((s["width"], s["height"]) for s in streams if s["codec_name"] == "h264")
+    assert set(sizes) == {(r["width"], r["height"]) for r in main.video.renditions}
+    assert {s["codec_name"] for s in streams} == {"h264", "aac"}
 
 
 def test_keyframes_are_aligned_at_every_segment_start_across_rungs(main):

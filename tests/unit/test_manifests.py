@@ -269,3 +269,11 @@ def test_mpd_refuses_uris_the_template_cannot_express(uris):
     with pytest.raises(ValueError):
         dash_mpd([track], None, duration_s=12.0, complete=True)
 
+
+
+def test_the_first_audio_segment_lasts_its_samples_less_the_hidden_priming():
+    audio = Track(name="audio", kind="audio", codecs="mp4a.40.2", timescale=48000, init_uri="audio/init.mp4",
+                  segments=[Segment("audio/00000.m4s", 193536, 1000), Segment("audio/00001.m4s", 192512, 1000)],
+                  sample_rate=48000, channels=2, priming=1024)
+    durations = [line for line in hls_media_playlist(audio, complete=True).splitlines() if line.startswith("#EXTINF")]
+    assert durations == ["#EXTINF:4.010667,", "#EXTINF:4.010667,"]

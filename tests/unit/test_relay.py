@@ -150,3 +150,24 @@ def test_a_recorded_plan_publishes_its_first_tasks_then_the_ladder_once_playable
     later = drain(bus, "video-transcode-tasks")
     assert [decode(m.value, TranscodeTask).task for m in later] == ["high:0", "high:1"]
     assert len({m.key for m in first_messages + later}) == 5  # keyed per task: spread over the partitions
+
+
+def test_the_janitor_removes_abandoned_plans_once_another_is_published(videos):
+    import uuid
+
+    from application.janitor import Janitor
+
+    video = add_video(videos)
+    old_plan, new_plan = uuid.uuid4(), uuid.uuid4()
+    storage = videos.storage
+    for plan in (old_plan, new_plan):
+        anyio.run(storage.put_bytes, f"processed/{video.id}/{plan}/cmaf/240p/00000.m4s", b"x")
+    anyio.run(storage.put_bytes, f"processed/{video.id}/cmaf/segment-0-00001.m4s", b"x")  # before plans had prefixes
+    video.start_processing()
+    video.plan_processing(new_plan, duration_s=1.0, width=2, height=2)
+    hls = f"processed/{video.id}/{new_plan}/cmaf/master.m3u8"
+    video.record_processed(duration_s=1.0, width=2, height=2, renditions=[{"name": "240p"}],
+                           manifests={"hls": hls, "dash": hls, "mp4": hls}, thumbnails={}, plan_id=new_plan)
+    videos.save(video)
+    anyio.run(Janitor(videos, POPOTrackingRecorder(), storage).step)
+    assert anyio.run(storage.list_keys, f"processed/{video.id}/") == [f"processed/{video.id}/{new_plan}/cmaf/240p/00000.m4s"]
