@@ -59,6 +59,16 @@ class CatalogProjection(Projection[CatalogRecorder]):
     def _video_processing_failed(self, event: Any, tracking: Tracking) -> None:
         self._update_video(event, tracking, status=FAILED, failure_reason=event.reason)
 
+    @process_event.register(Video.RetryRequested)
+    def _video_retry_requested(self, event: Any, tracking: Tracking) -> None:
+        self._update_video(event, tracking, status=UPLOADED, failure_reason=None)
+
+    @process_event.register(Video.RenditionPublished)
+    def _video_rendition_published(self, event: Any, tracking: Tracking) -> None:
+        # The listing shows ready videos only; what changes is what playback may serve.
+        self._update_video(event, tracking, renditions=event.renditions, manifests=event.manifests,
+                           thumbnails=event.thumbnails)
+
     @process_event.register(Video.DetailsEdited)
     def _video_details_edited(self, event: Any, tracking: Tracking) -> None:
         edited = {"title": event.title, "description": event.description, "tags": event.tags,

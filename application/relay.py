@@ -68,7 +68,7 @@ def integration_messages(event: DomainEventProtocol, topics: Topics) -> list[Out
 
 def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingMessage | None:
     """The integration event a domain event announces, if any."""
-    if isinstance(event, Video.Uploaded):
+    if isinstance(event, Video.Uploaded | Video.RetryRequested):  # a retry is planned like a new upload
         return to_message(VideoUploaded(
             event_id=integration_event_id(event), video_id=str(event.originator_id),
             user_id=str(event.owner_id), raw_key=event.source_key, size=event.source_size,

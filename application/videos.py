@@ -233,6 +233,14 @@ class Videos(Application):
         self._notify_change(video.id)
         return video_view(video, self.links)
 
+    def retry(self, principal: Principal, video_id: UUID) -> VideoView:
+        """Re-drive a failed video's processing; the relay hands it to the workers again."""
+        video = self.get_aggregate(video_id)
+        video.retry(principal.user_id, principal.roles)
+        self.save(video)
+        self._notify_change(video.id)
+        return video_view(video, self.links)
+
     def delete_video(self, principal: Principal, video_id: UUID) -> None:
         """Gone for readers at once; its objects are removed by the janitor following the log."""
         video = self.get_aggregate(video_id)

@@ -257,6 +257,28 @@ class Video(Aggregate):
         self.failure_reason = reason
         self.retryable = retryable
 
+    def retry(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> None:
+        """Re-drive a failed video's processing (owner, moderators, admins): it waits to be
+        planned again, under a new plan, as if just uploaded."""
+        self.check_editable_by(actor_id, actor_roles)
+        if self.status != FAILED:
+            raise Conflict(f"only a failed video can be retried; this one is {self.status}")
+        self._retry_requested(
+            after_attempt=self.attempts, owner_id=self.owner_id, source_key=self.source_key,
+            source_size=self.source_size, source_content_type=self.source_content_type,
+        )
+
+    @event("RetryRequested")
+    def _retry_requested(
+        self, after_attempt: int, owner_id: UUID, source_key: str, source_size: int, source_content_type: str
+    ) -> None:
+        """Carries what the relay announces again as VideoUploaded."""
+        self.status = UPLOADED
+        self.failure_reason = None
+        self.retryable = False
+        self.plan_id = None
+        self.renditions, self.manifests = [], {}
+
     # --- editing and deletion -------------------------------------------------------
 
     def edit_details(

@@ -134,7 +134,8 @@ def test_time_to_playable_and_ready(tmp_path, stack):
     for seconds in SECONDS:
         path = source(seconds)
         playable, ready = dev_run(tmp_path, path)
-        row = f"{seconds:>4} s: playable {playable:6.1f} s ({playable / seconds:.2f}x), ready {ready:6.1f} s ({ready / seconds:.2f}x)"
+        row = (f"{seconds:>4} s: playable {playable:6.1f} s ({playable / seconds:.2f}x), "
+               f"ready {ready:6.1f} s ({ready / seconds:.2f}x)")
         if seconds in REFERENCE_SECONDS:
             _, reference = dev_run(tmp_path, path, VODHUB_CHUNK_SEGMENTS="100000,100000")
             one = group_run(tmp_path, path, [0], stack)

@@ -113,3 +113,17 @@ def test_losing_a_concurrent_save_is_409_not_500(client, vodhub, uploader, uploa
     monkeypatch.setattr(vodhub.videos, "save", lose_the_race)
     problem = assert_problem(client.patch(f"/api/videos/{uploaded}", headers=uploader, json={"title": "x"}), 409)
     assert "retry" in problem["detail"]
+
+
+def test_a_failed_video_is_retried_by_its_owner_and_others_get_409_or_404(client, vodhub, uploader, uploaded, bob):
+    import uuid
+
+    assert_problem(client.post(f"/api/videos/{uploaded}/retry", headers=uploader), 409)
+    video = vodhub.videos.get_aggregate(uuid.UUID(uploaded))
+    video.start_processing()
+    video.record_failure("the network fell over", retryable=True)
+    vodhub.videos.save(video)
+    assert_problem(client.post(f"/api/videos/{uploaded}/retry", headers=bob), 403)
+    retried = client.post(f"/api/videos/{uploaded}/retry", headers=uploader)
+    assert retried.status_code == 202 and retried.json()["status"] == "uploaded"
+    assert "failure_reason" not in retried.json() or retried.json()["failure_reason"] is None

@@ -171,3 +171,16 @@ def test_the_janitor_removes_abandoned_plans_once_another_is_published(videos):
     videos.save(video)
     anyio.run(Janitor(videos, POPOTrackingRecorder(), storage).step)
     assert anyio.run(storage.list_keys, f"processed/{video.id}/") == [f"processed/{video.id}/{new_plan}/cmaf/240p/00000.m4s"]
+
+
+def test_a_retried_video_is_announced_again_for_planning(videos):
+    bus = InProcessEventBus()
+    relay = OutboxRelay(videos, POPOTrackingRecorder(), bus)
+    video = add_video(videos)
+    video.start_processing()
+    video.record_failure("broken", retryable=True)
+    video.retry(video.owner_id, ("user",))
+    videos.save(video)
+    anyio.run(relay.relay_once)
+    announced = [decode(m.value, VideoUploaded) for m in drain(bus, "video-uploaded-events")]
+    assert [e.video_id for e in announced] == [str(video.id)] * 2 and len({e.event_id for e in announced}) == 2

@@ -97,3 +97,32 @@ def test_only_owner_and_staff_edit_or_delete():
     with pytest.raises(NotFound):
         video.check_visible_to(OWNER, ("user",))
     assert not video.needs_processing
+
+
+def test_only_a_failed_video_is_retried_and_then_waits_to_be_planned_again():
+    video = new_video()
+    with pytest.raises(Conflict):
+        video.retry(OWNER, ("user",))
+    video.start_processing()
+    video.record_failure("broken", retryable=True)
+    with pytest.raises(PermissionDenied):
+        video.retry(uuid.uuid4(), ("user",))
+    video.retry(uuid.uuid4(), ("moderator",))
+    assert (video.status, video.failure_reason, video.needs_processing) == (UPLOADED, None, True)
+    assert video.start_processing() == 2
+
+
+def test_a_published_rendition_makes_a_processing_video_playable_and_never_shrinks():
+    video = new_video()
+    video.start_processing()
+    plan = uuid.uuid4()
+    video.plan_processing(plan, duration_s=1.0, width=1280, height=720)
+    assert not video.playable
+    low, high = {"name": "240p"}, {"name": "720p"}
+    video.publish_renditions(plan, [low], {"hls": "h", "dash": "d"}, {"poster": "p"})
+    assert video.playable and video.status == PROCESSING
+    video.publish_renditions(plan, [low, high], {"hls": "h", "dash": "d"}, {})
+    video.publish_renditions(plan, [low], {"hls": "h", "dash": "d"}, {})  # a late writer
+    assert [r["name"] for r in video.renditions] == ["240p", "720p"] and video.thumbnails == {"poster": "p"}
+    with pytest.raises(Conflict):
+        video.publish_renditions(uuid.uuid4(), [low], {}, {})  # another plan's

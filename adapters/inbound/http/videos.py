@@ -106,6 +106,11 @@ class VideosController(Controller):
         """Delete (owner, moderator, admin); its media is removed in the background."""
         videos.delete_video(principal, video_id)
 
+    @post("/{video_id:uuid}/retry", status_code=202, sync_to_thread=True)
+    def retry(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> VideoView:
+        """Re-drive a failed video's processing (owner, moderator, admin); 409 unless it failed."""
+        return videos.retry(principal, video_id)
+
     @get("/{video_id:uuid}/history", sync_to_thread=True)
     def history(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> list[HistoryEntry]:
         """The video's domain events: its audit trail (owner, moderator, admin)."""
