@@ -96,8 +96,9 @@ def plan_tasks(plan: dict, pass_name: str) -> list[str]:
 
 
 def first_tasks(plan: dict) -> list[str]:
-    """What makes the video playable; published as soon as the plan is recorded."""
-    return plan_tasks(plan, LOW) + plan_tasks(plan, AUDIO)
+    """What makes the video playable; published as soon as the plan is recorded. The audio
+    first: it is one task for the whole video, so it should not be the last to start."""
+    return plan_tasks(plan, AUDIO) + plan_tasks(plan, LOW)
 
 
 def later_tasks(plan: dict) -> list[str]:

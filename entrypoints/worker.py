@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import anyio
 
@@ -30,18 +31,21 @@ def build_processor(vodhub: Vodhub, metrics: PrometheusMetrics | None = None) ->
 
 
 def build_consumers(vodhub: Vodhub) -> list[Runner]:
-    """One Kafka consumer for both topics (a worker runs one thing at a time), or on the
-    in-process bus one runner per topic."""
+    """One Kafka consumer for both topics (a worker process runs one thing at a time: add
+    processes to use more cores), or runners on the in-process bus."""
     settings = vodhub.settings
     metrics = PrometheusMetrics()
     handler = ProcessingConsumer(build_processor(vodhub, metrics), settings.topic_transcode_tasks)
     topics = [settings.topic_video_uploaded, settings.topic_transcode_tasks]
     backoff = tuple(settings.worker_backoff_s * 2**n for n in range(max(settings.worker_max_attempts - 1, 1)))
     if isinstance(vodhub.publisher, InProcessEventBus):
+        # The embedded worker runs a task per core at once, as a group of that many
+        # single-task workers would: one video's chunks then use the whole machine.
+        slots = [settings.topic_video_uploaded] + [settings.topic_transcode_tasks] * (os.cpu_count() or 1)
         return [
             InProcessConsumerRunner(vodhub.publisher, topic, handler, max_attempts=settings.worker_max_attempts,
                                     backoff_s=backoff)
-            for topic in topics
+            for topic in slots
         ]
     assert settings.kafka_bootstrap_servers
     return [KafkaConsumerRunner(

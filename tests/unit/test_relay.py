@@ -141,7 +141,7 @@ def test_a_recorded_plan_publishes_its_first_tasks_then_the_ladder_once_playable
     anyio.run(relay.relay_once)
     first_messages = drain(bus, "video-transcode-tasks")
     first = [decode(m.value, TranscodeTask) for m in first_messages]
-    assert [t.task for t in first] == ["low:0", "low:1", "audio:0"]
+    assert [t.task for t in first] == ["audio:0", "low:0", "low:1"]
     assert {t.plan_id for t in first} == {str(job.plan_id)} and len({t.event_id for t in first}) == 3
     for pass_name, chunk in [("low", 0), ("low", 1), ("audio", 0)]:
         job.task_done(pass_name, chunk, {"tracks": {}})

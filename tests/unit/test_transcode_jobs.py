@@ -86,7 +86,7 @@ def test_a_plan_records_the_grid_the_chunks_and_their_seek_points():
 
 def test_the_first_tasks_make_the_video_playable_and_the_ladder_comes_later():
     recorded = plan(30, chunk_size=3)
-    assert first_tasks(recorded) == ["low:0", "low:1", "low:2", "audio:0"]
+    assert first_tasks(recorded) == ["audio:0", "low:0", "low:1", "low:2"]
     assert later_tasks(recorded) == ["high:0", "high:1", "high:2"]
     assert later_tasks(plan(30, rungs=1)) == [] and first_tasks(plan(30, audio=False)) == ["low:0", "low:1"]
 
