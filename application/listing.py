@@ -9,6 +9,7 @@ import msgspec
 from application.catalog import CatalogVideo, VideoCatalog
 from application.media_links import MediaLinks
 from application.videos import VideoView
+from domain.videos import READY
 
 
 class VideoPage(msgspec.Struct):
@@ -36,5 +37,5 @@ class VideoListing:
             tags=video.tags, visibility=video.visibility, status=video.status, created_at=video.created_at,
             updated_at=video.updated_at, failure_reason=video.failure_reason, duration_s=video.duration_s,
             width=video.width, height=video.height, renditions=video.renditions, thumbnails=thumbnails,
-            streams=streams,
+            streams=streams, playable=video.status == READY, progress=1.0 if video.status == READY else 0.0,
         )

@@ -42,9 +42,7 @@ def is_safe_media_name(relative: str) -> bool:
     parts = relative.split("/")
     if plan_of(relative) is not None:
         parts = parts[1:]
-        if parts[0] == "thumbnails":
-            return False
-    return parts[0] in MEDIA_FOLDERS and len(parts) >= 2 and all(part not in ("", ".", "..") for part in parts)
+    return len(parts) >= 2 and parts[0] in MEDIA_FOLDERS and all(part not in ("", ".", "..") for part in parts)
 
 
 def plan_of(relative: str) -> UUID | None:
@@ -53,6 +51,7 @@ def plan_of(relative: str) -> UUID | None:
     if len(first) != 36:
         return None
     try:
-        return UUID(first)
+        plan = UUID(first)
     except ValueError:
         return None
+    return plan if str(plan) == first else None  # one spelling per plan, so one cache entry

@@ -34,7 +34,7 @@ from application.errors import NotFound, Unavailable, UnsupportedMedia
 from application.media_layout import media_type
 from application.ports import ObjectStorage, PipelineMetrics, Transcoder
 from application.videos import Videos
-from domain.errors import Conflict
+from domain.errors import Conflict, ValidationError
 from domain.ladder import LADDER, Rung
 from domain.transcode_jobs import (
     AUDIO,
@@ -45,6 +45,7 @@ from domain.transcode_jobs import (
     job_id,
     make_plan,
     parse_task_key,
+    task_key,
 )
 from domain.videos import PROCESSING, READY, Video
 
@@ -71,8 +72,7 @@ def plan_folder(video_id: UUID, plan_id: UUID) -> str:
 
 
 def plan_object(video_id: UUID, plan_id: UUID, relative: str) -> str:
-    if relative.startswith("thumbnails/"):
-        return f"thumbnails/{video_id}/{relative.removeprefix('thumbnails/')}"
+    """Thumbnails too: a superseded plan's late poster never replaces the current one's."""
     return f"{plan_folder(video_id, plan_id)}/{relative}"
 
 
@@ -86,11 +86,15 @@ class SourceCache:
     async def path(self, video: Video) -> Path:
         target = self.folder / f"{video.id}{Path(video.source_key).suffix}"
         if target.exists():
+            target.touch()  # evicted by last use
             return target
         self.folder.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".part")
-        await self.storage.download(video.source_key, partial)
-        partial.replace(target)
+        partial = self.folder / f"{target.name}.{uuid.uuid4().hex}.part"  # concurrent tasks each download their own
+        try:
+            await self.storage.download(video.source_key, partial)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
         self._evict(keep=target)
         return target
 
@@ -188,17 +192,23 @@ class VideoProcessor:
 
     async def run_task(self, video_id: UUID, plan_id: UUID, pass_name: str, chunk: int, *, final_attempt: bool = True) -> str:
         """Run one task unless it is done; then do whatever its completion unlocked."""
-        return await self._outcome(video_id, final_attempt, lambda: self._run_task(video_id, plan_id, pass_name, chunk))
+        return await self._outcome(video_id, final_attempt, lambda: self._run_task(video_id, plan_id, pass_name, chunk),
+                                   plan_id=plan_id)
 
     async def _run_task(self, video_id: UUID, plan_id: UUID, pass_name: str, chunk: int) -> str:
         video, job = await to_thread.run_sync(self._current, video_id, plan_id)
         if video is None or job is None:
             return "skipped: deleted, finished, or superseded by another plan"
+        if task_key(pass_name, chunk) not in job.tasks(pass_name):
+            raise ValidationError("task", f"{pass_name}:{chunk} is not a task of plan {plan_id}")
         outcome = "skipped: done already"
         if not job.is_done(pass_name, chunk):
             result = await self._encode(video, job, pass_name, chunk)
-            job = await to_thread.run_sync(self._record_task, job.id, pass_name, chunk, result)
-            outcome = f"done {pass_name}:{chunk}"
+            if result is not None:
+                job = await to_thread.run_sync(self._record_task, job.id, pass_name, chunk, result)
+                outcome = f"done {pass_name}:{chunk}"
+            else:
+                job = await to_thread.run_sync(self.videos.repository.get, job.id)
         await self._advance(video_id, job)
         return outcome
 
@@ -212,7 +222,7 @@ class VideoProcessor:
         job = self.videos.repository.get(job_id(video_id, plan_id))
         return video, job
 
-    async def _encode(self, video: Video, job: TranscodeJob, pass_name: str, chunk: int) -> dict:
+    async def _encode(self, video: Video, job: TranscodeJob, pass_name: str, chunk: int) -> dict | None:
         source = await self.sources.path(video)
         output_dir = Path(tempfile.mkdtemp(prefix=f"vodhub-{video.id}-", dir=self.work_dir))
         try:
@@ -220,6 +230,11 @@ class VideoProcessor:
             output = await to_thread.run_sync(self.transcoder.encode, source, job.plan, pass_name, chunk, output_dir)
             for rung in output.result.get("tracks", {}):
                 self.metrics.transcode_finished(rung, time.monotonic() - started)
+            # Another worker may have run it meanwhile (a rebalance): never rewrite segments
+            # that may already be served as immutable.
+            latest = await to_thread.run_sync(self.videos.repository.get, job.id)
+            if latest.is_done(pass_name, chunk):
+                return None
             await self._upload(video.id, job.plan_id, output_dir, output.files)
             return output.result
         finally:
@@ -252,9 +267,13 @@ class VideoProcessor:
             return
         if video.status != PROCESSING or video.plan_id != job.plan_id:
             return
-        complete = job.complete_rungs()
-        if complete and [r["name"] for r in video.renditions] != complete:
+        published = [r["name"] for r in video.renditions]
+        while (complete := job.complete_rungs()) and complete != published:
             await self._publish(video, job, complete)
+            published = complete
+            # Another worker may have completed more meanwhile, and our manifests may have
+            # landed after its: read the job again, and write again if it grew.
+            job = await to_thread.run_sync(self.videos.repository.get, job.id)
         if job.finished:
             await self._assemble(video, job)
 
@@ -273,7 +292,7 @@ class VideoProcessor:
         ]
         cmaf = f"{folder}/{manifests.CMAF}"
         links = {"hls": f"{cmaf}/{manifests.HLS_MASTER}", "dash": f"{cmaf}/{manifests.DASH_MPD}"}
-        thumbnails = {"poster": f"thumbnails/{video.id}/poster.jpg"}
+        thumbnails = {"poster": f"{folder}/thumbnails/poster.jpg"}
 
         def publish(latest: Video) -> list:
             latest.publish_renditions(job.plan_id, renditions, links, thumbnails)
@@ -308,9 +327,8 @@ class VideoProcessor:
                 duration_s=job.plan["duration_s"], width=job.plan["width"], height=job.plan["height"],
                 renditions=[dict(r) for r in latest.renditions] or [by_name[job.rung_names[0]]],
                 manifests={**latest.manifests, "mp4": f"{folder}/{output.progressive}"},
-                thumbnails={"poster": f"thumbnails/{video.id}/poster.jpg",
-                            "sprite": f"thumbnails/{video.id}/sprite.jpg",
-                            "storyboard": f"thumbnails/{video.id}/storyboard.vtt"},
+                thumbnails={name: f"{folder}/thumbnails/{file}" for name, file in
+                            (("poster", "poster.jpg"), ("sprite", "sprite.jpg"), ("storyboard", "storyboard.vtt"))},
                 plan_id=job.plan_id,
             )
             return [latest]
@@ -350,31 +368,33 @@ class VideoProcessor:
                 continue
         raise Unavailable(f"video {attempt.id} keeps changing; the outcome will be recorded on a retry")
 
-    async def _outcome(self, video_id: UUID, final_attempt: bool, step: Callable) -> str:
+    async def _outcome(self, video_id: UUID, final_attempt: bool, step: Callable, plan_id: UUID | None = None) -> str:
         """Run a step; a permanent fault fails the video with a readable reason, a transient one
         propagates for a retry and, on the final attempt, is recorded as a retryable failure."""
         try:
             outcome = await step()
+        except ValidationError:
+            raise  # a message that can never be handled: the caller dead-letters it
         except (UnsupportedMedia, Conflict) as error:
-            await self._record_failure(video_id, str(error), retryable=False)
+            await self._record_failure(video_id, str(error), retryable=False, plan_id=plan_id)
             self.metrics.processing_outcome("failed")
             return f"failed: {error}"
         except Exception as error:
             self.metrics.processing_outcome("retried" if not final_attempt else "failed")
             if final_attempt:
-                await self._record_failure(video_id, f"processing kept failing: {error}", retryable=True)
+                await self._record_failure(video_id, f"processing kept failing: {error}", retryable=True, plan_id=plan_id)
             raise
         self.metrics.processing_outcome(outcome.split()[0].rstrip(":"))
         return outcome
 
-    async def _record_failure(self, video_id: UUID, reason: str, retryable: bool) -> None:
+    async def _record_failure(self, video_id: UUID, reason: str, retryable: bool, plan_id: UUID | None = None) -> None:
         try:
             video = await to_thread.run_sync(self.videos.get_aggregate, video_id)
         except NotFound:
             return
 
         def fail(latest: Video) -> list:
-            latest.record_failure(reason, retryable=retryable)
+            latest.record_failure(reason, retryable=retryable, plan_id=plan_id)
             return [latest]
 
         if not await to_thread.run_sync(self._save_video, video, fail):

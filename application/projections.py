@@ -45,7 +45,7 @@ class CatalogProjection(Projection[CatalogRecorder]):
 
     @process_event.register(Video.ProcessingStarted)
     def _video_processing_started(self, event: Any, tracking: Tracking) -> None:
-        self._update_video(event, tracking, status=PROCESSING)
+        self._update_video(event, tracking, status=PROCESSING, renditions=[], manifests={})
 
     @process_event.register(Video.Processed)
     def _video_processed(self, event: Any, tracking: Tracking) -> None:
@@ -61,7 +61,7 @@ class CatalogProjection(Projection[CatalogRecorder]):
 
     @process_event.register(Video.RetryRequested)
     def _video_retry_requested(self, event: Any, tracking: Tracking) -> None:
-        self._update_video(event, tracking, status=UPLOADED, failure_reason=None)
+        self._update_video(event, tracking, status=UPLOADED, failure_reason=None, renditions=[], manifests={})
 
     @process_event.register(Video.RenditionPublished)
     def _video_rendition_published(self, event: Any, tracking: Tracking) -> None:

@@ -122,6 +122,8 @@ def _published(video: PlaybackInfo, relative: str) -> bool:
     if video.status == READY:
         return True
     parts = relative.split("/")
+    if parts[1] == "thumbnails":
+        return True  # the poster comes with the first rendition; the rest do not exist before ready
     if parts[1] != "cmaf":
         return False  # the progressive MP4 is assembled last
     if len(parts) == 3:

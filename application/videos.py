@@ -27,7 +27,7 @@ from application.uploads import (
     safe_extension,
     title_from_filename,
 )
-from domain.transcode_jobs import job_id
+from domain.transcode_jobs import TranscodeJob, job_id
 from domain.videos import PROCESSING, READY, Video, check_visibility, clean_description, clean_title, may_upload, split_tags
 
 UPLOAD_FIELDS = ("title", "description", "tags", "visibility")
@@ -104,6 +104,8 @@ class _ReceivedFile(msgspec.Struct):
 
 class Videos(Application):
     name = "videos"
+    # A long video's job gathers hundreds of TaskDone events, read on every status poll.
+    snapshotting_intervals = {TranscodeJob: 20}
 
     def __init__(
         self, *, storage: ObjectStorage, inspector: MediaInspector, clock: Clock, ids: IdGenerator,
@@ -210,8 +212,10 @@ class Videos(Application):
             return 1.0
         if video.status != PROCESSING or video.plan_id is None:
             return 0.0
-        job = self.repository.get(job_id(video.id, video.plan_id))
-        return job.progress
+        try:
+            return self.repository.get(job_id(video.id, video.plan_id)).progress
+        except AggregateNotFoundError:  # recorded with the plan, so only a hand-made state lacks it
+            return 0.0
 
     def processing_state(self, principal: Principal, video_id: UUID) -> tuple[str, float, list[dict]]:
         """(status, progress, streamable renditions) of a video the caller may see."""
@@ -231,7 +235,7 @@ class Videos(Application):
         )
         self.save(video)
         self._notify_change(video.id)
-        return video_view(video, self.links)
+        return video_view(video, self.links, self.progress(video))
 
     def retry(self, principal: Principal, video_id: UUID) -> VideoView:
         """Re-drive a failed video's processing; the relay hands it to the workers again."""

@@ -246,9 +246,11 @@ class Video(Aggregate):
         self.status = READY
         self.failure_reason = None
 
-    def record_failure(self, reason: str, retryable: bool) -> None:
+    def record_failure(self, reason: str, retryable: bool, plan_id: UUID | None = None) -> None:
         if self.deleted or self.status != PROCESSING:
             raise Conflict(f"video is {self.status}; cannot record a failure")
+        if plan_id is not None and plan_id != self.plan_id:
+            raise Conflict("a task of a superseded plan failed; the current attempt goes on")
         self._processing_failed(reason=reason[:500], attempt=self.attempts, retryable=retryable)
 
     @event("ProcessingFailed")

@@ -15,6 +15,7 @@ from application.integration_events import (
     decode,
 )
 from application.processing import VideoProcessor
+from domain.errors import ValidationError
 from domain.transcode_jobs import parse_task_key
 
 logger = logging.getLogger("vodhub.worker")
@@ -48,5 +49,8 @@ class ProcessingConsumer:
             pass_name, chunk = parse_task_key(task.task)
         except (InvalidIntegrationEvent, ValueError) as error:
             raise UndecodableMessage(str(error)) from None
-        outcome = await self.processor.run_task(video_id, plan_id, pass_name, chunk, final_attempt=final_attempt)
+        try:
+            outcome = await self.processor.run_task(video_id, plan_id, pass_name, chunk, final_attempt=final_attempt)
+        except ValidationError as error:  # a task the plan does not have: it can never succeed
+            raise UndecodableMessage(str(error)) from None
         logger.info("video %s task %s (attempt %d): %s", video_id, task.task, attempt, outcome)

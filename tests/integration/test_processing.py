@@ -59,7 +59,7 @@ def test_a_video_becomes_ready_with_its_ladder_manifests_and_thumbnails(videos, 
     for key in (ready.manifests["hls"], ready.manifests["dash"], ready.manifests["mp4"], ready.thumbnails["poster"]):
         assert key in keys
     assert ready.manifests["hls"] == f"processed/{video.id}/{ready.plan_id}/cmaf/master.m3u8"
-    assert ready.thumbnails["poster"].startswith(f"thumbnails/{video.id}/")
+    assert ready.thumbnails["poster"] == f"processed/{video.id}/{ready.plan_id}/thumbnails/poster.jpg"
 
 
 def test_redelivery_is_skipped_and_there_is_exactly_one_processed_event(videos, processor, clip):

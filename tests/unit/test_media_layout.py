@@ -26,3 +26,15 @@ def test_anything_else_is_refused(name):
 def test_thumbnails_and_processed_files_live_in_their_own_prefixes():
     assert object_key(VIDEO, "thumbnails/poster.jpg") == f"thumbnails/{VIDEO}/poster.jpg"
     assert object_key(VIDEO, "cmaf/master.m3u8") == f"processed/{VIDEO}/cmaf/master.m3u8"
+
+
+def test_media_names_inside_a_plan_are_safe_and_a_bare_or_odd_plan_is_not():
+    import uuid
+
+    from application.media_layout import is_safe_media_name, plan_of
+
+    plan = uuid.uuid4()
+    assert is_safe_media_name(f"{plan}/cmaf/240p/00001.m4s") and is_safe_media_name(f"{plan}/thumbnails/poster.jpg")
+    assert plan_of(f"{plan}/cmaf/master.m3u8") == plan
+    for name in (f"{plan}", f"{plan}/", f"{plan}/raw/original.mp4", f"{plan}/../x/cmaf/a", f"{str(plan).upper()}/cmaf/a"):
+        assert not is_safe_media_name(name), name

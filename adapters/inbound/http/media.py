@@ -41,6 +41,8 @@ def split_media_path(request: Request) -> tuple[str | None, UUID, str]:
 
 
 def cache_control(file: MediaFile, name: str) -> str:
+    if not file.final and name.endswith(MANIFEST_SUFFIXES):
+        return GROWING_MANIFEST_CACHE if file.public else "private, max-age=10"
     if not file.public:
         return SIGNED_CACHE
     if name.endswith(MANIFEST_SUFFIXES):
