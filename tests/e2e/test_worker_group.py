@@ -181,7 +181,7 @@ def test_one_video_is_shared_by_the_group_streams_early_and_survives_a_sigkill(t
 
 
 def _wait_for_split(first: Worker, second: Worker, topic: str, partitions: int) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while True:
         mine, theirs = _latest_assignment(first, topic), _latest_assignment(second, topic)
         if mine and theirs and set(mine) | set(theirs) == set(range(partitions)) and not set(mine) & set(theirs):
