@@ -45,16 +45,45 @@ class VideoUploaded(msgspec.Struct, kw_only=True, frozen=True):
     uploaded_at: AwareDatetime
 
 
+class RenditionSummary(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    width: int
+    height: int
+    bitrate: int
+
+
+class VideoSummary(msgspec.Struct, kw_only=True, frozen=True):
+    """The video as it was right after the event: what a webhook's `data` shows."""
+
+    title: str
+    visibility: str
+    status: str
+    playable: bool
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    renditions: list[RenditionSummary] = []
+
+
+# Version 2 added the statuses processing, playable and deleted, and owner_id and video
+# (the notifier routes and fills webhooks with them). Consumers that only want outcomes keep
+# the messages whose status is ready or failed and skip the others.
+PROCESSED_STATUSES = ("processing", "playable", "ready", "failed", "deleted")
+ProcessedStatus = Literal["processing", "playable", "ready", "failed", "deleted"]
+
+
 class VideoProcessed(msgspec.Struct, kw_only=True, frozen=True):
-    schema_version: int = 1
+    schema_version: int = 2
     event_id: str
     video_id: str
-    status: Literal["ready", "failed"]
+    status: ProcessedStatus
     renditions: list[str]
     hls_key: str | None
     dash_key: str | None
     failure_reason: str | None
-    processed_at: AwareDatetime
+    processed_at: AwareDatetime  # when the event happened
+    owner_id: str | None = None
+    video: VideoSummary | None = None
 
 
 class TranscodeTask(msgspec.Struct, kw_only=True, frozen=True):

@@ -7,8 +7,9 @@ tracking table. A crash between the two publishes the batch again (at least once
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from anyio import to_thread
@@ -21,8 +22,10 @@ from application.integration_events import (
     TRANSCODE_TASKS_TOPIC,
     VIDEO_PROCESSED_TOPIC,
     VIDEO_UPLOADED_TOPIC,
+    RenditionSummary,
     TranscodeTask,
     VideoProcessed,
+    VideoSummary,
     VideoUploaded,
     to_message,
 )
@@ -66,6 +69,42 @@ def integration_messages(event: DomainEventProtocol, topics: Topics) -> list[Out
     return [message] if message else []
 
 
+# The domain events announced on video-processed-events (what webhooks are made of), each
+# with the status it becomes there, or None when this one is not announced. A rule gets the
+# event, the video right after it, and a way to load the video right before it.
+NotificationRule = Callable[[Any, Video, Callable[[], Video]], str | None]
+NOTIFIED: dict[type, NotificationRule] = {
+    Video.ProcessingStarted: lambda event, video, before: "processing",
+    # The first rendition of an attempt makes the video playable; later ones only add rungs.
+    Video.RenditionPublished: lambda event, video, before: None if before().renditions else "playable",
+    Video.Processed: lambda event, video, before: "ready",
+    Video.ProcessingFailed: lambda event, video, before: "failed",
+    Video.Deleted: lambda event, video, before: "deleted",
+}
+
+
+def video_summary(video: Video) -> VideoSummary:
+    return VideoSummary(
+        title=video.title, visibility=video.visibility, status="deleted" if video.deleted else video.status,
+        playable=video.playable, duration_s=video.duration_s, width=video.width, height=video.height,
+        renditions=[
+            RenditionSummary(name=r["name"], width=r["width"], height=r["height"], bitrate=r["bitrate"])
+            for r in video.renditions
+        ],
+    )
+
+
+def notification_message(event: DomainEventProtocol, status: str, video: Video, topics: Topics) -> OutgoingMessage:
+    """The video-processed-events message announcing the event, with the video as it was
+    right after it (its owner routes the webhooks)."""
+    return to_message(VideoProcessed(
+        event_id=integration_event_id(event), video_id=str(event.originator_id), status=status,
+        renditions=[r["name"] for r in video.renditions], hls_key=video.manifests.get("hls"),
+        dash_key=video.manifests.get("dash"), failure_reason=video.failure_reason if status == "failed" else None,
+        processed_at=event.timestamp, owner_id=str(video.owner_id), video=video_summary(video),
+    ), topics.video_processed)
+
+
 def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingMessage | None:
     """The integration event a domain event announces, if any."""
     if isinstance(event, Video.Uploaded | Video.RetryRequested):  # a retry is planned like a new upload
@@ -101,8 +140,26 @@ class OutboxRelay(LogFollower):
 
     async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
         """Publish and return only once the broker acknowledged: then the position may move."""
-        messages = [message for event in events for message in integration_messages(event, self.topics)]
+        announcements = await to_thread.run_sync(self._announcements, events)
+        messages: list[OutgoingMessage] = []
+        for event, announcement in zip(events, announcements, strict=True):
+            if announcement is not None:  # a notification; for outcomes it replaces their v1 message
+                messages.append(notification_message(event, *announcement, self.topics))
+            else:
+                messages.extend(integration_messages(event, self.topics))
         await self.publisher.publish(messages)
+
+    def _announcements(self, events: Sequence[DomainEventProtocol]) -> list[tuple[str, Video] | None]:
+        """For each announced event, its status and the video right after it."""
+        return [self._announcement(event) if type(event) in NOTIFIED else None for event in events]
+
+    def _announcement(self, event: DomainEventProtocol) -> tuple[str, Video] | None:
+        def at(version: int) -> Video:
+            return self.source.repository.get(event.originator_id, version=version)
+
+        video = at(event.originator_version)
+        status = NOTIFIED[type(event)](event, video, lambda: at(event.originator_version - 1))
+        return (status, video) if status else None
 
     async def step(self) -> int:
         relayed = await super().step()

@@ -68,11 +68,35 @@ def test_outcomes_are_published_and_other_events_only_advance_the_position(video
     video = add_video(videos)
     video.start_processing()
     video.record_failure("corrupt input", retryable=False)
+    video.edit_details(video.owner_id, ("user",), title="renamed")
     videos.save(video)
-    assert anyio.run(relay.relay_once) == 3
-    (message,) = drain(bus, "video-processed-events")
-    outcome = decode(message.value, VideoProcessed)
-    assert (outcome.status, outcome.failure_reason) == ("failed", "corrupt input")
+    assert anyio.run(relay.relay_once) == 4
+    started, failed = (decode(m.value, VideoProcessed) for m in drain(bus, "video-processed-events"))
+    assert (started.status, started.failure_reason) == ("processing", None)
+    assert (failed.status, failed.failure_reason) == ("failed", "corrupt input")
+
+
+def test_notifications_carry_the_owner_and_the_video_as_it_was_then(videos):
+    bus = InProcessEventBus()
+    relay = OutboxRelay(videos, POPOTrackingRecorder(), bus)
+    video = add_video(videos)
+    video.start_processing()
+    video.record_processed(
+        duration_s=2.0, width=640, height=360, renditions=[{"name": "360p", "width": 640, "height": 360,
+                                                             "bitrate": 800_000}],
+        manifests={"hls": "h.m3u8", "dash": "d.mpd"}, thumbnails={},
+    )
+    video.delete(video.owner_id, ("user",))
+    videos.save(video)
+    anyio.run(relay.relay_once)
+    notes = [decode(m.value, VideoProcessed) for m in drain(bus, "video-processed-events")]
+    assert [n.status for n in notes] == ["processing", "ready", "deleted"]
+    assert {n.owner_id for n in notes} == {str(video.owner_id)} and {n.schema_version for n in notes} == {2}
+    ready = notes[1].video
+    assert (ready.status, ready.playable, ready.renditions[0].name, ready.duration_s) == ("ready", True, "360p", 2.0)
+    assert (notes[0].video.status, notes[0].video.playable) == ("processing", False)
+    assert (notes[2].video.status, notes[2].video.playable) == ("deleted", False)
+    assert len({n.event_id for n in notes}) == 3
 
 
 def test_position_does_not_move_while_the_broker_refuses(videos):
