@@ -18,6 +18,7 @@ BackgroundTask = Callable[[], Awaitable[None]]
 
 def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
     """What `vodhub dev` runs beside the api instead of separate processes."""
+    from entrypoints.notifier import notifier_tasks
     from entrypoints.worker import build_consumers
 
     async def project_catalog() -> None:
@@ -28,7 +29,8 @@ def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
                 ))
             await anyio.sleep_forever()
 
-    return [vodhub.relay.run, vodhub.janitor.run, *(runner.run for runner in build_consumers(vodhub)), project_catalog]
+    return [vodhub.relay.run, vodhub.janitor.run, *(runner.run for runner in build_consumers(vodhub)), project_catalog,
+            *notifier_tasks(vodhub)]
 
 
 def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Litestar:
@@ -48,7 +50,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         health_checks=vodhub.health_checks, rate_limiter=vodhub.rate_limiter, rate_limits=vodhub.rate_limits,
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
         max_request_bytes=vodhub.settings.max_request_bytes,
-        upload_read_timeout_s=vodhub.settings.body_read_timeout_s,
+        upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
         lifespan=[run_background] if background else [],
     )
     app.on_shutdown.append(vodhub.close)

@@ -41,6 +41,8 @@ from application.relay import OutboxRelay
 from application.resumable import ResumableUploads
 from application.streaming import Streaming
 from application.videos import Videos
+from application.webhook_ports import SecretBox, WebhookStore
+from application.webhooks import Webhooks
 from entrypoints.projector import build_catalog
 from entrypoints.schema_lock import schema_creation_lock
 from entrypoints.settings import Settings
@@ -66,6 +68,7 @@ class Vodhub:
     catalog: SqlCatalog
     listing: VideoListing
     uploads: ResumableUploads | None = None
+    webhooks: Webhooks | None = None
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     rate_limiter: RateLimiter = field(default_factory=InMemoryRateLimiter)
     rate_limits: RateLimits = field(default_factory=RateLimits)
@@ -80,7 +83,7 @@ def bootstrap(
     settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
     hasher: PasswordHasher | None = None, revocations: RevocationList | None = None,
     refresh_tokens: RefreshTokenStore | None = None, storage: ObjectStorage | None = None,
-    publisher: EventPublisher | None = None,
+    publisher: EventPublisher | None = None, webhook_store: WebhookStore | None = None,
 ) -> Vodhub:
     """Build the application from settings; tests pass their own adapters as keywords."""
     clock = clock or SystemClock()
@@ -132,10 +135,17 @@ def bootstrap(
         playback = PlaybackCache(videos, _cache(settings, redis_client))
         videos.on_change.append(playback.invalidate)
         streaming = Streaming(playback, links, redirects=settings.stream_redirects)
+        if webhook_store is None:
+            webhook_store = build_webhook_store(settings)
+            closers.append(webhook_store.close)
+        webhooks = Webhooks(
+            webhook_store, webhook_secret_box(settings), clock, ids,
+            allow_http=settings.webhooks_allow_http, allow_private=settings.webhooks_allow_private,
+        )
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
         playback=playback, publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing,
-        uploads=uploads, health_checks=health_checks,
+        uploads=uploads, webhooks=webhooks, health_checks=health_checks,
         closers=closers, rate_limiter=_rate_limiter(settings), rate_limits=_rate_limits(settings),
     )
 
@@ -161,6 +171,31 @@ def _publisher(settings: Settings) -> EventPublisher:
     from adapters.outbound.in_process_bus import InProcessEventBus
 
     return InProcessEventBus()
+
+
+def build_webhook_store(settings: Settings) -> Any:
+    """Endpoints and the delivery queue: in the PostgreSQL database when one is set, else a SQLite file."""
+    from adapters.outbound.sql_webhooks import SqlWebhookStore
+
+    if settings.database_url:
+        store = SqlWebhookStore(settings.database_url)
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = SqlWebhookStore(f"sqlite:///{settings.data_dir / 'webhooks.sqlite3'}")
+    store.create_tables()
+    return store
+
+
+def webhook_secret_box(settings: Settings) -> SecretBox:
+    """Seals endpoints' signing secrets; the api and the notifier need the same key."""
+    from adapters.outbound.secret_box import AesGcmSecretBox, load_or_create_key, parse_key
+
+    try:
+        if settings.webhooks_secret_key:
+            return AesGcmSecretBox(parse_key(settings.webhooks_secret_key))
+        return AesGcmSecretBox(load_or_create_key(settings.data_dir / "webhooks-secret.key"))
+    except ValueError as error:
+        raise SystemExit(f"vodhub: bad setting: {error}") from None
 
 
 def _relay_tracking(settings: Settings) -> TrackingRecorder:

@@ -71,6 +71,13 @@ def _worker(settings: Settings, _: argparse.Namespace) -> None:
     run_worker(settings)
 
 
+def _notifier(settings: Settings, _: argparse.Namespace) -> None:
+    serve_metrics(settings)
+    from entrypoints.notifier import run_notifier
+
+    run_notifier(settings)
+
+
 def _projector(settings: Settings, args: argparse.Namespace) -> None:
     serve_metrics(settings)
     try:
@@ -84,6 +91,7 @@ COMMANDS = {
     "relay": ("publish integration events to Kafka; remove deleted videos' objects", _relay),
     "worker": ("transcode uploaded videos (Kafka consumer group video-processing)", _worker),
     "projector": ("keep the catalog read model up to date", _projector),
+    "notifier": ("deliver signed webhooks (Kafka consumer group notifications)", _notifier),
     "dev": ("everything in one process on embedded defaults", _dev),
 }
 

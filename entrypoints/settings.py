@@ -57,6 +57,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_session_timeout_ms: int = 10_000  # how soon a dead worker's partitions move to another
     rate_limits: str = ""  # e.g. login=10/60,upload=30/1h,default=1200/60 or off; unset: API.md's defaults
     cors_origins: str = "*"  # comma-separated origins, or off
+    webhooks_allow_http: bool = False  # development and tests only: deliver to http:// URLs
+    webhooks_allow_private: bool = False  # development and tests only: deliver to loopback/private addresses
+    webhooks_secret_key: str | None = None  # base64 of 32 bytes; unset: generated once in data_dir
+    webhooks_first_retry_s: float = 5.0  # pause after a failed delivery; doubles up to 6 h, with jitter
     metrics_port: int | None = None  # relay, worker, projector: serve /metrics here (the api has its own)
     log_level: str = "INFO"
 

@@ -29,6 +29,7 @@ from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.tus import TusController
 from adapters.inbound.http.users import UsersController
 from adapters.inbound.http.videos import VideosController
+from adapters.inbound.http.webhooks import WebhooksController
 from application.accounts import Accounts
 from application.listing import VideoListing
 from application.ports import ObjectStorage
@@ -36,6 +37,7 @@ from application.rate_limits import RateLimiter, RateLimits
 from application.resumable import ResumableUploads
 from application.streaming import Streaming
 from application.videos import Videos
+from application.webhooks import Webhooks
 
 
 def _constant(value: object) -> Provide:
@@ -58,7 +60,7 @@ def create_app(
     health_checks: HealthChecks, uploads: ResumableUploads | None = None, lifespan: Sequence = (),
     debug: bool = False, rate_limiter: RateLimiter | None = None, rate_limits: RateLimits | None = None,
     cors_origins: Sequence[str] = ("*",), max_request_bytes: int = 1024 * 1024,
-    upload_read_timeout_s: float = 60.0,
+    upload_read_timeout_s: float = 60.0, webhooks: Webhooks | None = None,
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
     `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off."""
@@ -77,6 +79,8 @@ def create_app(
     route_handlers = [
         AuthController, UsersController, VideosController, TusController, jwks, live, ready, metrics, get_media, head_media,
     ]
+    if webhooks is not None:
+        route_handlers.append(WebhooksController)
     document_problems(_handlers_of(route_handlers))
     app = Litestar(
         route_handlers=route_handlers,
@@ -87,6 +91,7 @@ def create_app(
             "streaming": _constant(streaming),
             "storage": _constant(storage),
             "uploads": _constant(uploads),
+            "webhooks": _constant(webhooks),
             "health_checks": _constant(health_checks),
             "principal": Provide(principal_provider(rate_limiting)),
         },

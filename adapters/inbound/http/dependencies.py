@@ -15,6 +15,7 @@ from application.ports import ObjectStorage
 from application.resumable import ResumableUploads
 from application.streaming import Streaming
 from application.videos import Videos
+from application.webhooks import Webhooks
 
 _named, _unchecked = Dependency(kind="named"), SkipValidationMarker()
 
@@ -25,4 +26,5 @@ ListingDep = Annotated[VideoListing, _named, _unchecked]
 StreamingDep = Annotated[Streaming, _named, _unchecked]
 StorageDep = Annotated[ObjectStorage, _named, _unchecked]
 UploadsDep = Annotated[ResumableUploads, _named, _unchecked]
+WebhooksDep = Annotated[Webhooks, _named, _unchecked]
 HealthChecksDep = Annotated[Mapping[str, Callable[[], Awaitable[None]]], _named, _unchecked]

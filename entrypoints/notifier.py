@@ -1,0 +1,64 @@
+"""The notifier process: consume video-processed-events (group `notifications`) into the
+delivery queue, and deliver signed webhooks from it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner
+from adapters.inbound.notification_consumer import VideoProcessedConsumer
+from adapters.outbound.http_webhooks import HttpWebhookSender
+from adapters.outbound.in_process_bus import InProcessEventBus
+from adapters.outbound.metrics import PrometheusMetrics
+from application.notifier import Notifier, WebhookDispatcher
+from entrypoints.bootstrap import Vodhub, bootstrap
+from entrypoints.settings import Settings
+
+logger = logging.getLogger("vodhub.notifier")
+CONSUMER_GROUP = "notifications"
+
+
+def notifier_tasks(vodhub: Vodhub) -> list[Callable[[], Awaitable[None]]]:
+    """The consumer that queues deliveries and the dispatcher that makes them."""
+    settings = vodhub.settings
+    webhooks = vodhub.webhooks
+    assert webhooks is not None
+    handler = VideoProcessedConsumer(Notifier(webhooks.store, webhooks.clock))
+    topic = settings.topic_video_processed
+    consumer: InProcessConsumerRunner | KafkaConsumerRunner
+    if isinstance(vodhub.publisher, InProcessEventBus):
+        consumer = InProcessConsumerRunner(vodhub.publisher, topic, handler, max_attempts=5, backoff_s=(1, 2, 4, 8))
+    else:
+        assert settings.kafka_bootstrap_servers
+        consumer = KafkaConsumerRunner(
+            settings.kafka_bootstrap_servers, topic, CONSUMER_GROUP, handler, dead_letter_publisher=vodhub.publisher,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10), metrics=PrometheusMetrics(),
+        )
+    sender = HttpWebhookSender(allow_http=settings.webhooks_allow_http, allow_private=settings.webhooks_allow_private)
+    dispatcher = WebhookDispatcher(webhooks.store, webhooks.box, sender, webhooks.clock,
+                                   first_retry_s=settings.webhooks_first_retry_s)
+    return [consumer.run, dispatcher.run]
+
+
+def run_notifier(settings: Settings) -> None:
+    vodhub = bootstrap(settings)
+
+    async def notify() -> None:
+        from entrypoints.topics import ensure_topics_exist
+
+        await ensure_topics_exist(settings)
+        logger.info("notifier: consuming %s as group %s", settings.topic_video_processed, CONSUMER_GROUP)
+        async with anyio.create_task_group() as group:
+            for task in notifier_tasks(vodhub):
+                group.start_soon(task)
+
+    try:
+        anyio.run(notify)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        vodhub.close()
