@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.uploads",
     "tests.fixtures.media",
     "tests.fixtures.videos",
+    "tests.fixtures.webhook_receiver",
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.kafka",
