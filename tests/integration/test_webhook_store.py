@@ -11,6 +11,7 @@ import pytest
 from adapters.outbound.sql_webhooks import SqlWebhookStore
 from domain.webhooks import Delivery, WebhookEndpoint
 from tests.unit.test_webhook_notifier import (  # noqa: F401 (collected here, on the SQL store)
+    hub,  # noqa: F401 (the fixture, over the store below)
     test_a_notifier_restarted_mid_backoff_resumes_from_the_store,
     test_a_receiver_failing_twice_gets_the_same_webhook_id_three_times,
     test_a_slow_endpoint_does_not_hold_back_the_others,
@@ -22,7 +23,6 @@ from tests.unit.test_webhook_notifier import (  # noqa: F401 (collected here, on
     test_the_delivery_log_pages_newest_first,
     test_the_secret_is_shown_once_and_others_endpoints_are_not_found,
 )
-from tests.unit.test_webhook_notifier import hub  # noqa: F401 (the fixture, over the store below)
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
