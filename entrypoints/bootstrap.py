@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
@@ -190,10 +191,15 @@ def webhook_secret_box(settings: Settings) -> SecretBox:
     """Seals endpoints' signing secrets; the api and the notifier need the same key."""
     from adapters.outbound.secret_box import AesGcmSecretBox, load_or_create_key, parse_key
 
+    configured = settings.webhooks_secret_key
     try:
-        if settings.webhooks_secret_key:
-            return AesGcmSecretBox(parse_key(settings.webhooks_secret_key))
+        if configured and configured.startswith(("/", ".")):  # a path to a file holding it
+            return AesGcmSecretBox(parse_key(Path(configured).read_text()))
+        if configured:
+            return AesGcmSecretBox(parse_key(configured))
         return AesGcmSecretBox(load_or_create_key(settings.data_dir / "webhooks-secret.key"))
+    except OSError as error:
+        raise SystemExit(f"vodhub: bad setting: VODHUB_WEBHOOKS_SECRET_KEY: {error}") from None
     except ValueError as error:
         raise SystemExit(f"vodhub: bad setting: {error}") from None
 

@@ -59,7 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: str = "*"  # comma-separated origins, or off
     webhooks_allow_http: bool = False  # development and tests only: deliver to http:// URLs
     webhooks_allow_private: bool = False  # development and tests only: deliver to loopback/private addresses
-    webhooks_secret_key: str | None = None  # base64 of 32 bytes; unset: generated once in data_dir
+    webhooks_secret_key: str | None = None  # base64 of 32 bytes, or a file's path; unset: made in data_dir
     webhooks_first_retry_s: float = 5.0  # pause after a failed delivery; doubles up to 6 h, with jitter
     metrics_port: int | None = None  # relay, worker, projector: serve /metrics here (the api has its own)
     log_level: str = "INFO"

@@ -159,3 +159,14 @@ def test_the_docker_build_context_holds_what_the_dockerfile_copies():
             for source in sources:
                 assert source.rstrip("/") in allowed, f".dockerignore leaves {source} out of the build context"
                 assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which does not exist"
+
+
+def test_the_notifier_runs_and_shares_the_webhook_secret_key_with_the_api(compose):
+    services = compose["services"]
+    assert services["notifier"]["command"] == ["notifier"]
+    assert services["notifier"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert services["webhooks-key"]["restart"] == "no"
+    assert services["api"]["depends_on"]["webhooks-key"]["condition"] == "service_completed_successfully"
+    for process in ("api", "notifier"):
+        assert "webhooks-key:/var/lib/vodhub/webhooks:ro" in services[process]["volumes"]
+        assert services[process]["environment"]["VODHUB_WEBHOOKS_SECRET_KEY"] == "/var/lib/vodhub/webhooks/secret.key"

@@ -7,10 +7,13 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
 
 from adapters.inbound.http.dependencies import PrincipalDep, WebhooksDep
+from adapters.inbound.http.openapi_problems import Problem
+from adapters.inbound.http.problems import PROBLEM_JSON
 from application.webhooks import DeliveryPage, DeliveryView, NewWebhook, WebhookList, WebhookView
 from domain.webhooks import DESCRIPTION_MAX, EVENT_TYPES, URL_MAX
 
@@ -25,11 +28,15 @@ class WebhookRequest(msgspec.Struct):
     scope: Annotated[str, Meta(max_length=8, description="own (default) or all (admins)")] = "own"
 
 
+TOO_MANY = ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False,
+                        description="Conflict: the user has 10 webhooks already")
+
+
 class WebhooksController(Controller):
     path = "/api/webhooks"
     tags = ["webhooks"]
 
-    @post("", status_code=201, sync_to_thread=True)
+    @post("", status_code=201, sync_to_thread=True, responses={409: TOO_MANY})
     def register(self, data: JSONBody[WebhookRequest], principal: PrincipalDep, webhooks: WebhooksDep) -> Response[NewWebhook]:
         """Register an endpoint for signed event deliveries; its `secret` is shown in this answer only."""
         created = webhooks.register(principal, url=data.url, events=data.events, description=data.description,
