@@ -32,6 +32,8 @@ logger = logging.getLogger("vodhub.notifier")
 ATTEMPT_TIMEOUT_S = 10.0
 # A claimed delivery whose dispatcher died mid-attempt is taken again after this.
 LEASE = timedelta(seconds=ATTEMPT_TIMEOUT_S * 6)
+KEEP_LOG_FOR = timedelta(days=30)  # finished deliveries stay in the log this long
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def webhook_body(event: VideoProcessed) -> tuple[str, bytes]:
@@ -78,16 +80,25 @@ class WebhookDispatcher:
         self.concurrency = concurrency
         self.poll_interval_s = poll_interval_s
         self._busy: set[UUID] = set()  # endpoints with an attempt under way in this process
+        self._lane_freed: anyio.Event | None = None  # set while run() waits for its next round
 
     async def run(self) -> None:
         """Deliver whatever falls due, until cancelled; a store outage only pauses it."""
+        pruned_at = None
         async with anyio.create_task_group() as group:
             while True:
+                self._lane_freed = anyio.Event()
                 try:
                     await self._start_due(group)
+                    if pruned_at is None or self.clock.now() - pruned_at >= PRUNE_EVERY:
+                        pruned_at = self.clock.now()
+                        await to_thread.run_sync(self.store.prune, pruned_at - KEEP_LOG_FOR)
                 except Exception as error:  # the database is away: keep trying, loudly
                     logger.warning("notifier: cannot claim deliveries (%s); retrying", error)
-                await anyio.sleep(self.poll_interval_s)
+                # An endpoint's next delivery may go as soon as its previous one ended.
+                with anyio.move_on_after(self.poll_interval_s):
+                    await self._lane_freed.wait()
+                self._lane_freed: anyio.Event | None = None  # set while run() waits for its next round
 
     async def deliver_due(self) -> int:
         """One round: claim what is due now, attempt it, and return once every attempt ended."""
@@ -114,6 +125,8 @@ class WebhookDispatcher:
             logger.exception("notifier: attempt at %s failed unexpectedly", delivery.message_id)
         finally:
             self._busy.discard(delivery.endpoint_id)
+            if self._lane_freed is not None:
+                self._lane_freed.set()
 
     async def attempt(self, delivery: Delivery) -> None:
         """Send one attempt and record its outcome with the endpoint's failure state."""

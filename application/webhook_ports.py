@@ -68,3 +68,6 @@ class WebhookStore(Protocol):
 
     def list_deliveries(self, endpoint_id: UUID, *, before: int | None, limit: int) -> list[Delivery]:
         """The endpoint's deliveries, newest first, older than the `before` seq when given."""
+
+    def prune(self, created_before: datetime) -> int:
+        """Forget finished (delivered or failed) deliveries created before then; how many."""

@@ -107,6 +107,13 @@ class InMemoryWebhookStore:
                      if d.endpoint_id == endpoint_id and (before is None or (d.seq or 0) < before)]
             return copy.deepcopy(sorted(found, key=lambda d: d.seq or 0, reverse=True)[:limit])
 
+    def prune(self, created_before: datetime) -> int:
+        with self._lock:
+            old = [key for key, d in self._deliveries.items() if d.status != PENDING and d.created_at < created_before]
+            for key in old:
+                del self._deliveries[key]
+            return len(old)
+
 
 @dataclass(frozen=True)
 class SentRequest:

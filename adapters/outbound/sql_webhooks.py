@@ -211,6 +211,11 @@ class SqlWebhookStore:
             rows = conn.execute(select(d).where(*conditions).order_by(d.c.seq.desc()).limit(limit)).all()
         return [_delivery(row) for row in rows]
 
+    def prune(self, created_before: datetime) -> int:
+        d = self.deliveries
+        with self.engine.begin() as conn:
+            return conn.execute(delete(d).where(d.c.status != PENDING, d.c.created_at < created_before)).rowcount
+
 
 def _endpoint(row: Row[Any]) -> WebhookEndpoint:
     values = row._mapping

@@ -19,6 +19,7 @@ from tests.unit.test_webhook_notifier import (  # noqa: F401 (collected here, on
     test_an_endpoint_failing_for_five_days_is_disabled_and_says_why,
     test_an_event_is_queued_for_every_endpoint_that_wants_it,
     test_deleting_an_endpoint_drops_its_queue,
+    test_finished_deliveries_leave_the_log_after_a_while_and_pending_ones_never,
     test_one_videos_events_keep_their_order_while_the_first_is_retried,
     test_the_delivery_log_pages_newest_first,
     test_the_secret_is_shown_once_and_others_endpoints_are_not_found,

@@ -241,3 +241,17 @@ def test_registration_refuses_an_eleventh_endpoint(hub):
         hub.webhooks.register(alice, url=f"https://a.example/{n}", events=["video.ready"])
     with pytest.raises(Conflict):
         hub.webhooks.register(alice, url="https://a.example/11", events=["video.ready"])
+
+
+def test_finished_deliveries_leave_the_log_after_a_while_and_pending_ones_never(hub):
+    alice = principal()
+    hook = hub.webhooks.register(alice, url="https://a.example/in", events=["video.ready"])
+    hub.sender.answer("https://a.example/in", 200, 500)
+    hub.notifier.enqueue(announced(alice))
+    hub.notifier.enqueue(announced(alice))
+    hub.deliver_due()
+    hub.deliver_due()
+    assert hub.store.prune(hub.clock.now() - timedelta(days=1)) == 0
+    assert hub.store.prune(hub.clock.now() + timedelta(seconds=1)) == 1
+    (left,) = hub.webhooks.deliveries(alice, hook.id).items
+    assert left.status == PENDING
