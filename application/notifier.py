@@ -98,7 +98,6 @@ class WebhookDispatcher:
                 # An endpoint's next delivery may go as soon as its previous one ended.
                 with anyio.move_on_after(self.poll_interval_s):
                     await self._lane_freed.wait()
-                self._lane_freed: anyio.Event | None = None  # set while run() waits for its next round
 
     async def deliver_due(self) -> int:
         """One round: claim what is due now, attempt it, and return once every attempt ended."""

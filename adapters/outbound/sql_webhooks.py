@@ -38,7 +38,6 @@ ENDPOINT_FIELDS = ("id", "owner_id", "url", "events", "description", "scope", "c
                    "failing_since", "disabled_at", "disabled_reason")
 DELIVERY_FIELDS = ("seq", "id", "endpoint_id", "event_type", "video_id", "payload", "created_at", "next_attempt_at",
                    "attempt", "status", "status_code", "error", "delivered_at")
-CANDIDATES_PER_CLAIM = 4  # rows looked at per delivery wanted: some share an endpoint
 
 
 def _define_tables(metadata: MetaData) -> tuple[Table, Table]:
@@ -163,20 +162,15 @@ class SqlWebhookStore:
                                  ~older_pending]
         if busy:
             conditions.append(d.c.endpoint_id.not_in(list(busy)))
-        statement = (select(d).join(e, e.c.id == d.c.endpoint_id).where(*conditions)
-                     .order_by(d.c.next_attempt_at, d.c.seq).limit(limit * CANDIDATES_PER_CLAIM))
-        claimed: list[Delivery] = []
+        # Each endpoint's most overdue delivery only, so a backlog at one endpoint never fills
+        # the batch and keeps the others waiting.
+        rank = func.row_number().over(partition_by=d.c.endpoint_id, order_by=(d.c.next_attempt_at, d.c.seq))
+        due = select(d, rank.label("rank")).join(e, e.c.id == d.c.endpoint_id).where(*conditions).subquery()
+        statement = (select(*(due.c[name] for name in DELIVERY_FIELDS)).where(due.c.rank == 1)
+                     .order_by(due.c.next_attempt_at, due.c.seq).limit(limit))
         with self.engine.begin() as conn:
-            taken: set[UUID] = set()
-            for row in conn.execute(statement).all():
-                delivery = _delivery(row)
-                if len(claimed) >= limit:
-                    break
-                if delivery.endpoint_id in taken or not self._claim(conn, delivery, lease_until):
-                    continue
-                taken.add(delivery.endpoint_id)
-                claimed.append(delivery)
-        return claimed
+            candidates = [_delivery(row) for row in conn.execute(statement).all()]
+            return [delivery for delivery in candidates if self._claim(conn, delivery, lease_until)]
 
     def _claim(self, conn: Connection, delivery: Delivery, lease_until: datetime) -> bool:
         d = self.deliveries

@@ -12,6 +12,7 @@ from adapters.outbound.sql_webhooks import SqlWebhookStore
 from domain.webhooks import Delivery, WebhookEndpoint
 from tests.unit.test_webhook_notifier import (  # noqa: F401 (collected here, on the SQL store)
     hub,  # noqa: F401 (the fixture, over the store below)
+    test_a_backlog_at_one_endpoint_leaves_room_for_the_others,
     test_a_notifier_restarted_mid_backoff_resumes_from_the_store,
     test_a_receiver_failing_twice_gets_the_same_webhook_id_three_times,
     test_a_slow_endpoint_does_not_hold_back_the_others,

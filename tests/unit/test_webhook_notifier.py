@@ -255,3 +255,15 @@ def test_finished_deliveries_leave_the_log_after_a_while_and_pending_ones_never(
     assert hub.store.prune(hub.clock.now() + timedelta(seconds=1)) == 1
     (left,) = hub.webhooks.deliveries(alice, hook.id).items
     assert left.status == PENDING
+
+
+def test_a_backlog_at_one_endpoint_leaves_room_for_the_others(hub):
+    alice = principal()
+    crowded = hub.webhooks.register(alice, url="https://a.example/in", events=["video.ready"])
+    quiet = hub.webhooks.register(alice, url="https://b.example/in", events=["video.failed"])
+    for _ in range(5):
+        hub.notifier.enqueue(announced(alice, "ready"))
+    hub.notifier.enqueue(announced(alice, "failed"))
+    now = hub.clock.now()
+    claimed = hub.store.claim_due(now, now + timedelta(minutes=1), 2)
+    assert {d.endpoint_id for d in claimed} == {crowded.id, quiet.id}
