@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import anyio
 import pytest
 from eventsourcing.popo import POPOTrackingRecorder
@@ -80,23 +82,29 @@ def test_notifications_carry_the_owner_and_the_video_as_it_was_then(videos):
     bus = InProcessEventBus()
     relay = OutboxRelay(videos, POPOTrackingRecorder(), bus)
     video = add_video(videos)
+    low = {"name": "240p", "width": 426, "height": 240, "bitrate": 400_000}
+    high = {"name": "360p", "width": 640, "height": 360, "bitrate": 800_000}
+    manifests = {"hls": "h.m3u8", "dash": "d.mpd"}
+    plan_id = uuid.uuid4()
     video.start_processing()
-    video.record_processed(
-        duration_s=2.0, width=640, height=360, renditions=[{"name": "360p", "width": 640, "height": 360,
-                                                             "bitrate": 800_000}],
-        manifests={"hls": "h.m3u8", "dash": "d.mpd"}, thumbnails={},
-    )
+    video.plan_processing(plan_id, duration_s=2.0, width=640, height=360)
+    video.publish_renditions(plan_id, [low], manifests, {})
+    video.publish_renditions(plan_id, [low, high], manifests, {})  # not playable again: it was already
+    video.record_processed(duration_s=2.0, width=640, height=360, renditions=[low, high], manifests=manifests,
+                           thumbnails={}, plan_id=plan_id)
     video.delete(video.owner_id, ("user",))
     videos.save(video)
     anyio.run(relay.relay_once)
     notes = [decode(m.value, VideoProcessed) for m in drain(bus, "video-processed-events")]
-    assert [n.status for n in notes] == ["processing", "ready", "deleted"]
+    assert [n.status for n in notes] == ["processing", "playable", "ready", "deleted"]
     assert {n.owner_id for n in notes} == {str(video.owner_id)} and {n.schema_version for n in notes} == {2}
-    ready = notes[1].video
-    assert (ready.status, ready.playable, ready.renditions[0].name, ready.duration_s) == ("ready", True, "360p", 2.0)
-    assert (notes[0].video.status, notes[0].video.playable) == ("processing", False)
-    assert (notes[2].video.status, notes[2].video.playable) == ("deleted", False)
-    assert len({n.event_id for n in notes}) == 3
+    processing, playable, ready, deleted = (n.video for n in notes)
+    assert (processing.status, processing.playable, processing.renditions) == ("processing", False, [])
+    assert (playable.status, playable.playable, [r.name for r in playable.renditions]) == ("processing", True, ["240p"])
+    assert (ready.status, ready.playable, [r.name for r in ready.renditions], ready.duration_s) == (
+        "ready", True, ["240p", "360p"], 2.0)
+    assert (deleted.status, deleted.playable) == ("deleted", False)
+    assert len({n.event_id for n in notes}) == 4
 
 
 def test_position_does_not_move_while_the_broker_refuses(videos):
