@@ -15,7 +15,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from tests.e2e.test_accounts_walkthrough import walk_through
-from tests.e2e.test_dev_playback import upload, wait_until_ready
+from tests.e2e.test_dev_playback import upload
 from tests.e2e.test_full_stack import production_env  # noqa: F401 (fixture)
 from tests.e2e.test_worker_group import Worker
 from tests.fixtures.processes import VODHUB, vodhub_process
@@ -72,10 +72,9 @@ def test_an_upload_reaches_the_receiver_signed_and_in_order_across_a_notifier_re
             wait_for_retry(base_url, headers, created.json()["id"])
             notifier.stop(signal.SIGKILL)  # …while its notifier dies: the retry lives in the database only
             notifier = Notifier(tmp_path, env)
-            wait_until_ready(base_url, headers, video_id)
-            received = webhook_receiver.wait_for(3, timeout=60)
+            received = webhook_receiver.wait_for(3, timeout=120)
             while Webhook(created.json()["secret"]).verify(received[-1].body, received[-1].headers)["type"] != "video.ready":
-                received = webhook_receiver.wait_for(len(received) + 1, timeout=60)
+                received = webhook_receiver.wait_for(len(received) + 1, timeout=120)
             log = httpx.get(f"{base_url}/api/webhooks/{created.json()['id']}/deliveries", headers=headers).json()
     finally:
         for process in (notifier, worker):
