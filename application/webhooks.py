@@ -135,6 +135,7 @@ class Webhooks:
     def send_test(self, principal: Principal, endpoint_id: UUID) -> DeliveryView:
         """Queue a `webhook.test` delivery for the notifier to send now."""
         endpoint = self._own(principal, endpoint_id)
+        endpoint.check_enabled()
         now = self.clock.now()
         delivery_id = self.ids.new_id()
         body = msgspec.json.encode({"type": TEST_EVENT, "timestamp": now, "data": {"webhook_id": str(endpoint.id)}})

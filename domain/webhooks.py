@@ -156,6 +156,10 @@ class WebhookEndpoint:
         if actor_id != self.owner_id:
             raise NotFound("no such webhook")
 
+    def check_enabled(self) -> None:
+        if self.disabled:
+            raise Conflict(f"the webhook is disabled: {self.disabled_reason}; register it again to resume deliveries")
+
     def receives(self, event_type: str, video_owner_id: UUID | None) -> bool:
         if self.disabled or event_type not in self.events:
             return False

@@ -16,7 +16,7 @@ from adapters.outbound.clock import RandomIdGenerator, SettableClock
 from adapters.outbound.in_memory_webhooks import InMemoryWebhookSender, InMemoryWebhookStore, SentRequest
 from adapters.outbound.secret_box import AesGcmSecretBox
 from application.accounts import Principal
-from application.errors import NotFound
+from application.errors import Conflict, NotFound
 from application.integration_events import VideoProcessed, VideoSummary
 from application.notifier import Notifier, WebhookDispatcher
 from application.webhook_ports import AttemptResult
@@ -186,6 +186,8 @@ def test_an_endpoint_failing_for_five_days_is_disabled_and_says_why(hub):
     assert [d.status for d in log] == [FAILED, FAILED] and all(d.next_attempt_at is None for d in log)
     assert hub.notifier.enqueue(announced(alice)) == 0  # a disabled endpoint gets nothing new
     assert hub.deliver_due() == 0
+    with pytest.raises(Conflict, match="disabled"):
+        hub.webhooks.send_test(alice, hook.id)
 
 
 def test_the_secret_is_shown_once_and_others_endpoints_are_not_found(hub):
@@ -234,8 +236,6 @@ def test_the_delivery_log_pages_newest_first(hub):
 
 
 def test_registration_refuses_an_eleventh_endpoint(hub):
-    from application.errors import Conflict
-
     alice = principal()
     for n in range(10):
         hub.webhooks.register(alice, url=f"https://a.example/{n}", events=["video.ready"])
