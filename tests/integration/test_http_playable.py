@@ -86,3 +86,27 @@ def test_a_private_playable_video_has_briefly_cached_signed_manifests(client, up
     location = client.get(f"/api/videos/stream/{video['id']}", headers=uploader, follow_redirects=False).headers["location"]
     manifest = client.get(location)
     assert manifest.status_code == 200 and manifest.headers["cache-control"] == "private, max-age=10"
+
+
+def test_status_events_of_a_playable_video_name_its_renditions_then_end_ready(client, vodhub, uploader, playable):
+    import threading
+    import time
+
+    from tests.integration.test_http_video_lifecycle import sse_events
+
+    video = playable()
+
+    def finish_later() -> None:
+        time.sleep(1.0)
+        ready = vodhub.videos.get_aggregate(uuid.UUID(video["id"]))
+        ready.record_processed(duration_s=8.0, width=854, height=480, renditions=list(ready.renditions),
+                               manifests={**ready.manifests, "mp4": "x"}, thumbnails={})
+        vodhub.videos.save(ready)
+
+    threading.Thread(target=finish_later).start()
+    events = sse_events(client.get(f"/api/videos/{video['id']}/events", headers=uploader).text)
+    assert events[:3] == [("status", "processing"), ("rendition", '{"name":"240p","width":416,"height":234}'),
+                          ("progress", '{"progress":0.0}')]
+    assert events[-1] == ("status", "ready")
+    again = sse_events(client.get(f"/api/videos/{video['id']}/events", headers=uploader).text)
+    assert again == [("status", "ready")]  # a final status is the first and only event

@@ -125,7 +125,9 @@ class VideosController(Controller):
 
         async def changes() -> AsyncIterator[ServerSentEventMessage]:
             current, shown, published = status, None, set()
-            yield ServerSentEventMessage(data=current, event="status")
+            yield ServerSentEventMessage(data=current, event="status")  # the first event, always
+            if current in FINAL_STATUSES:
+                return
             state = (status, progress, renditions)
             while True:
                 latest, done, streamable = state
