@@ -202,13 +202,16 @@ def test_every_deployment_has_a_disruption_budget_that_lets_nodes_drain(objects:
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         (budget,) = [budget for budget in budgets.values()
                      if budget["spec"]["selector"]["matchLabels"].items() <= labels.items()]
-        replicas = deployment["spec"].get("replicas")
-        if replicas == 1:
-            assert budget["spec"].get("maxUnavailable") == 1, process  # minAvailable 1 would block drains
+        # The fewest replicas the pods may run with: a budget that keeps all of them blocks drains.
+        fewest = deployment["spec"].get("replicas")
         if process == "api":
-            autoscaler = of_kind(objects, "HorizontalPodAutoscaler")["vodhub-api"]
-            assert budget["spec"]["minAvailable"] < autoscaler["spec"]["minReplicas"] or \
-                autoscaler["spec"]["minReplicas"] == 1
+            fewest = of_kind(objects, "HorizontalPodAutoscaler")["vodhub-api"]["spec"]["minReplicas"]
+        elif process == "worker":
+            fewest = of_kind(objects, "ScaledObject")["vodhub-worker"]["spec"]["minReplicaCount"]
+        if "minAvailable" in budget["spec"]:
+            assert budget["spec"]["minAvailable"] < fewest, process
+        else:
+            assert budget["spec"]["maxUnavailable"] >= 1, process
 
 
 # --- secrets and settings ----------------------------------------------------------------------
