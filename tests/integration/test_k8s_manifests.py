@@ -21,6 +21,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from entrypoints.settings import PREFIX, Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -252,6 +254,20 @@ def test_credentials_are_secrets_and_settings_are_not(rendered: dict[str, list[d
     for deployment in deployments(rendered["dev"]).values():
         assert secret_names(deployment["spec"]["template"]["spec"]) - {SIGNING_KEY_SECRET} <= dev_secrets
     assert not of_kind(rendered["prod"], "Secret")
+
+
+def test_every_setting_set_is_one_vodhub_reads(rendered: dict[str, list[dict]]) -> None:
+    known = {PREFIX + name.upper() for name in Settings.__struct_fields__}
+    for overlay, objects in rendered.items():
+        names = set(settings(objects))
+        for secret in of_kind(objects, "Secret").values():
+            names |= set(secret["data"])
+        for deployment in deployments(objects).values():
+            for container in deployment["spec"]["template"]["spec"]["containers"]:
+                names |= {variable["name"] for variable in container.get("env", [])}
+        vodhub = {name for name in names if name.startswith(PREFIX)}
+        assert vodhub - known == set(), overlay
+        assert names - vodhub <= {"FORWARDED_ALLOW_IPS"}, overlay  # uvicorn's own
 
 
 # --- scaling ------------------------------------------------------------------------------------
