@@ -302,7 +302,8 @@ def test_workers_scale_on_the_tasks_lag_up_to_the_partitions(objects: list[dict]
         assert trigger["metadata"]["bootstrapServers"] == config["VODHUB_KAFKA_BOOTSTRAP_SERVERS"]
         assert trigger["metadata"]["allowIdleConsumers"] == "false"
     # More members than partitions would sit idle: the bound is the partition count itself.
-    assert scaled["spec"]["maxReplicaCount"] == int(config["VODHUB_TOPIC_PARTITIONS"])
+    assert scaled["spec"]["maxReplicaCount"] == int(config["VODHUB_TASK_PARTITIONS"])
+    assert config.get("VODHUB_TOPIC_TRANSCODE_TASKS", TASKS_TOPIC) == TASKS_TOPIC
     assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
 
 
