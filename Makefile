@@ -26,6 +26,7 @@ run: install
 test: install
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light)  # the gateway e2e test
 	command -v ffprobe >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg)  # the segment tests' second player
+	command -v promtool >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus)  # promtool: the alert rule tests
 	$(VENV)/bin/pytest
 
 bench: install

@@ -16,6 +16,7 @@ from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.projection import BaseProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from adapters.outbound.metrics import watch_unfinished_videos
 from adapters.outbound.sql_catalog import SqlCatalog
 from application.playback import forget_video
 from application.projections import CatalogProjection
@@ -108,6 +109,8 @@ def run_projector(settings: Settings, rebuild: bool = False) -> None:
         catalog.create_tables()
     with ExitStack() as stack:
         stack.callback(catalog.close)
+        # The read model knows which videos wait too long: the alerts on stuck processing read it here.
+        stack.callback(watch_unfinished_videos(catalog.unfinished))
         forget = _cache_invalidation(settings, stack)
         with schema_creation_lock(settings.database_url):
             runners = [

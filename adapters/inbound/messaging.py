@@ -49,6 +49,9 @@ class ConsumerMetrics(Protocol):
     def consumer_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
         """How many messages the group is behind on one partition."""
 
+    def dead_lettered(self, group: str, topic: str) -> None:
+        """The group gave up on a message and copied it to the dead-letter `topic`."""
+
 
 class PermanentFailure(Exception):
     """The message can never be handled (it does not decode, say): dead-letter it at once."""
@@ -69,15 +72,15 @@ class RetryPolicy:
 
 async def deliver(
     message: IncomingMessage, handler: MessageHandler, retry: RetryPolicy, dead_letters: EventPublisher
-) -> None:
+) -> bool:
     """Handle the message, retrying transient failures; dead-letter it when it cannot be
-    handled. Returns once the message may be committed; raises only if the dead-letter
-    publish fails, and then the message must not be committed."""
+    handled. Returns once the message may be committed, True if it was dead-lettered; raises
+    only if the dead-letter publish fails, and then the message must not be committed."""
     for attempt in range(1, retry.max_attempts + 1):
         final_attempt = attempt == retry.max_attempts
         try:
             await handler(message, attempt=attempt, final_attempt=final_attempt)
-            return
+            return False
         except PermanentFailure:
             log.exception("Dead-lettering %s: it can never be handled", _describe(message))
             break
@@ -89,6 +92,7 @@ async def deliver(
         await asyncio.sleep(retry.wait_before(attempt + 1))
     dead_letter = OutgoingMessage(topic=dead_letter_topic(message.topic), key=message.key, value=message.value)
     await dead_letters.publish([dead_letter])
+    return True
 
 
 def _describe(message: IncomingMessage) -> str:
@@ -217,9 +221,11 @@ class KafkaConsumerRunner(_StoppableRunner):
         )
         handling.begin(partition)
         try:
-            await self._deliver_keeping_membership(consumer, message)
+            dead_lettered = await self._deliver_keeping_membership(consumer, message)
         finally:
             partition_kept = handling.end()
+        if dead_lettered and self._metrics is not None:
+            self._metrics.dead_lettered(self._group_id, dead_letter_topic(record.topic))
         if not partition_kept:
             log.info("Not committing %s: its partition was rebalanced meanwhile", _describe(message))
             return
@@ -232,7 +238,7 @@ class KafkaConsumerRunner(_StoppableRunner):
         if self._metrics is not None and end is not None:
             self._metrics.consumer_lag(self._group_id, record.topic, record.partition, end - record.offset - 1)
 
-    async def _deliver_keeping_membership(self, consumer: AIOKafkaConsumer, message: IncomingMessage) -> None:
+    async def _deliver_keeping_membership(self, consumer: AIOKafkaConsumer, message: IncomingMessage) -> bool:
         delivery = asyncio.create_task(deliver(message, self._handler, self._retry, self._dead_letters))
         try:
             while True:

@@ -8,7 +8,14 @@ files there and the api's /metrics adds up every process (see adapters/inbound/h
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Metric
+from prometheus_client.core import GaugeMetricFamily
+
+log = logging.getLogger("vodhub.metrics")
 
 TRANSCODE_SECONDS = Histogram(
     "vodhub_transcode_duration_seconds", "Wall time to encode one rung of a video's ladder.", ["rung"],
@@ -29,6 +36,10 @@ RELAY_LATEST = Gauge(
 RELAY_LAG = Gauge(
     "vodhub_relay_lag_notifications", "Notifications recorded but not yet published (latest - published).", ["log"],
     multiprocess_mode="livemostrecent",
+)
+DEAD_LETTERED = Counter(
+    "vodhub_dead_lettered_messages", "Messages a consumer group gave up on and copied to a dead-letter topic.",
+    ["group", "topic"],
 )
 CONSUMER_LAG = Gauge(
     "vodhub_consumer_lag_messages", "Messages behind the end of a partition, per consumer group.",
@@ -57,6 +68,56 @@ class PrometheusMetrics:
         """How many messages a consumer group is behind on one partition."""
         CONSUMER_LAG.labels(group=group, topic=topic, partition=str(partition)).set(max(lag, 0))
 
+    def dead_lettered(self, group: str, topic: str) -> None:
+        """The group gave up on a message and copied it to the dead-letter `topic`."""
+        DEAD_LETTERED.labels(group=group, topic=topic).inc()
+
+
+UNFINISHED_STATUSES = ("uploaded", "processing")
+
+
+class UnfinishedVideosCollector:
+    """Videos not yet processed, read from the catalog at each scrape: how many per status and
+    how long the longest-waiting one has been there. A video that stays `processing` for hours
+    has a worker stuck on it; one that stays `uploaded` was never picked up."""
+
+    def __init__(
+        self, unfinished: Callable[[], Mapping[str, tuple[int, datetime]]],
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._unfinished = unfinished
+        self._now = now
+
+    def describe(self) -> list[Metric]:
+        return []  # so registering does not query the catalog
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            unfinished = self._unfinished()
+        except Exception:  # the read model is down: report nothing rather than fail the scrape
+            log.warning("metrics: cannot count unfinished videos", exc_info=True)
+            return
+        now = self._now()
+        count = GaugeMetricFamily("vodhub_videos_unfinished", "Videos uploaded or processing, by status.",
+                                  labels=["status"])
+        oldest = GaugeMetricFamily(
+            "vodhub_videos_unfinished_oldest_age_seconds",
+            "Seconds since the longest-waiting unfinished video of a status last changed (0: none).", labels=["status"],
+        )
+        for status in UNFINISHED_STATUSES:
+            videos, since = unfinished.get(status, (0, None))
+            count.add_metric([status], videos)
+            oldest.add_metric([status], max((now - since).total_seconds(), 0.0) if since else 0.0)
+        yield count
+        yield oldest
+
+
+def watch_unfinished_videos(unfinished: Callable[[], Mapping[str, tuple[int, datetime]]]) -> Callable[[], None]:
+    """Report unfinished videos on this process's /metrics; returns the function that stops it."""
+    collector = UnfinishedVideosCollector(unfinished)
+    REGISTRY.register(collector)
+    return lambda: REGISTRY.unregister(collector)
+
 
 class InMemoryMetrics:
     """The twin for tests and for processes that expose no /metrics: it keeps the last values."""
@@ -66,6 +127,7 @@ class InMemoryMetrics:
         self.outcomes: list[str] = []
         self.relay: dict[str, tuple[int, int]] = {}
         self.lag: dict[tuple[str, str, int], int] = {}
+        self.dead_letters: list[tuple[str, str]] = []
 
     def transcode_finished(self, rung: str, seconds: float) -> None:
         self.transcodes.append((rung, seconds))
@@ -78,3 +140,6 @@ class InMemoryMetrics:
 
     def consumer_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
         self.lag[(group, topic, partition)] = lag
+
+    def dead_lettered(self, group: str, topic: str) -> None:
+        self.dead_letters.append((group, topic))

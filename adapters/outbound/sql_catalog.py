@@ -335,6 +335,15 @@ class SqlCatalog(CatalogRecorder):
     def list_for_owner(self, owner: UUID, *, cursor: str | None = None, limit: int = 20) -> CatalogPage:
         return self._page([self.videos.c.owner_id == owner], cursor, limit)
 
+    def unfinished(self) -> dict[str, tuple[int, datetime]]:
+        """Videos still waiting for their processing to finish, per status (uploaded,
+        processing): how many, and when the longest-waiting one last changed."""
+        status, changed = self.videos.c.status, self.videos.c.updated_at
+        query = (select(status, func.count(), func.min(changed)).where(status.in_(("uploaded", "processing")))
+                 .group_by(status))
+        with self.engine.connect() as conn:
+            return {row[0]: (row[1], row[2]) for row in conn.execute(query)}
+
     def get_profile(self, user_id: UUID) -> PublicProfileView | None:
         columns = [self.profiles.c[name] for name in PROFILE_FIELDS]
         with self.engine.connect() as conn:

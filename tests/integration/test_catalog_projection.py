@@ -165,6 +165,20 @@ class SqlCatalogScenarios(CatalogScenarios):
 
         return project
 
+    def test_unfinished_videos_are_counted_by_status_with_the_oldest_change(self, videos, catalog, project):
+        waiting = upload(videos, "waiting", ready=False)
+        upload(videos, "also waiting", ready=False)
+        started = upload(videos, "started", ready=False)
+        started.start_processing()
+        videos.save(started)
+        upload(videos, "done")
+        project(videos)
+
+        unfinished = catalog.unfinished()
+        assert {status: count for status, (count, _) in unfinished.items()} == {"uploaded": 2, "processing": 1}
+        assert unfinished["uploaded"][1] == catalog.get(waiting.id).updated_at
+        assert unfinished["processing"][1] == catalog.get(started.id).updated_at
+
     def test_a_crash_before_commit_leaves_nothing_and_the_restart_applies_the_event_once(
         self, videos, catalog, project,
     ):

@@ -79,8 +79,38 @@ def test_the_whole_stack_is_there(compose):
         assert environment["VODHUB_KAFKA_BOOTSTRAP_SERVERS"] and environment["VODHUB_S3_ENDPOINT"]
         # One signing key for every replica: tokens and signed media URLs verify anywhere.
         assert environment["VODHUB_JWT_PRIVATE_KEY"].startswith("/var/lib/vodhub/keys/")
-    published = [service for service in services.values() if service.get("ports")]
+    published = [service for service in services.values() if service.get("ports") and not service.get("profiles")]
     assert published == [services["gateway"]], "only the gateway is reachable from outside"
+    for name, service in services.items():
+        if service.get("profiles"):  # opt-in extras (observability) are reachable from this host only
+            assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name
+
+
+def test_the_observability_profile_adds_prometheus_and_grafana_with_the_repository_config(compose):
+    services = compose["services"]
+    extras = {name for name, service in services.items() if service.get("profiles")}
+    assert extras >= {"prometheus", "grafana"}
+    for name in extras:
+        assert services[name]["profiles"] == ["observability"], name
+    mounts = {
+        (name, target): (ROOT / source).resolve()
+        for name in ("prometheus", "grafana")
+        for source, target, *_ in (volume.split(":") for volume in services[name]["volumes"])
+        if source.startswith(".")
+    }
+    config = services["prometheus"]["command"][0].removeprefix("--config.file=")
+    config_dir, config_name = config.rsplit("/", 1)
+    assert (mounts[("prometheus", config_dir)] / config_name).is_file()
+    rules = yaml.safe_load((mounts[("prometheus", config_dir)] / config_name).read_text())["rule_files"]
+    assert all((mounts[("prometheus", config_dir)] / rule).is_file() for rule in rules)
+    assert "backend" in services["prometheus"]["networks"], "the processes are reachable only on the backend network"
+    provisioning = mounts[("grafana", "/etc/grafana/provisioning")]
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((provisioning / "dashboards" / "vodhub.yml").read_text())["providers"][0]
+    dashboards = mounts[("grafana", provider["options"]["path"])]
+    assert (dashboards / "vodhub.json").is_file()
+    assert set(services["grafana"]["networks"]) & set(services["prometheus"]["networks"])
 
 
 def test_start_up_ordering_can_converge(compose):

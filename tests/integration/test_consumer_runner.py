@@ -244,7 +244,7 @@ async def test_a_message_whose_runner_stopped_mid_handler_goes_to_the_other_runn
 
 
 async def test_a_permanent_failure_is_dead_lettered_and_the_next_message_handled(
-    kafka_broker, new_topic, new_runner, publisher
+    kafka_broker, kafka_topic_prefix, new_topic, new_runner, publisher
 ):
     topic = await new_topic(1)
     journal = Journal()
@@ -254,15 +254,18 @@ async def test_a_permanent_failure_is_dead_lettered_and_the_next_message_handled
             raise PermanentFailure("undecodable")
 
     await publisher.publish([message(topic, "video-1", "poison"), message(topic, "video-1", "good")])
-    async with running(new_runner(topic, journal.recording("a", reject_poison))):
+    metrics = InMemoryMetrics()
+    runner = new_runner(topic, journal.recording("a", reject_poison), metrics=metrics)
+    async with running(runner):
         await wait_until(lambda: b"good" in journal.values())
 
     assert journal.values() == [b"poison", b"good"]
     assert await dead_letters(kafka_broker.bootstrap_servers, topic, count=1) == [b"poison"]
+    assert metrics.dead_letters == [(f"{kafka_topic_prefix}-group", dead_letter_topic(topic))]
 
 
 async def test_transient_failures_are_retried_and_dead_lettered_once_attempts_run_out(
-    kafka_broker, new_topic, new_runner, publisher
+    kafka_broker, kafka_topic_prefix, new_topic, new_runner, publisher
 ):
     topic = await new_topic(1)
     journal = Journal()
@@ -272,7 +275,9 @@ async def test_transient_failures_are_retried_and_dead_lettered_once_attempts_ru
             raise ConnectionError("storage hiccup")
 
     await publisher.publish([message(topic, "video-1", value) for value in ("flaky", "doomed", "after")])
-    runner = new_runner(topic, journal.recording("a", fail_flaky_once_and_doomed_always), max_attempts=3, backoff_s=[0.05])
+    metrics = InMemoryMetrics()
+    runner = new_runner(topic, journal.recording("a", fail_flaky_once_and_doomed_always), max_attempts=3, backoff_s=[0.05],
+                        metrics=metrics)
     async with running(runner):
         await wait_until(lambda: b"after" in journal.values())
 
@@ -282,6 +287,7 @@ async def test_transient_failures_are_retried_and_dead_lettered_once_attempts_ru
         (b"after", 1, False),
     ]
     assert await dead_letters(kafka_broker.bootstrap_servers, topic, count=1) == [b"doomed"]
+    assert metrics.dead_letters == [(f"{kafka_topic_prefix}-group", dead_letter_topic(topic))]  # "flaky" succeeded on retry
 
 
 async def test_a_message_whose_partition_was_rebalanced_mid_handler_is_handled_again(
