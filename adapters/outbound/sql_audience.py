@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from eventsourcing.persistence import Tracking
 from sqlalchemy import (
     BigInteger,
@@ -260,8 +261,8 @@ class SqlAudience:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(statement).all()
-        videos = self._videos_of([row[:-1] for row in rows[:limit]])
-        items = [(video, row.viewed_at) for video, row in zip(videos, rows, strict=False)]
+        items = [(msgspec.convert({str(name): value for name, value in row._mapping.items() if name != "viewed_at"},
+                                  CatalogVideo), row.viewed_at) for row in rows[:limit]]
         next_cursor = encode_position(items[-1][1], items[-1][0].id) if len(rows) > limit else None
         return WatchedRows(items=items, next_cursor=next_cursor)
 

@@ -32,7 +32,7 @@ GROUP_ROUTES = {
     ("POST", "/api/auth/login"): LOGIN,
     ("POST", "/api/videos/upload"): UPLOAD,
     ("POST", "/api/videos/uploads"): UPLOAD,  # a resumable upload counts once, when it is created
-    ("POST", "/api/videos/{video_id:uuid}/comments"): COMMENT,
+    ("POST", "/api/videos/{video_id}/comments"): COMMENT,
 }
 LOGIN_BODY_MAX = 16 * 1024  # a login body is tiny; past this, count by address alone
 
