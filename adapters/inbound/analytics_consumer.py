@@ -30,7 +30,8 @@ class KafkaViewsConsumer:
         self.analytics = analytics
         self.batch_size = batch_size
         self.retry_s = retry_s
-        self.counted = 0
+        self.counted = 0  # views counted by this consumer
+        self.handled = 0  # messages it handled, redelivered and skipped ones included
         self._settings = dict(
             bootstrap_servers=bootstrap_servers, group_id=group_id, client_id="vodhub-analytics",
             enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms,
@@ -61,6 +62,7 @@ class KafkaViewsConsumer:
         while True:
             try:
                 self.counted += await to_thread.run_sync(self.analytics.record, messages)
+                self.handled += len(messages)
                 return
             except Exception:
                 logger.exception("could not record %d views; retrying", len(messages))

@@ -158,15 +158,12 @@ class SqlAudience:
 
         def change(conn: Connection) -> None:
             if liked:
-                inserted = conn.execute(
-                    self._insert(likes).values(video_id=video_id, user_id=user_id).on_conflict_do_nothing()
-                ).rowcount
+                statement = self._insert(likes).values(video_id=video_id, user_id=user_id).on_conflict_do_nothing()
             else:
-                inserted = -conn.execute(
-                    delete(likes).where(likes.c.video_id == video_id, likes.c.user_id == user_id)
-                ).rowcount
-            if inserted:
-                self.bump_stats(conn, video_id, like_count=inserted)
+                statement = delete(likes).where(likes.c.video_id == video_id, likes.c.user_id == user_id)
+            # RETURNING, as rowcount is not reliable for an upsert on every driver.
+            if conn.execute(statement.returning(likes.c.user_id)).first() is not None:
+                self.bump_stats(conn, video_id, like_count=1 if liked else -1)
 
         self._apply(tracking, change)
 
