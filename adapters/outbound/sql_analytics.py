@@ -8,14 +8,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import Connection, case, func, select, tuple_
+from sqlalchemy import BigInteger, Connection, Date, Uuid, bindparam, select, text
 
-from adapters.outbound.sql_catalog import SqlCatalog
-from application.analytics import CO_VIEW_LOOKBACK, Position, ViewEffects, plan_views
+from adapters.outbound.sql_catalog import SqlCatalog, UtcDateTime
+from application.analytics import Position, ViewEffects, plan_views
 from application.integration_events import VideoViewed
 
 SEEN_KEPT = timedelta(days=2)  # a republished view arrives within minutes; ids older than this are dropped
 PRUNE_EVERY = 500  # batches
+# How SQLAlchemy stores each kind of value on SQLite (UUIDs as hex text, datetimes naive UTC).
+SQLITE_TYPES = {"uuid": Uuid(), "bigint": BigInteger(), "date": Date(), "timestamptz": UtcDateTime()}
 
 
 class SqlAnalytics:
@@ -67,6 +69,18 @@ class SqlAnalytics:
         """Views whose event id was not counted before (nor earlier in this batch); they are remembered."""
         if not views:
             return []
+        if self.catalog.on_postgres:  # one statement, arrays for parameters
+            ids = [view.event_id for view in views]
+            new = {row[0] for row in conn.execute(text(
+                "INSERT INTO analytics_seen_views (event_id, seen_at) "
+                "SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:at AS timestamptz[])) "
+                "ON CONFLICT DO NOTHING RETURNING event_id"), {"ids": ids, "at": [view.viewed_at for view in views]})}
+            fresh = []
+            for view in views:  # one per id, also within the batch
+                if view.event_id in new:
+                    new.discard(view.event_id)
+                    fresh.append(view)
+            return fresh
         seen = self.tables.seen_views
         ids = list({view.event_id for view in views})
         known = {row[0] for row in conn.execute(select(seen.c.event_id).where(seen.c.event_id.in_(ids)))}
@@ -80,47 +94,53 @@ class SqlAnalytics:
         return unseen
 
     def _histories(self, conn: Connection, views: list[VideoViewed]) -> dict[UUID, dict[UUID, datetime]]:
-        """Each viewer's latest videos, and whether they watched the batch's videos before."""
+        """The batch's viewers' histories: what plan_views needs (their latest videos, and whether
+        they watched the batch's videos before) in one indexed query."""
         history = self.tables.history
         users = list({UUID(view.user_id) for view in views})
-        ranked = select(
-            history.c.user_id, history.c.video_id, history.c.viewed_at,
-            func.row_number().over(partition_by=history.c.user_id, order_by=history.c.viewed_at.desc()).label("rank"),
-        ).where(history.c.user_id.in_(users)).subquery()
-        latest = select(ranked.c.user_id, ranked.c.video_id, ranked.c.viewed_at).where(ranked.c.rank <= CO_VIEW_LOOKBACK)
-        pairs = list({(UUID(view.user_id), UUID(view.video_id)) for view in views})
-        watched = select(history.c.user_id, history.c.video_id, history.c.viewed_at).where(
-            tuple_(history.c.user_id, history.c.video_id).in_(pairs))
         histories: dict[UUID, dict[UUID, datetime]] = {}
-        for statement in (latest, watched):
-            for user_id, video_id, viewed_at in conn.execute(statement):
-                histories.setdefault(user_id, {})[video_id] = viewed_at.replace(tzinfo=viewed_at.tzinfo or UTC)
+        if self.catalog.on_postgres:
+            rows = conn.execute(text("SELECT user_id, video_id, viewed_at FROM analytics_history "
+                                     "WHERE user_id = ANY(CAST(:users AS uuid[]))"), {"users": users})
+        else:
+            rows = conn.execute(
+                select(history.c.user_id, history.c.video_id, history.c.viewed_at).where(history.c.user_id.in_(users)))
+        for user_id, video_id, viewed_at in rows:
+            histories.setdefault(user_id, {})[video_id] = viewed_at
         return histories
 
     def _write(self, conn: Connection, effects: ViewEffects) -> None:
-        tables, insert = self.tables, self.catalog._insert
-        stats = insert(tables.stats)
-        conn.execute(stats.on_conflict_do_update(
-            index_elements=[tables.stats.c.video_id],
-            set_={"view_count": tables.stats.c.view_count + stats.excluded.view_count}),
-            [{"video_id": video, "view_count": n} for video, n in effects.views.items()])
-        per_day = insert(tables.views_by_day)
-        conn.execute(per_day.on_conflict_do_update(
-            index_elements=[tables.views_by_day.c.video_id, tables.views_by_day.c.day],
-            set_={"views": tables.views_by_day.c.views + per_day.excluded.views}),
-            [{"video_id": video, "day": day, "views": n} for (video, day), n in effects.per_day.items()])
-        watched = insert(tables.history)
-        later = case((watched.excluded.viewed_at > tables.history.c.viewed_at, watched.excluded.viewed_at),
-                     else_=tables.history.c.viewed_at)
-        conn.execute(watched.on_conflict_do_update(
-            index_elements=[tables.history.c.user_id, tables.history.c.video_id], set_={"viewed_at": later}),
-            [{"user_id": user, "video_id": video, "viewed_at": at} for (user, video), at in effects.watched.items()])
-        if effects.co_views:
-            co_views = insert(tables.co_views)
-            conn.execute(co_views.on_conflict_do_update(
-                index_elements=[tables.co_views.c.video_id, tables.co_views.c.other_id],
-                set_={"viewers": tables.co_views.c.viewers + co_views.excluded.viewers}),
-                [{"video_id": a, "other_id": b, "viewers": n} for (a, b), n in effects.co_views.items()])
+        self._upsert(conn, "catalog_video_stats", {"video_id": "uuid", "view_count": "bigint"}, ["video_id"],
+                     "view_count = t.view_count + excluded.view_count", list(effects.views.items()))
+        self._upsert(conn, "analytics_views_by_day", {"video_id": "uuid", "day": "date", "views": "bigint"},
+                     ["video_id", "day"], "views = t.views + excluded.views",
+                     [(video, day, n) for (video, day), n in effects.per_day.items()])
+        self._upsert(conn, "analytics_co_views", {"video_id": "uuid", "other_id": "uuid", "viewers": "bigint"},
+                     ["video_id", "other_id"], "viewers = t.viewers + excluded.viewers",
+                     [(a, b, n) for (a, b), n in effects.co_views.items()])
+        self._upsert(conn, "analytics_history", {"user_id": "uuid", "video_id": "uuid", "viewed_at": "timestamptz"},
+                     ["user_id", "video_id"],
+                     "viewed_at = CASE WHEN excluded.viewed_at > t.viewed_at THEN excluded.viewed_at ELSE t.viewed_at END",
+                     [(user, video, at) for (user, video), at in effects.watched.items()])
+
+    def _upsert(
+        self, conn: Connection, table: str, columns: dict[str, str], keys: list[str], update: str, rows: list[tuple],
+    ) -> None:
+        """One statement for all rows: on PostgreSQL from arrays (unnest), so a batch costs one round
+        trip and one parse whatever its size; on SQLite, in process, executemany is cheap already."""
+        if not rows:
+            return
+        names = ", ".join(f'"{name}"' for name in columns)
+        conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}"
+        if self.catalog.on_postgres:
+            arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns.items())
+            statement = f"INSERT INTO {table} AS t ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+            conn.execute(text(statement), {name: [row[n] for row in rows] for n, name in enumerate(columns)})
+            return
+        values = ", ".join(f":{name}" for name in columns)
+        statement = text(f"INSERT INTO {table} AS t ({names}) VALUES ({values}) {conflict}").bindparams(
+            *(bindparam(name, type_=SQLITE_TYPES[kind]) for name, kind in columns.items()))
+        conn.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
 
     def _prune(self, conn: Connection) -> None:
         with self._lock:
@@ -129,3 +149,4 @@ class SqlAnalytics:
         if due:
             seen = self.tables.seen_views
             conn.execute(seen.delete().where(seen.c.seen_at < datetime.now(UTC) - SEEN_KEPT))
+
