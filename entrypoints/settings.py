@@ -34,7 +34,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     topic_video_viewed: str = "video-viewed-events"
     view_window_s: int = 1800  # one viewer's repeated beacons within this many seconds count once
     view_buffer_size: int = 10_000  # views the api keeps while Kafka is away; more are dropped (and counted)
-    analytics_batch_size: int = 500  # views the analytics consumer counts per transaction
+    analytics_batch_size: int = 2000  # views the analytics consumer counts per transaction
     s3_endpoint: str | None = None  # unset: local directory in data_dir
     s3_bucket: str = "vodhub"
     s3_region: str = "us-east-1"

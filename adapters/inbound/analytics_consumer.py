@@ -24,7 +24,7 @@ GROUP = "analytics"
 class KafkaViewsConsumer:
     def __init__(
         self, bootstrap_servers: str, topic: str, analytics: Analytics, *, group_id: str = GROUP,
-        batch_size: int = 500, session_timeout_ms: int = 10_000, retry_s: float = 1.0,
+        batch_size: int = 2000, session_timeout_ms: int = 10_000, retry_s: float = 1.0,
     ) -> None:
         self.topic = topic
         self.analytics = analytics
@@ -72,7 +72,7 @@ class KafkaViewsConsumer:
 class InProcessViewsConsumer:
     """The embedded default: the same use case on the in-process bus (offsets count messages taken)."""
 
-    def __init__(self, bus: InProcessEventBus, topic: str, analytics: Analytics, batch_size: int = 500) -> None:
+    def __init__(self, bus: InProcessEventBus, topic: str, analytics: Analytics, batch_size: int = 2000) -> None:
         self.bus = bus
         self.topic = topic
         self.analytics = analytics
