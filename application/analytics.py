@@ -28,6 +28,7 @@ logger = logging.getLogger("vodhub.analytics")
 
 VIEW_WINDOW_S = 30 * 60  # one viewer's repeated beacons within this window count once
 CO_VIEW_LOOKBACK = 20  # a new video pairs with at most this many of the viewer's latest ones
+CO_VIEWS_KEPT = 100  # per video, pruned now and then: related videos need a dozen
 
 
 # --- ports ---------------------------------------------------------------------------------

@@ -3,10 +3,11 @@ SqlAnalytics (offsets and event ids remembered, each batch applied at once under
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from adapters.outbound.in_memory_catalog import InMemoryVideoCatalog
-from application.analytics import Position, plan_views
+from application.analytics import CO_VIEWS_KEPT, Position, plan_views
 from application.integration_events import VideoViewed
 
 
@@ -36,3 +37,10 @@ class InMemoryAnalytics:
             for (video_id, other_id), count in effects.co_views.items():
                 catalog.co_views[video_id][other_id] += count
         return len(new_views)
+
+    def prune_co_views(self, keep: int = CO_VIEWS_KEPT) -> None:
+        """Each video keeps its `keep` most shared audiences."""
+        with self.catalog._lock:
+            for video_id, others in self.catalog.co_views.items():
+                kept = sorted(others.items(), key=lambda item: item[1], reverse=True)[:keep]
+                self.catalog.co_views[video_id] = defaultdict(int, kept)

@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import BigInteger, Connection, Date, Uuid, bindparam, select, text
 
 from adapters.outbound.sql_catalog import SqlCatalog, UtcDateTime
-from application.analytics import Position, ViewEffects, plan_views
+from application.analytics import CO_VIEWS_KEPT, Position, ViewEffects, plan_views
 from application.integration_events import VideoViewed
 
 SEEN_KEPT = timedelta(days=2)  # a republished view arrives within minutes; ids older than this are dropped
@@ -149,4 +149,17 @@ class SqlAnalytics:
         if due:
             seen = self.tables.seen_views
             conn.execute(seen.delete().where(seen.c.seen_at < datetime.now(UTC) - SEEN_KEPT))
+            self._prune_co_views(conn, CO_VIEWS_KEPT)
+
+    def prune_co_views(self, keep: int = CO_VIEWS_KEPT) -> None:
+        """Each video keeps its `keep` most shared audiences; the rest, rarely recommended, go."""
+        with self.catalog.engine.begin() as conn:
+            self._prune_co_views(conn, keep)
+
+    def _prune_co_views(self, conn: Connection, keep: int) -> None:
+        conn.execute(text(
+            "DELETE FROM analytics_co_views WHERE (video_id, other_id) IN ("
+            " SELECT video_id, other_id FROM ("
+            "  SELECT video_id, other_id, row_number() OVER (PARTITION BY video_id ORDER BY viewers DESC) AS rank"
+            "  FROM analytics_co_views) AS ranked WHERE rank > :keep)"), {"keep": keep})
 

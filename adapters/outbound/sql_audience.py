@@ -57,6 +57,11 @@ class AudienceTables:
     seen_views: Table
     offsets: Table
 
+    @property
+    def kept_on_rebuild(self) -> tuple[Table, ...]:
+        """Written by the analytics consumer from Kafka, not projected from the event store."""
+        return (self.stats, self.views_by_day, self.history, self.co_views, self.seen_views, self.offsets)
+
 
 def define_audience_tables(metadata: MetaData, timestamp: Any) -> AudienceTables:
     """`timestamp` is the column type of aware UTC datetimes (UtcDateTime)."""

@@ -240,10 +240,15 @@ class SqlCatalog(SqlAudience, CatalogRecorder):
                     conn.execute(text(statement))
 
     def drop_tables(self) -> None:
+        """Drop what the projection rebuilds from the event store. The view figures stay: views
+        are not in the event store, and the analytics consumer has long moved past them."""
+        kept = self.audience.kept_on_rebuild
         with self.engine.begin() as conn:
             if not self.on_postgres:
                 conn.execute(text("DROP TABLE IF EXISTS catalog_videos_fts"))
-            self.metadata.drop_all(conn)
+            self.metadata.drop_all(conn, tables=[table for table in self.metadata.sorted_tables if table not in kept])
+            if inspect(conn).has_table(self.stats.name):
+                conn.execute(update(self.stats).values(like_count=0, comment_count=0))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -133,6 +133,17 @@ class AudienceScenarios:
         assert watched[0].id not in {video.id for video in catalog.co_viewed(watched[-1].id, 100)}
 
 
+    def test_co_views_are_bounded_per_video(self, videos, catalog, analytics, project):
+        a, b, c = upload(videos, "a"), upload(videos, "b"), upload(videos, "c")
+        project(videos)
+        analytics.record_views("analytics", [
+            (at(0), view(a, FAN)), (at(1), view(b, FAN)), (at(2), view(a, CRITIC)), (at(3), view(b, CRITIC)),
+            (at(4), view(c, CRITIC))])
+        analytics.prune_co_views(keep=1)
+        assert [video.title for video in catalog.co_viewed(a.id, 10)] == ["b"]  # shared by two, c by one
+        assert len(catalog.co_viewed(c.id, 10)) == 1
+
+
 class TestAudienceOnSQLite(AudienceScenarios):
     @pytest.fixture
     def eventstore_env(self, tmp_path) -> dict[str, str]:
@@ -157,6 +168,18 @@ class TestAudienceOnSQLite(AudienceScenarios):
                 runner.wait(source.recorder.max_notification_id(), timeout=10)
 
         return project
+
+
+    def test_rebuilding_the_catalog_keeps_the_view_figures(self, videos, catalog, analytics, project):
+        video = upload(videos, "seen")
+        videos.save(Like(video_id=video.id, user_id=FAN), Comment.post(uuid.uuid4(), video.id, FAN, "hi"))
+        project(videos)
+        analytics.record_views("analytics", [(at(0), view(video, FAN)), (at(1), view(video, CRITIC))])
+        catalog.drop_tables()
+        catalog.create_tables()
+        project(videos)
+        assert catalog.counts(video.id) == (2, 1, 1)
+        assert [seen.title for seen, _ in catalog.watched(FAN).items] == ["seen"]
 
 
 class TestAudienceOnPostgres(TestAudienceOnSQLite):
