@@ -214,13 +214,14 @@ def test_views_count_once_per_viewer_in_the_window(client, uploader, bob, carol,
     assert_problem(client.post(f"/api/videos/{private}/views", headers=bob), 404)
 
 
-def test_sort_by_views_history_related_and_stats(client, vodhub, uploader, bob, carol, make_ready, project, count_views):
+def test_sort_by_views_history_related_and_stats(client, clock, uploader, bob, carol, make_ready, project, count_views):
     a, b, c, d = (make_ready(uploader)["id"] for _ in range(4))
     client.patch(f"/api/videos/{d}", headers=uploader, json={"genre": "music", "tags": ["jazz"]})
     client.patch(f"/api/videos/{a}", headers=uploader, json={"genre": "music"})
     for headers, watched in ((bob, [a, b, c]), (carol, [a, b])):
         for video_id in watched:
             client.post(f"/api/videos/{video_id}/views", headers=headers)
+            clock.advance(1)
     assert count_views() == 5
     project()
     ranked = [item["id"] for item in client.get("/api/videos?sort=views", headers=bob).json()["items"]]

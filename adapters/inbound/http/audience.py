@@ -24,20 +24,20 @@ class RelatedVideos(msgspec.Struct):
 
 
 class AudienceController(Controller):
-    path = "/api/videos/{video_id:uuid}"
+    path = "/api/videos"
     tags = ["audience"]
 
-    @put("/like", status_code=204, sync_to_thread=True)
+    @put("/{video_id:uuid}/like", status_code=204, sync_to_thread=True)
     def like(self, video_id: FromPath[UUID], principal: PrincipalDep, engagement: EngagementDep) -> None:
         """Like the video; liking it again changes nothing."""
         engagement.like(principal, video_id)
 
-    @delete("/like", status_code=204, sync_to_thread=True)
+    @delete("/{video_id:uuid}/like", status_code=204, sync_to_thread=True)
     def unlike(self, video_id: FromPath[UUID], principal: PrincipalDep, engagement: EngagementDep) -> None:
         """Take the like back; nothing to take back changes nothing."""
         engagement.unlike(principal, video_id)
 
-    @get("/comments", sync_to_thread=True)
+    @get("/{video_id:uuid}/comments", sync_to_thread=True)
     def comments(
         self, video_id: FromPath[UUID], principal: PrincipalDep, engagement: EngagementDep,
         cursor: Cursor = None, limit: Limit = 20,
@@ -46,7 +46,7 @@ class AudienceController(Controller):
         Bodies are plain text: render them as text."""
         return engagement.comments(principal, video_id, cursor=cursor, limit=limit)
 
-    @post("/comments", status_code=201, sync_to_thread=True)
+    @post("/{video_id:uuid}/comments", status_code=201, sync_to_thread=True)
     def post_comment(
         self, video_id: FromPath[UUID], data: JSONBody[CommentRequest], principal: PrincipalDep,
         engagement: EngagementDep,
@@ -54,27 +54,27 @@ class AudienceController(Controller):
         """Comment (1–5000 characters of plain text), or reply to a top-level comment with `parent_id`."""
         return engagement.post_comment(principal, video_id, data.body, data.parent_id)
 
-    @post("/views", status_code=202)
+    @post("/{video_id:uuid}/views", status_code=202)
     async def view(self, video_id: FromPath[UUID], principal: PrincipalDep, beacon: BeaconDep) -> None:
         """A player's playback beacon: counted at most once per viewer and video per 30 minutes."""
         await beacon.viewed(principal, video_id)
 
-    @get("/related", sync_to_thread=True)
+    @get("/{video_id:uuid}/related", sync_to_thread=True)
     def related(self, video_id: FromPath[UUID], principal: PrincipalDep, engagement: EngagementDep) -> RelatedVideos:
         """Up to 12 ready videos: most watched by this one's viewers, then sharing its genre and tags."""
         return RelatedVideos(items=engagement.related(principal, video_id))
 
-    @get("/stats", sync_to_thread=True)
+    @get("/{video_id:uuid}/stats", sync_to_thread=True)
     def stats(self, video_id: FromPath[UUID], principal: PrincipalDep, engagement: EngagementDep) -> VideoStats:
         """Views, likes, comments and views per day (owner, moderator, admin)."""
         return engagement.stats(principal, video_id)
 
 
 class CommentsController(Controller):
-    path = "/api/comments/{comment_id:uuid}"
+    path = "/api/comments"
     tags = ["audience"]
 
-    @patch("", sync_to_thread=True)
+    @patch("/{comment_id:uuid}", sync_to_thread=True)
     def edit(
         self, comment_id: FromPath[UUID], data: JSONBody[CommentEditRequest], principal: PrincipalDep,
         engagement: EngagementDep,
@@ -82,7 +82,7 @@ class CommentsController(Controller):
         """Change the text of one's own comment."""
         return engagement.edit_comment(principal, comment_id, data.body)
 
-    @delete("", status_code=204, sync_to_thread=True)
+    @delete("/{comment_id:uuid}", status_code=204, sync_to_thread=True)
     def remove(self, comment_id: FromPath[UUID], principal: PrincipalDep, engagement: EngagementDep) -> None:
         """Delete a comment (its author, the video's owner, a moderator or an admin)."""
         engagement.delete_comment(principal, comment_id)
