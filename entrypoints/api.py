@@ -38,7 +38,9 @@ def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
 def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Litestar:
     """The HTTP app; `background` tasks (the embedded relay and worker) live as long as it does."""
 
-    view_buffer = vodhub.view_buffer
+    # Views are published where someone counts them: to Kafka, or to the in-process bus of `vodhub
+    # dev`. Otherwise they stay in the bounded buffer (and overflow into the dropped-views metric).
+    view_buffer = vodhub.view_buffer if vodhub.settings.kafka_bootstrap_servers or background else None
     tasks = [*background, *([view_buffer.run] if view_buffer else [])]
 
     @asynccontextmanager
