@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.e2e.test_dev_playback import upload, wait_until_ready
+from tests.e2e.test_dev_playback import upload
 from tests.e2e.test_full_stack import production_env  # noqa: F401 (a fixture)
 from tests.e2e.test_worker_group import Worker
 from tests.fixtures.processes import vodhub_process
@@ -23,6 +23,13 @@ def sign_up(base_url: str, name: str) -> dict[str, str]:
         "username": name, "email": f"{name}@example.com", "password": PASSWORD}).raise_for_status()
     tokens = httpx.post(f"{base_url}/api/auth/login", json={"username_or_email": name, "password": PASSWORD}).json()
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def wait_until_ready(base_url: str, headers: dict, video_id: str, timeout: float = 120) -> None:
+    def ready() -> None:
+        assert httpx.get(f"{base_url}/api/videos/{video_id}", headers=headers).json()["status"] == "ready"
+
+    eventually(ready, timeout)
 
 
 def eventually(check: Callable[[], object], timeout: float = 15) -> None:
