@@ -255,3 +255,33 @@ def test_related_videos_hide_what_the_caller_may_not_see(client, uploader, bob, 
     assert client.get(f"/api/videos/{seen}/related", headers=bob).json()["items"] == []
     assert [item["id"] for item in client.get(f"/api/videos/{seen}/related", headers=uploader).json()["items"]] == [hidden]
     assert_problem(client.get(f"/api/videos/{hidden}/related", headers=bob), 404)
+
+
+ROUTES = [
+    ("PUT", "/api/videos/{id}/like"), ("DELETE", "/api/videos/{id}/like"), ("GET", "/api/videos/{id}/comments"),
+    ("POST", "/api/videos/{id}/comments"), ("POST", "/api/videos/{id}/views"), ("GET", "/api/videos/{id}/related"),
+    ("GET", "/api/videos/{id}/stats"), ("PATCH", "/api/comments/{id}"), ("DELETE", "/api/comments/{id}"),
+]
+
+
+@pytest.mark.parametrize("method, path", ROUTES)
+def test_every_audience_route_needs_a_token_and_an_existing_thing(client, uploader, method, path):
+    url = path.format(id=NO_SUCH)
+    body = {"json": {"body": "hi"}} if method in ("POST", "PATCH") and "views" not in path else {}
+    anonymous = client.request(method, url, **body)
+    assert_problem(anonymous, 401)
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert_problem(client.request(method, url, headers=uploader, **body), 404)
+
+
+def test_malformed_audience_requests_are_4xx(client, uploader, make_ready):
+    video_id = make_ready(uploader)["id"]
+    said = comment(client, uploader, video_id)
+    assert_problem(client.patch(f"/api/comments/{said['id']}", headers=uploader, json={"body": ""}), 422)
+    assert_problem(client.patch(f"/api/comments/{said['id']}", headers=uploader, json={}), 422)
+    assert_problem(client.post(f"/api/videos/{video_id}/comments", headers=uploader, json={"body": "x", "parent_id": "no"}),
+                   422)
+    assert_problem(client.get(f"/api/videos/{video_id}/comments?limit=101", headers=uploader), 422)
+    assert_problem(client.get(f"/api/videos/{video_id}/comments?cursor=garbage!!", headers=uploader), 422)
+    assert_problem(client.get("/api/users/me/history?cursor=garbage!!", headers=uploader), 422)
+    assert_problem(client.put("/api/videos/not-a-uuid/like", headers=uploader), 404)
