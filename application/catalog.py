@@ -11,7 +11,7 @@ import binascii
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import msgspec
@@ -20,7 +20,13 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from application.errors import ValidationError
 from application.videos import RenditionView
 
+if TYPE_CHECKING:
+    from application.audience import CatalogComment
+
 MAX_PAGE_SIZE = 100
+NEWEST, VIEWS, LIKES = "newest", "views", "likes"
+SORTS = (NEWEST, VIEWS, LIKES)
+SORT_COUNTS = {VIEWS: "view_count", LIKES: "like_count"}
 WORD = re.compile(r"\w+")
 
 
@@ -41,6 +47,11 @@ class CatalogVideo(msgspec.Struct, kw_only=True):
     renditions: list[RenditionView] = []
     thumbnails: dict[str, str] = {}  # name (poster, sprite, storyboard) → object key
     manifests: dict[str, str] = {}  # format (hls, dash, mp4) → object key
+    genre: str | None = None
+    # Kept by the audience's writers (likes, comments, analytics), not by the video's events.
+    view_count: int = 0
+    like_count: int = 0
+    comment_count: int = 0
 
 
 class CatalogPage(msgspec.Struct):
@@ -62,9 +73,10 @@ class VideoCatalog(Protocol):
 
     def list_public(
         self, *, owner: UUID | None = None, tag: str | None = None, query: str | None = None,
-        cursor: str | None = None, limit: int = 20,
+        cursor: str | None = None, limit: int = 20, genre: str | None = None, sort: str = NEWEST,
     ) -> CatalogPage:
-        """Public, ready videos, newest first, filtered by owner, tag and words of title, description, tags."""
+        """Public, ready videos, newest first (or most viewed, most liked), filtered by owner, tag,
+        genre and words of title, description, tags."""
 
     def list_for_owner(self, owner: UUID, *, cursor: str | None = None, limit: int = 20) -> CatalogPage:
         """All of one owner's videos, any status or visibility, newest first."""
@@ -97,6 +109,18 @@ class CatalogRecorder(TrackingRecorder, ABC):
     def update_profile(self, user_id: UUID, changes: dict[str, Any], tracking: Tracking) -> None:
         """Set the given PublicProfileView fields of a profile."""
 
+    @abstractmethod
+    def set_like(self, video_id: UUID, user_id: UUID, liked: bool, tracking: Tracking) -> None:
+        """Record that the user likes the video (or no longer does), keeping its like count."""
+
+    @abstractmethod
+    def add_comment(self, comment: CatalogComment, tracking: Tracking) -> None:
+        """Insert a new comment, counting it."""
+
+    @abstractmethod
+    def update_comment(self, comment_id: UUID, changes: dict[str, Any], tracking: Tracking) -> None:
+        """Set the given CatalogComment fields; `deleted` empties the body and uncounts it."""
+
 
 # --- paging helpers shared by the adapters ------------------------------------------------
 
@@ -107,21 +131,37 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def encode_cursor(video: CatalogVideo) -> str:
+def check_sort(sort: str) -> str:
+    if sort not in SORTS:
+        raise ValidationError("sort", f"one of {', '.join(SORTS)}")
+    return sort
+
+
+def encode_cursor(video: CatalogVideo, sort: str = NEWEST) -> str:
     """Opaque to clients: the sort key of the last item shown."""
-    return base64.urlsafe_b64encode(msgspec.json.encode((video.created_at, video.id))).decode()
+    key = (video.created_at, video.id) if sort == NEWEST else (getattr(video, SORT_COUNTS[sort]), video.created_at, video.id)
+    return base64.urlsafe_b64encode(msgspec.json.encode(key)).decode()
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    created_at, video_id = _decode(cursor, tuple[datetime, UUID])
+    return created_at, video_id
+
+
+def decode_count_cursor(cursor: str) -> tuple[int, datetime, UUID]:
+    """The (count, created_at, id) key of a list sorted by views or likes."""
+    count, created_at, video_id = _decode(cursor, tuple[int, datetime, UUID])
+    return count, created_at, video_id
+
+
+def _decode(cursor: str, shape: type) -> tuple:
     try:
-        created_at, video_id = msgspec.json.decode(
-            base64.urlsafe_b64decode(cursor.encode("ascii")), type=tuple[datetime, UUID]
-        )
+        key = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode("ascii")), type=shape)
     except (binascii.Error, ValueError, msgspec.DecodeError):  # ValueError covers non-ASCII text
         raise ValidationError("cursor", "not a cursor from this list") from None
-    if created_at.tzinfo is None:
+    if key[-2].tzinfo is None:
         raise ValidationError("cursor", "not a cursor from this list")
-    return created_at, video_id
+    return key
 
 
 def normalise_tag(tag: str) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 import msgspec
 
-from application.catalog import CatalogVideo, VideoCatalog
+from application.catalog import NEWEST, CatalogVideo, VideoCatalog, check_sort
 from application.media_links import MediaLinks
 from application.videos import VideoView
+from domain.genres import check_genre
 from domain.videos import READY
 
 
@@ -21,16 +23,29 @@ class VideoListing:
     def __init__(self, catalog: VideoCatalog, links: MediaLinks) -> None:
         self.catalog = catalog
         self.links = links
+        # Which of these videos the viewer likes; set when the read model knows likes.
+        self.liked_among: Callable[[UUID, list[UUID]], set[UUID]] | None = None
 
     def list_public(
         self, *, owner: UUID | None = None, tag: str | None = None, query: str | None = None,
-        cursor: str | None = None, limit: int = 20,
+        cursor: str | None = None, limit: int = 20, genre: str | None = None, sort: str = NEWEST,
+        viewer_id: UUID | None = None,
     ) -> VideoPage:
-        """Public, ready videos, newest first, filtered and paged by an opaque cursor."""
-        page = self.catalog.list_public(owner=owner, tag=tag, query=query, cursor=cursor, limit=limit)
-        return VideoPage(items=[self._view(video) for video in page.items], next_cursor=page.next_cursor)
+        """Public, ready videos, newest first (or by views, likes), filtered and paged by an opaque cursor."""
+        page = self.catalog.list_public(
+            owner=owner, tag=tag, query=query, cursor=cursor, limit=limit,
+            genre=check_genre(genre) if genre is not None else None, sort=check_sort(sort),
+        )
+        return VideoPage(items=self.views(page.items, viewer_id), next_cursor=page.next_cursor)
 
-    def _view(self, video: CatalogVideo) -> VideoView:
+    def views(self, videos: list[CatalogVideo], viewer_id: UUID | None) -> list[VideoView]:
+        """The videos as the api shows them, `liked_by_me` for the viewer."""
+        liked: set[UUID] = set()
+        if viewer_id is not None and self.liked_among is not None and videos:
+            liked = self.liked_among(viewer_id, [video.id for video in videos])
+        return [self._view(video, video.id in liked) for video in videos]
+
+    def _view(self, video: CatalogVideo, liked: bool) -> VideoView:
         thumbnails, streams = self.links.describe(video)
         return VideoView(
             id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
@@ -38,4 +53,6 @@ class VideoListing:
             updated_at=video.updated_at, failure_reason=video.failure_reason, duration_s=video.duration_s,
             width=video.width, height=video.height, renditions=video.renditions, thumbnails=thumbnails,
             streams=streams, playable=video.status == READY, progress=1.0 if video.status == READY else 0.0,
+            genre=video.genre, view_count=video.view_count, like_count=video.like_count,
+            comment_count=video.comment_count, liked_by_me=liked,
         )

@@ -14,7 +14,10 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import Projection
 
+from application.audience import CatalogComment
 from application.catalog import CatalogRecorder, CatalogVideo, PublicProfileView
+from domain.comments import Comment
+from domain.likes import Like
 from domain.users import User
 from domain.videos import FAILED, PROCESSING, READY, UPLOADED, Video
 
@@ -40,6 +43,7 @@ class CatalogProjection(Projection[CatalogRecorder]):
             id=event.originator_id, owner_id=event.owner_id, title=event.title,
             description=event.description, tags=list(event.tags), visibility=event.visibility,
             status=UPLOADED, created_at=event.timestamp, updated_at=event.timestamp,
+            genre=getattr(event, "genre", None),  # events recorded before genres have none
         ), tracking)
         self.on_video_changed(event.originator_id)
 
@@ -73,12 +77,40 @@ class CatalogProjection(Projection[CatalogRecorder]):
     def _video_details_edited(self, event: Any, tracking: Tracking) -> None:
         edited = {"title": event.title, "description": event.description, "tags": event.tags,
                   "visibility": event.visibility}
-        self._update_video(event, tracking, **{name: value for name, value in edited.items() if value is not None})
+        changes = {name: value for name, value in edited.items() if value is not None}
+        genre = getattr(event, "genre", None)
+        if genre is not None:
+            changes["genre"] = genre or None  # "" cleared it
+        self._update_video(event, tracking, **changes)
 
     @process_event.register(Video.Deleted)
     def _video_deleted(self, event: Any, tracking: Tracking) -> None:
         self.view.remove_video(event.originator_id, tracking)
         self.on_video_changed(event.originator_id)
+
+    @process_event.register(Like.Liked)
+    @process_event.register(Like.Reliked)
+    def _liked(self, event: Any, tracking: Tracking) -> None:
+        self.view.set_like(event.video_id, event.user_id, True, tracking)
+
+    @process_event.register(Like.Unliked)
+    def _unliked(self, event: Any, tracking: Tracking) -> None:
+        self.view.set_like(event.video_id, event.user_id, False, tracking)
+
+    @process_event.register(Comment.Posted)
+    def _comment_posted(self, event: Any, tracking: Tracking) -> None:
+        self.view.add_comment(CatalogComment(
+            id=event.originator_id, video_id=event.video_id, author_id=event.author_id, body=event.body,
+            parent_id=event.parent_id, created_at=event.timestamp,
+        ), tracking)
+
+    @process_event.register(Comment.Edited)
+    def _comment_edited(self, event: Any, tracking: Tracking) -> None:
+        self.view.update_comment(event.originator_id, {"body": event.body, "edited_at": event.timestamp}, tracking)
+
+    @process_event.register(Comment.Deleted)
+    def _comment_deleted(self, event: Any, tracking: Tracking) -> None:
+        self.view.update_comment(event.originator_id, {"body": "", "deleted": True}, tracking)
 
     @process_event.register(User.Registered)
     def _user_registered(self, event: Any, tracking: Tracking) -> None:

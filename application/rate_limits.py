@@ -7,8 +7,8 @@ from typing import Protocol
 
 import msgspec
 
-LOGIN, UPLOAD, DEFAULT = "login", "upload", "default"
-GROUPS = (LOGIN, UPLOAD, DEFAULT)
+LOGIN, UPLOAD, COMMENT, DEFAULT = "login", "upload", "comment", "default"
+GROUPS = (LOGIN, UPLOAD, COMMENT, DEFAULT)
 OFF = "off"
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -34,6 +34,7 @@ class RateLimits(msgspec.Struct, frozen=True):
 
     login: Rate | None = Rate(10, 60)
     upload: Rate | None = Rate(30, 3600)
+    comment: Rate | None = Rate(20, 60)
     default: Rate | None = Rate(1200, 60)
 
     def for_group(self, group: str) -> Rate | None:
@@ -69,7 +70,7 @@ def parse_rate_limits(text: str) -> RateLimits:
     if not text:
         return RateLimits()
     if text.lower() == OFF:
-        return RateLimits(login=None, upload=None, default=None)
+        return RateLimits(login=None, upload=None, comment=None, default=None)
     overrides: dict[str, Rate | None] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         group, sep, value = (piece.strip() for piece in item.partition("="))

@@ -20,6 +20,7 @@ from application.errors import Conflict, DomainError, NotFound, PayloadTooLarge,
 from application.ports import Clock, IdGenerator, ObjectStorage
 from application.uploads import FileChunk, FileEnd, FileStart, FormField, UploadEvent
 from application.videos import UPLOAD_FIELDS, Videos
+from domain.genres import check_genre
 from domain.upload_sessions import LengthExceeded, UploadSession
 from domain.videos import check_visibility, clean_description, clean_title, split_tags
 
@@ -191,6 +192,8 @@ def _check_details(metadata: dict[str, str]) -> None:
     clean_description(metadata.get("description", ""))
     split_tags(metadata.get("tags", ""))
     check_visibility(metadata.get("visibility", "").strip() or "public")
+    if metadata.get("genre", "").strip():
+        check_genre(metadata["genre"])
 
 
 async def _checked(

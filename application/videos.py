@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import anyio
@@ -27,10 +27,11 @@ from application.uploads import (
     safe_extension,
     title_from_filename,
 )
+from domain.genres import check_genre
 from domain.transcode_jobs import TranscodeJob, job_id
 from domain.videos import PROCESSING, READY, Video, check_visibility, clean_description, clean_title, may_upload, split_tags
 
-UPLOAD_FIELDS = ("title", "description", "tags", "visibility")
+UPLOAD_FIELDS = ("title", "description", "tags", "visibility", "genre")
 
 
 class RenditionView(msgspec.Struct):
@@ -59,6 +60,30 @@ class VideoView(msgspec.Struct):
     renditions: list[RenditionView] = []
     thumbnails: dict[str, str] = {}
     streams: dict[str, Any] = {}
+    genre: str | None = None
+    view_count: int = 0
+    like_count: int = 0
+    comment_count: int = 0
+    liked_by_me: bool = False
+
+
+class VideoFigures(msgspec.Struct, frozen=True):
+    view_count: int = 0
+    like_count: int = 0
+    comment_count: int = 0
+    liked_by_me: bool = False
+
+
+class FiguresSource(Protocol):
+    def figures(self, video_id: UUID, viewer_id: UUID | None) -> VideoFigures:
+        """A video's audience figures from the read model (eventually consistent)."""
+
+
+def with_figures(view: VideoView, figures: VideoFigures) -> VideoView:
+    return msgspec.structs.replace(
+        view, view_count=figures.view_count, like_count=figures.like_count, comment_count=figures.comment_count,
+        liked_by_me=figures.liked_by_me,
+    )
 
 
 def video_view(video: Video, links: MediaLinks | None = None, progress: float | None = None) -> VideoView:
@@ -70,7 +95,7 @@ def video_view(video: Video, links: MediaLinks | None = None, progress: float | 
         created_at=video.created_on, updated_at=video.modified_on, failure_reason=video.failure_reason,
         duration_s=video.duration_s, width=video.width, height=video.height,
         renditions=[RenditionView(r["name"], r["width"], r["height"], r["bitrate"]) for r in video.renditions],
-        thumbnails=thumbnails, streams=streams,
+        thumbnails=thumbnails, streams=streams, genre=getattr(video, "genre", None),
     )
 
 
@@ -119,6 +144,7 @@ class Videos(Application):
         self.max_upload_bytes = max_upload_bytes
         self.links = links
         self.on_change: list[Callable[[UUID], None]] = []  # told after an edit or deletion is saved
+        self.figures: FiguresSource | None = None  # views, likes, comments; none: all zero
 
     # --- upload ------------------------------------------------------------------------
 
@@ -204,7 +230,7 @@ class Videos(Application):
         """A video the caller may see; others' private ones and deleted ones are not found."""
         video = self.get_aggregate(video_id)
         video.check_visible_to(principal.user_id, principal.roles)
-        return video_view(video, self.links, self.progress(video))
+        return self._shown(video_view(video, self.links, self.progress(video)), principal)
 
     def progress(self, video: Video) -> float:
         """Share of the processing work done: the current plan's job knows."""
@@ -226,16 +252,23 @@ class Videos(Application):
     def edit_details(
         self, principal: Principal, video_id: UUID, *, title: str | None = None,
         description: str | None = None, tags: list[str] | None = None, visibility: str | None = None,
+        genre: str | None = None, cleared: tuple[str, ...] = (),
     ) -> VideoView:
-        """Change title, description, tags or visibility; owner, moderators and admins."""
+        """Change title, description, tags, genre or visibility (a JSON merge patch: fields in
+        `cleared` were null); owner, moderators and admins."""
         video = self.get_aggregate(video_id)
         video.edit_details(
             principal.user_id, principal.roles, title=title, description=description, tags=tags,
-            visibility=visibility,
+            visibility=visibility, genre=genre, cleared=cleared,
         )
         self.save(video)
         self._notify_change(video.id)
-        return video_view(video, self.links, self.progress(video))
+        return self._shown(video_view(video, self.links, self.progress(video)), principal)
+
+    def _shown(self, view: VideoView, principal: Principal) -> VideoView:
+        if self.figures is None:
+            return view
+        return with_figures(view, self.figures.figures(view.id, principal.user_id))
 
     def retry(self, principal: Principal, video_id: UUID) -> VideoView:
         """Re-drive a failed video's processing; the relay hands it to the workers again."""
@@ -289,4 +322,5 @@ def _details_from(fields: dict[str, str], filename: str) -> dict[str, Any]:
         "description": clean_description(fields.get("description", "")),
         "tags": split_tags(fields.get("tags", "")),
         "visibility": check_visibility(fields.get("visibility", "").strip() or "public"),
+        "genre": check_genre(fields["genre"]) if fields.get("genre", "").strip() else None,
     }

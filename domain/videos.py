@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from domain.genres import check_genre
 from domain.ladder import LADDER, Rung, rungs_for_source
 from domain.users import ADMIN, MODERATOR, USER
 
@@ -91,8 +92,9 @@ class Video(Aggregate):
     def __init__(
         self, id: UUID, owner_id: UUID, title: str, description: str, tags: list[str],
         visibility: str, source_key: str, source_size: int, source_content_type: str,
-        source_sha256: str,
+        source_sha256: str, genre: str | None = None,
     ) -> None:
+        self.genre = genre  # events recorded before genres existed have none
         self.owner_id = owner_id
         self.title = title
         self.description = description
@@ -119,7 +121,7 @@ class Video(Aggregate):
     def upload(
         cls, video_id: UUID, owner_id: UUID, owner_roles: tuple[str, ...], *, title: str,
         description: str, tags: list[str], visibility: str, source_key: str, source_size: int,
-        source_content_type: str, source_sha256: str,
+        source_content_type: str, source_sha256: str, genre: str | None = None,
     ) -> Video:
         if not may_upload(owner_roles):
             raise PermissionDenied("your account may not upload videos")
@@ -128,7 +130,7 @@ class Video(Aggregate):
             description=clean_description(description), tags=clean_tags(tags),
             visibility=check_visibility(visibility), source_key=source_key,
             source_size=source_size, source_content_type=source_content_type,
-            source_sha256=source_sha256,
+            source_sha256=source_sha256, genre=check_genre(genre) if genre else None,
         )
 
     # --- who may do what --------------------------------------------------------
@@ -286,25 +288,36 @@ class Video(Aggregate):
     def edit_details(
         self, actor_id: UUID, actor_roles: tuple[str, ...], *, title: str | None = None,
         description: str | None = None, tags: list[str] | None = None, visibility: str | None = None,
+        genre: str | None = None, cleared: Collection[str] = (),
     ) -> None:
+        """None leaves a field as it is; a field named in `cleared` (a JSON merge patch's null) is
+        emptied, which the required title and visibility cannot be."""
         self.check_editable_by(actor_id, actor_roles)
+        for field in ("title", "visibility"):
+            if field in cleared:
+                raise ValidationError(field, "is required and cannot be null")
         changes = {
             "title": clean_title(title) if title is not None else None,
-            "description": clean_description(description) if description is not None else None,
-            "tags": clean_tags(tags) if tags is not None else None,
+            "description": "" if "description" in cleared else (
+                clean_description(description) if description is not None else None),
+            "tags": [] if "tags" in cleared else (clean_tags(tags) if tags is not None else None),
             "visibility": check_visibility(visibility) if visibility is not None else None,
+            "genre": "" if "genre" in cleared else (check_genre(genre) if genre is not None else None),
         }
         if any(value is not None for value in changes.values()):
             self._details_edited(**changes)
 
     @event("DetailsEdited")
     def _details_edited(
-        self, title: str | None, description: str | None, tags: list[str] | None, visibility: str | None
+        self, title: str | None, description: str | None, tags: list[str] | None, visibility: str | None,
+        genre: str | None = None,  # "" clears it; absent from events recorded before genres
     ) -> None:
         self.title = title if title is not None else self.title
         self.description = description if description is not None else self.description
         self.tags = tags if tags is not None else self.tags
         self.visibility = visibility if visibility is not None else self.visibility
+        if genre is not None:
+            self.genre = genre or None
 
     def delete(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> None:
         self.check_editable_by(actor_id, actor_roles)

@@ -29,19 +29,28 @@ def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
                 ))
             await anyio.sleep_forever()
 
+    from entrypoints.analytics import build_views_consumer
+
     return [vodhub.relay.run, vodhub.janitor.run, *(runner.run for runner in build_consumers(vodhub)), project_catalog,
-            *notifier_tasks(vodhub)]
+            *notifier_tasks(vodhub), build_views_consumer(vodhub.settings, vodhub.catalog, vodhub.publisher).run]
 
 
 def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Litestar:
     """The HTTP app; `background` tasks (the embedded relay and worker) live as long as it does."""
 
+    # Views are published where someone counts them: to Kafka, or to the in-process bus of `vodhub
+    # dev`. Otherwise they stay in the bounded buffer (and overflow into the dropped-views metric).
+    view_buffer = vodhub.view_buffer if vodhub.settings.kafka_bootstrap_servers or background else None
+    tasks = [*background, *([view_buffer.run] if view_buffer else [])]
+
     @asynccontextmanager
     async def run_background(_: Litestar) -> AsyncIterator[None]:
         async with anyio.create_task_group() as group:
-            for task in background:
+            for task in tasks:
                 group.start_soon(task)
             yield
+            if view_buffer is not None:
+                await view_buffer.flush(timeout_s=2.0)  # views counted but not yet published
             group.cancel_scope.cancel()
 
     app = create_app(
@@ -51,7 +60,8 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
         max_request_bytes=vodhub.settings.max_request_bytes,
         upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
-        lifespan=[run_background] if background else [],
+        engagement=vodhub.engagement, beacon=vodhub.beacon,
+        lifespan=[run_background] if tasks else [],
     )
     app.on_shutdown.append(vodhub.close)
     return app

@@ -18,11 +18,13 @@ from adapters.outbound.cache import InMemoryCache
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
-from adapters.outbound.metrics import PrometheusMetrics
+from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
 from adapters.outbound.sql_catalog import SqlCatalog
 from application.accounts import Accounts
+from application.analytics import ViewBeacon, ViewBuffer, ViewDedup
+from application.engagement import AudienceFigures, Engagement
 from application.janitor import Janitor
 from application.listing import VideoListing
 from application.media_links import MediaLinks
@@ -73,6 +75,9 @@ class Vodhub:
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     rate_limiter: RateLimiter = field(default_factory=InMemoryRateLimiter)
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    engagement: Engagement | None = None
+    beacon: ViewBeacon | None = None
+    view_buffer: ViewBuffer | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -132,6 +137,9 @@ def bootstrap(
         catalog = build_catalog(settings)
         closers.append(catalog.close)
         listing = VideoListing(catalog, links)
+        listing.liked_among = catalog.liked_among
+        videos.figures = AudienceFigures(catalog)
+        engagement = Engagement(videos, catalog, catalog, listing, clock, ids)
         health_checks["read_model"] = _read_model_check(catalog)
         playback = PlaybackCache(videos, _cache(settings, redis_client))
         videos.on_change.append(playback.invalidate)
@@ -143,10 +151,15 @@ def bootstrap(
             webhook_store, webhook_secret_box(settings), clock, ids,
             allow_http=settings.webhooks_allow_http, allow_private=settings.webhooks_allow_private,
         )
+        view_buffer = ViewBuffer(publisher, topic=settings.topic_video_viewed, capacity=settings.view_buffer_size,
+                                 metrics=PrometheusViewMetrics())
+        beacon = ViewBeacon(playback, _view_dedup(settings, redis_client), view_buffer, clock, ids,
+                            window_s=settings.view_window_s)
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
         playback=playback, publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing,
-        uploads=uploads, webhooks=webhooks, health_checks=health_checks,
+        uploads=uploads, webhooks=webhooks, health_checks=health_checks, engagement=engagement, beacon=beacon,
+        view_buffer=view_buffer,
         closers=closers, rate_limiter=_rate_limiter(settings), rate_limits=_rate_limits(settings),
     )
 
@@ -264,6 +277,14 @@ def _cache(settings: Settings, client: Any) -> Cache:
     from adapters.outbound.cache import RedisCache
 
     return RedisCache(client, settings.redis_prefix)
+
+
+def _view_dedup(settings: Settings, client: Any) -> ViewDedup:
+    from adapters.outbound.view_dedup import InMemoryViewDedup, RedisViewDedup
+
+    if client is None:
+        return InMemoryViewDedup()
+    return RedisViewDedup(client, settings.redis_prefix)
 
 
 def _eventstore_check(application: Accounts) -> HealthCheck:

@@ -78,6 +78,13 @@ def _notifier(settings: Settings, _: argparse.Namespace) -> None:
     run_notifier(settings)
 
 
+def _analytics(settings: Settings, _: argparse.Namespace) -> None:
+    from entrypoints.analytics import run_analytics
+
+    serve_metrics(settings)
+    run_analytics(settings)
+
+
 def _projector(settings: Settings, args: argparse.Namespace) -> None:
     serve_metrics(settings)
     try:
@@ -92,6 +99,7 @@ COMMANDS = {
     "worker": ("transcode uploaded videos (Kafka consumer group video-processing)", _worker),
     "projector": ("keep the catalog read model up to date", _projector),
     "notifier": ("deliver signed webhooks (Kafka consumer group notifications)", _notifier),
+    "analytics": ("count video-viewed-events into the read model (Kafka consumer group analytics)", _analytics),
     "dev": ("everything in one process on embedded defaults", _dev),
 }
 

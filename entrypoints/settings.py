@@ -31,6 +31,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ladder: str = "240p,360p,480p,720p,1080p"  # add 1440p,2160p for 4K sources
     worker_threads: int = 0  # x264 threads per rung in a task; 0: as many as cores
     chunk_segments: str = "2,8"  # segments in a video's first chunk, and in each later one
+    topic_video_viewed: str = "video-viewed-events"
+    view_window_s: int = 1800  # one viewer's repeated beacons within this many seconds count once
+    view_buffer_size: int = 10_000  # views the api keeps while Kafka is away; more are dropped (and counted)
+    analytics_batch_size: int = 2000  # views the analytics consumer counts per transaction
     s3_endpoint: str | None = None  # unset: local directory in data_dir
     s3_bucket: str = "vodhub"
     s3_region: str = "us-east-1"

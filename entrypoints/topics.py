@@ -22,7 +22,8 @@ async def ensure_topics_exist(settings: Settings) -> None:
     wanted = {topics.video_uploaded: partitions, topics.video_processed: partitions,
               topics.transcode_tasks: settings.task_partitions,
               dead_letter_topic(topics.video_uploaded): 1, dead_letter_topic(topics.transcode_tasks): 1,
-              dead_letter_topic(topics.video_processed): 1}
+              dead_letter_topic(topics.video_processed): 1,
+              settings.topic_video_viewed: partitions}
     while True:
         try:
             await ensure_topics(settings.kafka_bootstrap_servers, wanted)

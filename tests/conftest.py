@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.media",
     "tests.fixtures.videos",
     "tests.fixtures.webhook_receiver",
+    "tests.fixtures.audience",
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.kafka",

@@ -14,12 +14,16 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from adapters.outbound.in_memory_audience import InMemoryAudience
 from application.catalog import (
+    NEWEST,
+    SORT_COUNTS,
     CatalogPage,
     CatalogRecorder,
     CatalogVideo,
     PublicProfileView,
     check_limit,
+    decode_count_cursor,
     decode_cursor,
     encode_cursor,
     normalise_tag,
@@ -27,12 +31,13 @@ from application.catalog import (
 )
 
 
-class InMemoryVideoCatalog(CatalogRecorder):
+class InMemoryVideoCatalog(InMemoryAudience, CatalogRecorder):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._positions: dict[str, int] = {}
         self._videos: dict[UUID, CatalogVideo] = {}
         self._profiles: dict[UUID, PublicProfileView] = {}
+        self._init_audience()
 
     # --- tracking ------------------------------------------------------------------------
 
@@ -68,7 +73,11 @@ class InMemoryVideoCatalog(CatalogRecorder):
         self._apply(tracking, change)
 
     def remove_video(self, video_id: UUID, tracking: Tracking) -> None:
-        self._apply(tracking, lambda: self._videos.pop(video_id, None))
+        def change() -> None:
+            self._videos.pop(video_id, None)
+            self.forget_audience_of(video_id)
+
+        self._apply(tracking, change)
 
     def add_profile(self, profile: PublicProfileView, tracking: Tracking) -> None:
         self._apply(tracking, lambda: self._profiles.__setitem__(profile.id, profile))
@@ -84,11 +93,12 @@ class InMemoryVideoCatalog(CatalogRecorder):
 
     def get(self, video_id: UUID) -> CatalogVideo | None:
         with self._lock:
-            return self._videos.get(video_id)
+            video = self._videos.get(video_id)
+            return self.with_counts(video) if video else None
 
     def list_public(
         self, *, owner: UUID | None = None, tag: str | None = None, query: str | None = None,
-        cursor: str | None = None, limit: int = 20,
+        cursor: str | None = None, limit: int = 20, genre: str | None = None, sort: str = NEWEST,
     ) -> CatalogPage:
         wanted_tag = normalise_tag(tag) if tag is not None else None
         words = search_words(query or "")
@@ -98,10 +108,11 @@ class InMemoryVideoCatalog(CatalogRecorder):
                 video.visibility == "public" and video.status == "ready"
                 and (owner is None or video.owner_id == owner)
                 and (wanted_tag is None or wanted_tag in video.tags)
+                and (genre is None or video.genre == genre)
                 and all(word in _words_of(video) for word in words)
             )
 
-        return self._page(listed, cursor, limit)
+        return self._page(listed, cursor, limit, sort)
 
     def list_for_owner(self, owner: UUID, *, cursor: str | None = None, limit: int = 20) -> CatalogPage:
         return self._page(lambda video: video.owner_id == owner, cursor, limit)
@@ -110,20 +121,27 @@ class InMemoryVideoCatalog(CatalogRecorder):
         with self._lock:
             return self._profiles.get(user_id)
 
-    def _page(self, listed: Callable[[CatalogVideo], bool], cursor: str | None, limit: int) -> CatalogPage:
+    def _page(
+        self, listed: Callable[[CatalogVideo], bool], cursor: str | None, limit: int, sort: str = NEWEST,
+    ) -> CatalogPage:
         limit = check_limit(limit)
-        after = decode_cursor(cursor) if cursor is not None else None
+        key = _sort_key(sort)
+        after: tuple | None = None
+        if cursor is not None:
+            after = decode_cursor(cursor) if sort == NEWEST else decode_count_cursor(cursor)
         with self._lock:
-            videos = [video for video in self._videos.values() if listed(video)]
-        newest_first = sorted(videos, key=_sort_key, reverse=True)
+            videos = [self.with_counts(video) for video in self._videos.values() if listed(video)]
+        ordered = sorted(videos, key=key, reverse=True)
         if after is not None:
-            newest_first = [video for video in newest_first if _sort_key(video) < after]
-        items = newest_first[:limit]
-        return CatalogPage(items=items, next_cursor=encode_cursor(items[-1]) if len(newest_first) > limit else None)
+            ordered = [video for video in ordered if key(video) < after]
+        items = ordered[:limit]
+        return CatalogPage(items=items, next_cursor=encode_cursor(items[-1], sort) if len(ordered) > limit else None)
 
 
-def _sort_key(video: CatalogVideo) -> tuple[datetime, UUID]:
-    return video.created_at, video.id
+def _sort_key(sort: str) -> Callable[[CatalogVideo], tuple]:
+    if sort == NEWEST:
+        return lambda video: (video.created_at, video.id)
+    return lambda video: (getattr(video, SORT_COUNTS[sort]), video.created_at, video.id)
 
 
 def _words_of(video: CatalogVideo) -> set[str]:

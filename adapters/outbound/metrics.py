@@ -143,3 +143,41 @@ class InMemoryMetrics:
 
     def dead_lettered(self, group: str, topic: str) -> None:
         self.dead_letters.append((group, topic))
+
+VIEW_BUFFER_PENDING = Gauge(
+    "vodhub_view_buffer_pending", "Counted views waiting in the api's buffer for the broker.",
+    multiprocess_mode="livesum",
+)
+VIEWS_DROPPED = Counter("vodhub_views_dropped", "Counted views dropped because the api's buffer was full.")
+VIEWS_PUBLISHED = Counter("vodhub_views_published", "Counted views published to the broker.")
+VIEWS_COUNTED = Counter("vodhub_views_counted", "Views the analytics consumer counted (duplicates excluded).")
+
+
+class PrometheusViewMetrics:
+    """The beacon buffer's and the analytics consumer's metrics."""
+
+    def view_buffer(self, pending: int, dropped: int = 0, published: int = 0) -> None:
+        VIEW_BUFFER_PENDING.set(pending)
+        if dropped:
+            VIEWS_DROPPED.inc(dropped)
+        if published:
+            VIEWS_PUBLISHED.inc(published)
+
+    def views_counted(self, count: int) -> None:
+        VIEWS_COUNTED.inc(count)
+
+
+class InMemoryViewMetrics:
+    def __init__(self) -> None:
+        self.pending = 0
+        self.dropped = 0
+        self.published = 0
+        self.counted = 0
+
+    def view_buffer(self, pending: int, dropped: int = 0, published: int = 0) -> None:
+        self.pending = pending
+        self.dropped += dropped
+        self.published += published
+
+    def views_counted(self, count: int) -> None:
+        self.counted += count

@@ -47,6 +47,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     literal_column,
     make_url,
     or_,
@@ -57,12 +58,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, Row
 
+from adapters.outbound.sql_audience import SqlAudience, define_audience_tables
 from application.catalog import (
+    NEWEST,
+    SORT_COUNTS,
     CatalogPage,
     CatalogRecorder,
     CatalogVideo,
     PublicProfileView,
     check_limit,
+    decode_count_cursor,
     decode_cursor,
     encode_cursor,
     normalise_tag,
@@ -71,7 +76,8 @@ from application.catalog import (
 
 T = TypeVar("T")
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-VIDEO_FIELDS = CatalogVideo.__struct_fields__
+COUNT_FIELDS = ("view_count", "like_count", "comment_count")  # from catalog_video_stats
+VIDEO_FIELDS = tuple(name for name in CatalogVideo.__struct_fields__ if name not in COUNT_FIELDS)
 PROFILE_FIELDS = PublicProfileView.__struct_fields__
 
 # FTS5 as an external-content index over catalog_videos, kept in step by triggers in the
@@ -141,6 +147,7 @@ def _define_tables(metadata: MetaData, on_postgres: bool) -> tuple[Table, Table,
         Column("renditions", JSON, nullable=False),
         Column("thumbnails", JSON, nullable=False),
         Column("manifests", JSON, nullable=False),
+        Column("genre", String(32), index=True),
         Column("created_at", UtcDateTime, nullable=False),
         Column("updated_at", UtcDateTime, nullable=False),
         Index("catalog_videos_newest", "created_at", "id"),
@@ -212,27 +219,36 @@ def _sqlite_has_fts5() -> bool:
     return True
 
 
-class SqlCatalog(CatalogRecorder):
+class SqlCatalog(SqlAudience, CatalogRecorder):
     def __init__(self, url: str) -> None:
         self.engine = create_catalog_engine(url)
         self.on_postgres = self.engine.dialect.name == "postgresql"
         self.uses_fts5 = not self.on_postgres and _sqlite_has_fts5()
         self.metadata = MetaData()
         self.videos, self.video_tags, self.profiles, self.tracking = _define_tables(self.metadata, self.on_postgres)
+        self.audience = define_audience_tables(self.metadata, UtcDateTime)
+        self.stats = self.audience.stats
         self._insert = postgresql.insert if self.on_postgres else sqlite.insert
 
     def create_tables(self) -> None:
         with self.engine.begin() as conn:
             self.metadata.create_all(conn)
+            if "genre" not in {column["name"] for column in inspect(conn).get_columns("catalog_videos")}:
+                conn.execute(text("ALTER TABLE catalog_videos ADD COLUMN genre VARCHAR(32)"))  # before genres
             if self.uses_fts5:
                 for statement in SQLITE_FTS:
                     conn.execute(text(statement))
 
     def drop_tables(self) -> None:
+        """Drop what the projection rebuilds from the event store. The view figures stay: views
+        are not in the event store, and the analytics consumer has long moved past them."""
+        kept = self.audience.kept_on_rebuild
         with self.engine.begin() as conn:
             if not self.on_postgres:
                 conn.execute(text("DROP TABLE IF EXISTS catalog_videos_fts"))
-            self.metadata.drop_all(conn)
+            self.metadata.drop_all(conn, tables=[table for table in self.metadata.sorted_tables if table not in kept])
+            if inspect(conn).has_table(self.stats.name):
+                conn.execute(update(self.stats).values(like_count=0, comment_count=0))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -271,7 +287,8 @@ class SqlCatalog(CatalogRecorder):
     # --- view writes (application.catalog.CatalogRecorder) -------------------------------
 
     def add_video(self, video: CatalogVideo, tracking: Tracking) -> None:
-        row = msgspec.to_builtins(video, builtin_types=(UUID, datetime))
+        row = {name: value for name, value in msgspec.to_builtins(video, builtin_types=(UUID, datetime)).items()
+               if name not in COUNT_FIELDS}
 
         def change(conn: Connection) -> None:
             conn.execute(self.videos.insert().values(row))
@@ -291,6 +308,7 @@ class SqlCatalog(CatalogRecorder):
         def change(conn: Connection) -> None:
             conn.execute(delete(self.videos).where(self.videos.c.id == video_id))
             self._write_tags(conn, video_id, [])
+            self.forget_audience_of(conn, video_id)
 
         self._apply(tracking, change)
 
@@ -319,7 +337,7 @@ class SqlCatalog(CatalogRecorder):
 
     def list_public(
         self, *, owner: UUID | None = None, tag: str | None = None, query: str | None = None,
-        cursor: str | None = None, limit: int = 20,
+        cursor: str | None = None, limit: int = 20, genre: str | None = None, sort: str = NEWEST,
     ) -> CatalogPage:
         conditions = [self.videos.c.visibility == "public", self.videos.c.status == "ready"]
         if owner is not None:
@@ -328,9 +346,11 @@ class SqlCatalog(CatalogRecorder):
             conditions.append(self.videos.c.id.in_(
                 select(self.video_tags.c.video_id).where(self.video_tags.c.tag == normalise_tag(tag))
             ))
+        if genre is not None:
+            conditions.append(self.videos.c.genre == genre)
         if query and (words := search_words(query)):
             conditions.append(self._matches(words))
-        return self._page(conditions, cursor, limit)
+        return self._page(conditions, cursor, limit, sort)
 
     def list_for_owner(self, owner: UUID, *, cursor: str | None = None, limit: int = 20) -> CatalogPage:
         return self._page([self.videos.c.owner_id == owner], cursor, limit)
@@ -351,7 +371,15 @@ class SqlCatalog(CatalogRecorder):
         return _struct(row, PublicProfileView) if row else None
 
     def _select_videos(self) -> Select[Any]:
-        return select(*(self.videos.c[name] for name in VIDEO_FIELDS))
+        counts = [func.coalesce(self.stats.c[name], 0).label(name) for name in COUNT_FIELDS]
+        return select(*(self.videos.c[name] for name in VIDEO_FIELDS), *counts).select_from(
+            self.videos.outerjoin(self.stats, self.stats.c.video_id == self.videos.c.id))
+
+    def _videos_of(self, rows: Sequence[Row[Any]]) -> list[CatalogVideo]:
+        return [_struct(row, CatalogVideo) for row in rows]
+
+    def _video_tags_table(self) -> Table:
+        return self.video_tags
 
     def _matches(self, words: list[str]) -> ColumnElement[bool]:
         """Every word appears in the title, the description or the tags."""
@@ -366,22 +394,27 @@ class SqlCatalog(CatalogRecorder):
         searched = (self.videos.c.title, self.videos.c.description, cast(self.videos.c.tags, Text))
         return and_(*(or_(*(column.icontains(word, autoescape=True) for column in searched)) for word in words))
 
-    def _page(self, conditions: list[ColumnElement[bool]], cursor: str | None, limit: int) -> CatalogPage:
+    def _page(
+        self, conditions: list[ColumnElement[bool]], cursor: str | None, limit: int, sort: str = NEWEST,
+    ) -> CatalogPage:
         limit = check_limit(limit)
-        if cursor is not None:
+        created, video = self.videos.c.created_at, self.videos.c.id
+        order: list[Any] = [created.desc(), video.desc()]
+        if sort != NEWEST:
+            count = func.coalesce(self.stats.c[SORT_COUNTS[sort]], 0)
+            order.insert(0, count.desc())
+        if cursor is not None and sort == NEWEST:
             created_at, video_id = decode_cursor(cursor)
-            conditions.append(or_(
-                self.videos.c.created_at < created_at,
-                and_(self.videos.c.created_at == created_at, self.videos.c.id < video_id),
-            ))
-        statement = (
-            self._select_videos().where(*conditions)
-            .order_by(self.videos.c.created_at.desc(), self.videos.c.id.desc()).limit(limit + 1)
-        )
+            conditions.append(or_(created < created_at, and_(created == created_at, video < video_id)))
+        elif cursor is not None:
+            after, created_at, video_id = decode_count_cursor(cursor)
+            conditions.append(or_(count < after, and_(count == after, or_(
+                created < created_at, and_(created == created_at, video < video_id)))))
+        statement = self._select_videos().where(*conditions).order_by(*order).limit(limit + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(statement).all()
         items = [_struct(row, CatalogVideo) for row in rows[:limit]]
-        return CatalogPage(items=items, next_cursor=encode_cursor(items[-1]) if len(rows) > limit else None)
+        return CatalogPage(items=items, next_cursor=encode_cursor(items[-1], sort) if len(rows) > limit else None)
 
 
 def _struct(row: Row[Any], struct_type: type[T]) -> T:

@@ -67,12 +67,13 @@ def test_every_image_tag_is_pinned(compose):
 
 def test_the_whole_stack_is_there(compose):
     services = compose["services"]
-    assert {"postgres", "redis", "kafka", "s3", "s3-bucket", "api", "worker", "relay", "projector", "gateway"} <= set(services)
+    assert {"postgres", "redis", "kafka", "s3", "s3-bucket", "api", "worker", "relay", "projector", "analytics",
+            "gateway"} <= set(services)
     assert services["api"]["deploy"]["replicas"] == 2
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert set(services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
-    for process in ("api", "worker", "relay", "projector"):
+    for process in ("api", "worker", "relay", "projector", "analytics"):
         assert services[process]["command"] == [process]
         environment = services[process]["environment"]
         assert environment["VODHUB_DATABASE_URL"].startswith("postgresql://")
@@ -144,7 +145,7 @@ def test_start_up_ordering_can_converge(compose):
     api_needs = graph["api"]
     assert {"postgres", "redis", "kafka", "s3-bucket", "jwt-key"} <= set(api_needs)
     assert graph["gateway"]["api"]["condition"] == "service_healthy"
-    for process in ("worker", "relay", "projector"):
+    for process in ("worker", "relay", "projector", "analytics"):
         assert graph[process]["api"]["condition"] == "service_healthy"
     for backend in ("postgres", "redis", "kafka", "s3", "api", "gateway"):
         assert services[backend]["healthcheck"]["test"], f"{backend} has no health check"

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from entrypoints.projector import VideosLog, catalog_runner
 from tests.integration.test_http_accounts import assert_problem
-
-
-@pytest.fixture
-def project(vodhub):
-    """Run the catalog projection until it has caught up with the videos log."""
-
-    def catch_up() -> None:
-        env = vodhub.settings.eventstore_env("videos")
-        with catalog_runner(vodhub.catalog, VideosLog, env) as runner:
-            runner.wait(vodhub.videos.recorder.max_notification_id(), timeout=10)
-
-    return catch_up
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def parts(vodhub) -> list[str]:
 
 def test_a_clip_in_three_chunks_becomes_a_video(client, vodhub, uploader, small_clip):
     location = new_upload(client, uploader, len(small_clip), filename="Beach Day.mp4", tags="beach, Sun",
-                          visibility="unlisted", description="sun")
+                          visibility="unlisted", description="sun", genre="Travel")
     assert location.startswith(f"{UPLOADS}/")
     third = len(small_clip) // 3
     pieces = [small_clip[:third], small_clip[third:2 * third], small_clip[2 * third:]]
@@ -82,8 +82,8 @@ def test_a_clip_in_three_chunks_becomes_a_video(client, vodhub, uploader, small_
     assert (later.headers["vodhub-video-id"], later.headers["location"]) == (video_id, f"/api/videos/{video_id}")
     assert later.headers["upload-length"] == str(len(small_clip)) and later.headers["cache-control"] == "no-store"
     video = client.get(f"/api/videos/{video_id}", headers=uploader).json()
-    assert (video["title"], video["tags"], video["visibility"], video["status"]) == (
-        "Beach Day", ["beach", "sun"], "unlisted", "uploaded")
+    assert (video["title"], video["tags"], video["visibility"], video["status"], video["genre"]) == (
+        "Beach Day", ["beach", "sun"], "unlisted", "uploaded", "travel")
     assert stored_keys(vodhub.storage) == [f"raw/{video_id}/original.mp4"]
     assert parts(vodhub) == []
     stored = vodhub.videos.repository.get(uuid.UUID(video_id))
@@ -149,6 +149,8 @@ def test_creation_needs_a_length_within_the_limit(client, vodhub, uploader):
 def test_bad_details_are_refused_at_creation(client, uploader):
     problem = assert_problem(create(client, uploader, 100, visibility="everyone"), 422)
     assert problem["errors"][0]["field"] == "visibility"
+    problem = assert_problem(create(client, uploader, 100, genre="opera"), 422)
+    assert problem["errors"][0]["field"] == "genre" and "music" in problem["errors"][0]["message"]
     assert_problem(client.post(UPLOADS, headers={**uploader, **TUS, "Upload-Length": "9",
                                                  "Upload-Metadata": "title not-base64!"}), 400)
 

@@ -12,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from adapters.inbound.http.audience import AudienceController, CommentsController, HistoryController
 from adapters.inbound.http.auth import AuthController, jwks
 from adapters.inbound.http.health import HealthChecks, live, ready
 from adapters.inbound.http.media import get_media, head_media
@@ -31,6 +32,8 @@ from adapters.inbound.http.users import UsersController
 from adapters.inbound.http.videos import VideosController
 from adapters.inbound.http.webhooks import WebhooksController
 from application.accounts import Accounts
+from application.analytics import ViewBeacon
+from application.engagement import Engagement
 from application.listing import VideoListing
 from application.ports import ObjectStorage
 from application.rate_limits import RateLimiter, RateLimits
@@ -60,7 +63,8 @@ def create_app(
     health_checks: HealthChecks, uploads: ResumableUploads | None = None, lifespan: Sequence = (),
     debug: bool = False, rate_limiter: RateLimiter | None = None, rate_limits: RateLimits | None = None,
     cors_origins: Sequence[str] = ("*",), max_request_bytes: int = 1024 * 1024,
-    upload_read_timeout_s: float = 60.0, webhooks: Webhooks | None = None,
+    upload_read_timeout_s: float = 60.0, webhooks: Webhooks | None = None, engagement: Engagement | None = None,
+    beacon: ViewBeacon | None = None,
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
     `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off."""
@@ -77,7 +81,8 @@ def create_app(
         path="/schema",
     )
     route_handlers = [
-        AuthController, UsersController, VideosController, TusController, jwks, live, ready, metrics, get_media, head_media,
+        AuthController, UsersController, VideosController, TusController, AudienceController, CommentsController,
+        HistoryController, jwks, live, ready, metrics, get_media, head_media,
     ]
     if webhooks is not None:
         route_handlers.append(WebhooksController)
@@ -92,6 +97,8 @@ def create_app(
             "storage": _constant(storage),
             "uploads": _constant(uploads),
             "webhooks": _constant(webhooks),
+            "engagement": _constant(engagement),
+            "beacon": _constant(beacon),
             "health_checks": _constant(health_checks),
             "principal": Provide(principal_provider(rate_limiting)),
         },

@@ -10,6 +10,8 @@ from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
 from application.accounts import Accounts, Principal
+from application.analytics import ViewBeacon
+from application.engagement import Engagement
 from application.listing import VideoListing
 from application.ports import ObjectStorage
 from application.resumable import ResumableUploads
@@ -28,3 +30,5 @@ StorageDep = Annotated[ObjectStorage, _named, _unchecked]
 UploadsDep = Annotated[ResumableUploads, _named, _unchecked]
 WebhooksDep = Annotated[Webhooks, _named, _unchecked]
 HealthChecksDep = Annotated[Mapping[str, Callable[[], Awaitable[None]]], _named, _unchecked]
+EngagementDep = Annotated[Engagement, _named, _unchecked]
+BeaconDep = Annotated[ViewBeacon, _named, _unchecked]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 Username = Annotated[str, Meta(min_length=3, max_length=32, description="3–32 of [a-z0-9_.-], case-folded")]
 Email = Annotated[str, Meta(min_length=3, max_length=254)]
@@ -48,7 +48,25 @@ class RolesRequest(msgspec.Struct):
 
 
 class VideoPatchRequest(msgspec.Struct):
-    title: Annotated[str, Meta(max_length=200)] | None = None
-    description: Annotated[str, Meta(max_length=5000)] | None = None
-    tags: Annotated[list[Annotated[str, Meta(max_length=32)]], Meta(max_length=20)] | None = None
-    visibility: Annotated[str, Meta(max_length=16)] | None = None
+    """A JSON merge patch: an absent field stays as it is; null clears description, tags and genre."""
+
+    title: Annotated[str, Meta(max_length=200)] | None | UnsetType = UNSET
+    description: Annotated[str, Meta(max_length=5000)] | None | UnsetType = UNSET
+    tags: Annotated[list[Annotated[str, Meta(max_length=32)]], Meta(max_length=20)] | None | UnsetType = UNSET
+    genre: Annotated[str, Meta(max_length=32)] | None | UnsetType = UNSET
+    visibility: Annotated[str, Meta(max_length=16)] | None | UnsetType = UNSET
+
+    def given(self) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """(the fields set to a value, the fields set to null)."""
+        fields = {name: getattr(self, name) for name in self.__struct_fields__ if getattr(self, name) is not UNSET}
+        return ({name: value for name, value in fields.items() if value is not None},
+                tuple(name for name, value in fields.items() if value is None))
+
+
+class CommentRequest(msgspec.Struct):
+    body: Annotated[str, Meta(max_length=20_000)]
+    parent_id: UUID | None = None
+
+
+class CommentEditRequest(msgspec.Struct):
+    body: Annotated[str, Meta(max_length=20_000)]

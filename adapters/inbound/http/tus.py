@@ -97,7 +97,7 @@ def _problems(*statuses: int) -> dict[int, ResponseSpec]:
 REQUEST_HEADERS = {
     "Tus-Resumable": "1.0.0",
     "Upload-Length": "the file's size in bytes",
-    "Upload-Metadata": "`key base64,…`: filename, title, description, tags (comma separated), visibility",
+    "Upload-Metadata": "`key base64,…`: filename, title, description, tags (comma separated), genre, visibility",
     "Upload-Offset": "where these bytes go: the upload's current offset",
     "Upload-Checksum": f"`<algorithm> <base64 digest>` of this chunk; algorithms: {', '.join(CHECKSUM_ALGORITHMS)}",
 }
@@ -158,7 +158,7 @@ class TusController(Controller):
     )
     async def create_upload(self, request: Request, principal: PrincipalDep, uploads: UploadsDep) -> Response[None]:
         """Open an upload (`Upload-Length`, `Upload-Metadata`: filename, title, description, tags,
-        visibility, base64 values); `Location` is where to PATCH its bytes."""
+        genre, visibility, base64 values); `Location` is where to PATCH its bytes."""
         if "upload-defer-length" in request.headers:
             raise TusProtocolError("Upload-Defer-Length is not supported; send Upload-Length")
         length = _non_negative(request, "upload-length")

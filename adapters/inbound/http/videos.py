@@ -25,6 +25,7 @@ from application.errors import NotFound, PayloadTooLarge, ValidationError
 from application.listing import VideoPage
 from application.streaming import Streaming, StreamTarget, format_from_accept
 from application.videos import HistoryEntry, VideoView
+from domain.genres import GENRES
 from domain.videos import FAILED, READY
 
 FINAL_STATUSES = (READY, FAILED)
@@ -48,6 +49,7 @@ class UploadOperation(Operation):
                 "title": Schema(type=OpenAPIType.STRING, max_length=200, description="default: the file name"),
                 "description": Schema(type=OpenAPIType.STRING, max_length=5000),
                 "tags": Schema(type=OpenAPIType.STRING, description="comma separated"),
+                "genre": Schema(type=OpenAPIType.STRING, enum=list(GENRES)),
                 "visibility": Schema(type=OpenAPIType.STRING, enum=["public", "unlisted", "private"]),
             },
         )
@@ -64,18 +66,26 @@ class VideosController(Controller):
         owner: Annotated[UUID | None, QueryParameter(description="only this owner's videos")] = None,
         tag: Annotated[str | None, QueryParameter(max_length=32)] = None,
         q: Annotated[str | None, QueryParameter(max_length=200, description="words of title, description, tags")] = None,
+        genre: Annotated[str | None, QueryParameter(max_length=32, description="one of GET /api/videos/genres")] = None,
+        sort: Annotated[str, QueryParameter(max_length=16, description="newest, views or likes")] = "newest",
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> VideoPage:
-        """Public, ready videos, newest first; follow `next_cursor` for the next page."""
-        del principal  # listing needs a valid token, as every /api route, but not its identity
-        return listing.list_public(owner=owner, tag=tag, query=q, cursor=cursor, limit=limit)
+        """Public, ready videos, newest first (or `sort=views|likes`); follow `next_cursor` for the next page."""
+        return listing.list_public(owner=owner, tag=tag, query=q, genre=genre, sort=sort, cursor=cursor, limit=limit,
+                                   viewer_id=principal.user_id)
+
+    @get("/genres")
+    async def genres(self, principal: PrincipalDep) -> list[str]:
+        """The genres a video may have."""
+        del principal  # every /api route needs a token
+        return list(GENRES)
 
     @post(
         "/upload", status_code=202, operation_class=UploadOperation, request_max_body_size=None
     )
     async def upload(self, request: Request, principal: PrincipalDep, videos: VideosDep) -> Response[VideoView]:
-        """Upload a video as multipart/form-data (`file`, `title`, `description`, `tags`,
+        """Upload a video as multipart/form-data (`file`, `title`, `description`, `tags`, `genre`,
         `visibility`); it is streamed to storage and checked from its bytes."""
         videos.check_may_upload(principal)
         announced = request.headers.get("content-length")
@@ -95,11 +105,10 @@ class VideosController(Controller):
     def edit_video(
         self, video_id: FromPath[UUID], data: JSONBody[VideoPatchRequest], principal: PrincipalDep, videos: VideosDep
     ) -> VideoView:
-        """Change title, description, tags or visibility (owner, moderator, admin)."""
-        return videos.edit_details(
-            principal, video_id, title=data.title, description=data.description, tags=data.tags,
-            visibility=data.visibility,
-        )
+        """Change title, description, tags, genre or visibility (owner, moderator, admin). A JSON merge
+        patch: absent fields stay, null clears description, tags or genre (and is refused for the others)."""
+        values, cleared = data.given()
+        return videos.edit_details(principal, video_id, **values, cleared=cleared)
 
     @delete("/{video_id:uuid}", status_code=204, sync_to_thread=True)
     def delete_video(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> None:

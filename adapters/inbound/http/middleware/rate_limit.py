@@ -25,13 +25,14 @@ from adapters.inbound.http.dependencies import AccountsDep
 from adapters.inbound.http.middleware.state import RATE, USER, client_address, rate_limit_headers
 from application.accounts import Principal
 from application.errors import InvalidToken
-from application.rate_limits import DEFAULT, LOGIN, UPLOAD, RateLimiter, RateLimits
+from application.rate_limits import COMMENT, DEFAULT, LOGIN, UPLOAD, RateLimiter, RateLimits
 
 EXEMPT_ROUTES = frozenset({"/health/live", "/health/ready", "/metrics"})
 GROUP_ROUTES = {
     ("POST", "/api/auth/login"): LOGIN,
     ("POST", "/api/videos/upload"): UPLOAD,
     ("POST", "/api/videos/uploads"): UPLOAD,  # a resumable upload counts once, when it is created
+    ("POST", "/api/videos/{video_id}/comments"): COMMENT,
 }
 LOGIN_BODY_MAX = 16 * 1024  # a login body is tiny; past this, count by address alone
 
@@ -41,7 +42,7 @@ class RateLimiting:
 
     def __init__(self, limiter: RateLimiter | None, limits: RateLimits) -> None:
         self.limiter = limiter
-        self.limits = limits if limiter is not None else RateLimits(login=None, upload=None, default=None)
+        self.limits = limits if limiter is not None else RateLimits(login=None, upload=None, comment=None, default=None)
 
     async def check(self, scope: Scope, group: str, caller: str) -> None:
         """Count the request against the caller's bucket of the group; 429 if it is empty."""
