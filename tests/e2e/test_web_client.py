@@ -1,0 +1,294 @@
+"""The web client in a real browser: Debian's Chromium driven by Playwright, against one
+`vodhub dev`, with one small upload made through the client and shared by every test.
+
+The tests run in file order and build on each other as a person would: sign up, upload,
+watch it become ready, play it, search for it, share it, administer. Screenshots of the main
+pages go to the module's temporary directory."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.fixtures.processes import vodhub_process
+from tests.media_factory import write_clip
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+PASSWORD = "correct horse battery"
+TITLE = "Holiday <script>window.pwned=1</script> by the sea"
+UPLOAD_THROUGHPUT = 30_000  # bytes per second while the upload is paused and resumed
+
+
+class Site:
+    """What the tests share: the server, the browser, the admin's page and the uploaded video."""
+
+    def __init__(self, base_url: str, browser: Browser, screens: Path) -> None:
+        self.base_url = base_url
+        self.browser = browser
+        self.screens = screens
+        self.video_id: str | None = None
+
+    def context(self, **options) -> BrowserContext:
+        context = self.browser.new_context(base_url=self.base_url, viewport={"width": 1280, "height": 800}, **options)
+        context.set_default_timeout(20_000)
+        return context
+
+    def screenshot(self, page: Page, name: str) -> None:
+        page.screenshot(path=self.screens / f"{name}.png", full_page=True)
+
+    def api_token(self, username: str) -> dict[str, str]:
+        response = httpx.post(f"{self.base_url}/api/auth/login",
+                              json={"username_or_email": username, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[Site]:
+    workdir = tmp_path_factory.mktemp("web-client")
+    screens = workdir / "screenshots"
+    screens.mkdir()
+    with vodhub_process("dev", cwd=workdir, env={}) as base_url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"])
+        try:
+            yield Site(base_url, browser, screens)
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clip") / "holiday.mp4", width=640, height=360, seconds=6)
+
+
+@pytest.fixture(scope="module")
+def admin(site) -> Iterator[Page]:
+    """The first account, signed up through the client (the first account is the admin)."""
+    context = site.context()
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_up(page, "ada")
+    yield page
+    context.close()
+
+
+def sign_up(page: Page, username: str) -> None:
+    page.goto("/signup")
+    page.get_by_label("Username (3–32").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("navigation", name="Main").get_by_text(username)).to_be_visible()
+
+
+def watch(site: Site, page: Page) -> None:
+    page.goto(f"/watch/{site.video_id}")
+    page.wait_for_function("() => document.querySelector('video')?.readyState >= 1")
+
+
+def play_until(page: Page, seconds: float) -> None:
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("s => document.querySelector('video').currentTime > s", arg=seconds, timeout=30_000)
+
+
+def test_sign_up_signs_in_and_the_first_account_administers(site, admin):
+    nav = admin.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Admin")).to_be_visible()
+    expect(nav.get_by_role("button", name="Sign out")).to_be_visible()
+    assert admin.evaluate("Object.keys(localStorage).concat(Object.keys(sessionStorage))") == ["vodhub.refresh"]
+    admin.reload()  # the refresh token in sessionStorage keeps the session over a reload
+    expect(nav.get_by_text("ada")).to_be_visible()
+
+
+def test_a_tus_upload_pauses_and_resumes_where_it_stopped(site, admin, clip):
+    exchanges = []  # (method, Upload-Offset) of each tus answer, in order
+    admin.on("response", lambda r: exchanges.append((r.request.method, r.headers.get("upload-offset")))
+             if "/api/videos/uploads/" in r.url else None)
+    network = admin.context.new_cdp_session(admin)
+    network.send("Network.enable")
+    network.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": UPLOAD_THROUGHPUT})
+    admin.goto("/upload")
+    admin.get_by_label("Choose a video file").set_input_files(clip)
+    admin.get_by_label("Title").fill(TITLE)
+    admin.get_by_label("Tags").fill("sea, sun")
+    admin.get_by_role("button", name="Upload", exact=True).click()
+    admin.wait_for_function("() => document.querySelector('progress').value > 0.5")
+    admin.get_by_role("button", name="Pause").click()
+    expect(admin.get_by_text(re.compile(r"Paused at \d+%"))).to_be_visible()
+    site.screenshot(admin, "upload-paused")
+    network.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    admin.get_by_role("button", name="Resume").click()
+    expect(admin.get_by_text("Upload complete.")).to_be_visible()
+
+    size = str(clip.stat().st_size)
+    methods = [method for method, _ in exchanges]
+    assert methods.count("HEAD") == 1 and methods[-1] == "PATCH" and exchanges[-1][1] == size, exchanges
+    resumed_at = int(exchanges[methods.index("HEAD")][1])
+    assert 0 < resumed_at < int(size), "the resume asked the server where to go on, and went on part-way"
+    link = admin.get_by_role("link", name="open its page")
+    site.video_id = link.get_attribute("href").rsplit("/", 1)[-1]
+    site.screenshot(admin, "upload-done")
+
+
+def test_my_videos_follows_the_status_live_until_ready(site, admin):
+    admin.goto("/my")
+    item = admin.locator(f"[data-video='{site.video_id}']")
+    admin.evaluate("""id => {
+        const status = document.querySelector(`[data-video='${id}'] .status`);
+        window.seen = [status.dataset.status];
+        new MutationObserver(() => {
+            const now = document.querySelector(`[data-video='${id}'] .status`);
+            if (now && now.dataset.status !== window.seen.at(-1)) window.seen.push(now.dataset.status);
+        }).observe(document.querySelector('.mine'), {subtree: true, childList: true, attributes: true});
+    }""", site.video_id)
+    expect(item.locator(".status")).to_have_text("Ready", timeout=60_000)
+    seen = admin.evaluate("window.seen")
+    assert seen[-1] == "ready" and len(seen) >= 2, seen  # it changed in place, over the event stream
+    expect(item.get_by_text("Qualities: 240p, 360p")).to_be_visible()
+    expect(item.get_by_role("heading")).to_have_text(TITLE)  # the <script> in the title is text
+    site.screenshot(admin, "my-videos")
+
+
+def test_playback_advances_past_three_seconds(site, admin):
+    watch(site, admin)
+    expect(admin.get_by_role("heading", level=1)).to_have_text(TITLE)
+    assert admin.evaluate("window.pwned") is None
+    play_until(admin, 3.0)
+    site.screenshot(admin, "watch")
+
+
+def test_each_quality_rung_plays_at_its_own_width(site, admin):
+    video = httpx.get(f"{site.base_url}/api/videos/{site.video_id}", headers=site.api_token("ada")).json()
+    watch(site, admin)
+    quality = admin.get_by_label("Quality")
+    expect(quality.locator("option")).to_have_count(1 + len(video["renditions"]))
+    play_until(admin, 0.5)
+    for rendition in video["renditions"]:
+        admin.evaluate("document.querySelector('video').currentTime = 0.5; document.querySelector('video').play()")
+        quality.select_option(label=rendition["name"])
+        admin.wait_for_function(
+            "w => document.querySelector('video').videoWidth === w && document.querySelector('video').currentTime > 1",
+            arg=rendition["width"], timeout=20_000)
+
+
+def test_hovering_the_seek_bar_shows_storyboard_tiles(site, admin):
+    watch(site, admin)
+    admin.wait_for_function("() => document.querySelector('video').duration > 5")
+    seek = admin.get_by_label("Seek")
+    box = seek.bounding_box()
+    tiles = []
+    for fraction in (0.1, 0.9):
+        admin.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+        preview = admin.locator(".preview")
+        expect(preview).to_be_visible()
+        admin.wait_for_function(
+            "() => getComputedStyle(document.querySelector('.preview .tile')).backgroundImage.includes('sprite')")
+        tiles.append(admin.evaluate("""() => {
+            const tile = getComputedStyle(document.querySelector('.preview .tile'));
+            return [tile.backgroundPosition, tile.width];
+        }"""))
+    assert tiles[0] != tiles[1], "a different moment shows a different tile"
+    assert float(tiles[0][1].removesuffix("px")) > 0
+    site.screenshot(admin, "storyboard")
+
+
+def test_search_finds_the_video_by_its_words(site, admin):
+    admin.goto("/browse")
+    admin.get_by_label("Search").fill("holiday")
+    admin.get_by_role("button", name="Search").click()
+    expect(admin).to_have_url(re.compile(r"/browse\?q=holiday$"))
+    expect(admin.get_by_role("list", name="Videos").get_by_role("link", name=TITLE)).to_be_visible()
+    site.screenshot(admin, "search")
+    admin.get_by_label("Search").fill("volcano")
+    admin.get_by_role("button", name="Search").click()
+    expect(admin.get_by_text("No videos found.")).to_be_visible()
+    admin.goto("/browse?tag=sun")
+    expect(admin.get_by_role("link", name=TITLE)).to_be_visible()
+
+
+def test_a_private_videos_share_link_plays_without_an_account(site, admin):
+    admin.goto("/my")
+    item = admin.locator(f"[data-video='{site.video_id}']")
+    item.locator("summary").click()
+    item.get_by_label("Visibility").select_option("private")
+    item.get_by_role("button", name="Save").click()
+    expect(admin.get_by_text(re.compile("^Saved"))).to_be_visible()
+    link = admin.get_by_label("Share link").input_value()
+    assert f"/shared/{site.video_id}#" in link
+
+    stranger = site.context()
+    page = stranger.new_page()
+    page.goto(link)
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign in")).to_be_visible()
+    play_until(page, 1.0)
+    site.screenshot(page, "shared")
+    assert httpx.get(f"{site.base_url}/api/videos/{site.video_id}").status_code == 401
+    stranger.close()
+
+
+def test_an_admin_changes_a_users_roles(site, admin):
+    context = site.context()
+    sign_up(context.new_page(), "bob")
+    context.close()
+    bob = httpx.get(f"{site.base_url}/api/users/me", headers=site.api_token("bob")).json()
+    assert bob["roles"] == ["user"]
+    admin.goto(f"/admin?user={bob['id']}")
+    expect(admin.get_by_role("heading", name="(@bob)")).to_be_visible()
+    admin.get_by_label("moderator").check()
+    admin.get_by_role("button", name="Save roles").click()
+    expect(admin.get_by_text("Roles of bob: user, moderator.")).to_be_visible()
+    site.screenshot(admin, "admin")
+    roles = httpx.get(f"{site.base_url}/api/users/{bob['id']}", headers=site.api_token("ada")).json()["roles"]
+    assert sorted(roles) == ["moderator", "user"]
+
+
+def test_pages_carry_a_strict_content_security_policy(site):
+    for path in ("/", "/my", f"/watch/{site.video_id}", "/shared/x"):
+        policy = httpx.get(site.base_url + path).headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
+    assert "content-security-policy" not in httpx.get(f"{site.base_url}/health/live").headers
+    assert httpx.get(f"{site.base_url}/no/such/page").status_code == 404
+
+
+def test_the_main_pages_have_no_serious_accessibility_violations(site):
+    context = site.context(bypass_csp=True)  # to inject axe-core, which the real policy would refuse
+    page = context.new_page()
+    page.goto("/signin")
+    page.get_by_label("Username or email").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Main").get_by_text("ada")).to_be_visible()
+    problems = {}
+    for path in ("/browse", "/upload", "/my", f"/watch/{site.video_id}", "/admin", "/signin"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        page.add_script_tag(path=AXE)
+        violations = page.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact, v.nodes.length]))")
+        problems[path] = [v for v in violations if v[1] in ("serious", "critical")]
+    assert problems == {path: [] for path in problems}
+    context.close()
+
+
+def test_the_watch_page_fits_a_phone(site, admin):
+    context = site.context()
+    page = context.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/signin")
+    page.get_by_label("Username or email").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Main").get_by_text("ada")).to_be_visible()
+    page.goto(f"/watch/{site.video_id}")
+    expect(page.get_by_label("Quality")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    site.screenshot(page, "watch-phone")
+    context.close()
