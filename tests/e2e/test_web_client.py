@@ -55,7 +55,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("web-client")
     screens = workdir / "screenshots"
     screens.mkdir()
-    with vodhub_process("dev", cwd=workdir, env={}) as base_url, sync_playwright() as playwright:
+    with vodhub_process("dev", cwd=workdir, env={}, timeout=60) as base_url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"])
         try:
             yield Site(base_url, browser, screens)
@@ -142,6 +142,7 @@ def test_a_tus_upload_pauses_and_resumes_where_it_stopped(site, admin, clip):
 def test_my_videos_follows_the_status_live_until_ready(site, admin):
     admin.goto("/my")
     item = admin.locator(f"[data-video='{site.video_id}']")
+    expect(item).to_be_visible()
     admin.evaluate("""id => {
         const status = document.querySelector(`[data-video='${id}'] .status`);
         window.seen = [status.dataset.status];
@@ -272,7 +273,7 @@ def test_the_main_pages_have_no_serious_accessibility_violations(site):
         page.goto(path)
         page.wait_for_load_state("networkidle")
         page.add_script_tag(path=AXE)
-        violations = page.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact, v.nodes.length]))")
+        violations = page.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact, v.nodes.map(n => n.target.join(" "))]))")
         problems[path] = [v for v in violations if v[1] in ("serious", "critical")]
     assert problems == {path: [] for path in problems}
     context.close()

@@ -5,7 +5,13 @@ import Hls from "../vendor/hls.min.mjs";
 import { formatDuration, h } from "./dom.js";
 import { loadStoryboard, tileAt } from "./storyboard.js";
 
-export function createPlayer({ hls: source, poster, storyboard, label, onStart }) {
+// A rung's name: the video's own (240p for 416x234), else its height.
+function rungName(level, renditions) {
+  const same = renditions.find((r) => r.width === level.width && r.height === level.height);
+  return same ? same.name : `${level.height}p`;
+}
+
+export function createPlayer({ hls: source, poster, storyboard, label, renditions = [], onStart }) {
   const video = h("video", { playsinline: "", preload: "metadata", poster: poster || undefined, "aria-label": label });
   const play = h("button", { type: "button", "aria-label": "Play" }, "▶");
   const seek = h("input", { type: "range", min: "0", max: "0", step: "0.1", value: "0", "aria-label": "Seek" });
@@ -27,7 +33,7 @@ export function createPlayer({ hls: source, poster, storyboard, label, onStart }
     engine = new Hls({ capLevelToPlayerSize: false, startLevel: -1 });
     engine.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
       quality.replaceChildren(h("option", { value: "-1" }, "Auto"),
-        ...data.levels.map((level, index) => h("option", { value: String(index) }, `${level.height}p`)));
+        ...data.levels.map((level, index) => h("option", { value: String(index) }, rungName(level, renditions))));
     });
     engine.on(Hls.Events.ERROR, (_, data) => {
       if (data.fatal && data.type === Hls.ErrorTypes.NETWORK_ERROR) engine.startLoad();

@@ -29,6 +29,7 @@ export async function render(view, videoId) {
   }
   const player = createPlayer({
     hls: video.streams.hls, poster: video.thumbnails.poster, storyboard: video.thumbnails.storyboard, label: video.title,
+    renditions: video.renditions,
     onStart: () => api(`/api/videos/${video.id}/views`, { method: "POST" }).catch(() => {}),
   });
   const main = h("div", {}, player.element, heading,
