@@ -13,13 +13,13 @@ function rungName(level, renditions) {
 
 export function createPlayer({ hls: source, poster, storyboard, label, renditions = [], onStart }) {
   const video = h("video", { playsinline: "", preload: "metadata", poster: poster || undefined, "aria-label": label });
-  const play = h("button", { type: "button", "aria-label": "Play" }, "▶");
+  const play = h("button", { type: "button" }, "Play");
   const seek = h("input", { type: "range", min: "0", max: "0", step: "0.1", value: "0", "aria-label": "Seek" });
   const time = h("span", { className: "time" }, "0:00 / –:––");
-  const mute = h("button", { type: "button", "aria-label": "Mute" }, "🔊");
+  const mute = h("button", { type: "button" }, "Mute");
   const quality = h("select", { name: "quality" }, h("option", { value: "-1" }, "Auto"));
   const qualityField = h("label", {}, "Quality", quality);
-  const fullscreen = h("button", { type: "button", "aria-label": "Full screen" }, "⛶");
+  const fullscreen = h("button", { type: "button" }, "Full screen");
   const tile = h("div", { className: "tile" });
   const tileTime = h("div", {});
   const preview = h("div", { className: "preview", hidden: true, "aria-hidden": "true" }, tile, tileTime);
@@ -52,8 +52,8 @@ export function createPlayer({ hls: source, poster, storyboard, label, rendition
   const toggle = () => (video.paused ? video.play() : video.pause());
   play.addEventListener("click", toggle);
   video.addEventListener("click", toggle);
-  video.addEventListener("play", () => { play.textContent = "⏸"; play.setAttribute("aria-label", "Pause"); });
-  video.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", "Play"); });
+  video.addEventListener("play", () => { play.textContent = "Pause"; });
+  video.addEventListener("pause", () => { play.textContent = "Play"; });
   video.addEventListener("playing", () => {
     if (!started) {
       started = true;
@@ -68,8 +68,7 @@ export function createPlayer({ hls: source, poster, storyboard, label, rendition
   seek.addEventListener("input", () => { video.currentTime = Number(seek.value); });
   mute.addEventListener("click", () => {
     video.muted = !video.muted;
-    mute.textContent = video.muted ? "🔇" : "🔊";
-    mute.setAttribute("aria-label", video.muted ? "Unmute" : "Mute");
+    mute.textContent = video.muted ? "Unmute" : "Mute";
   });
   fullscreen.addEventListener("click", () => {
     if (document.fullscreenElement) document.exitFullscreen();
