@@ -216,6 +216,27 @@ def test_search_finds_the_video_by_its_words(site, admin):
     expect(admin.get_by_role("link", name=TITLE)).to_be_visible()
 
 
+def test_the_main_pages_have_no_serious_accessibility_violations(site):
+    context = site.context(bypass_csp=True)  # to inject axe-core, which the real policy would refuse
+    page = context.new_page()
+    page.goto("/signin")
+    page.get_by_label("Username or email").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("navigation", name="Main").get_by_text("ada")).to_be_visible()
+    problems = {}
+    drawn = {"/browse": ".card", "/upload": "progress", "/my": "[data-video]", f"/watch/{site.video_id}": "option[value='0']",
+             "/admin": "form", "/signin": "form"}
+    for path, selector in drawn.items():
+        page.goto(path)
+        page.locator(selector).first.wait_for(state="attached")
+        page.add_script_tag(path=AXE)
+        violations = page.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact, v.nodes.map(n => n.target.join(" "))]))")
+        problems[path] = [v for v in violations if v[1] in ("serious", "critical")]
+    assert problems == {path: [] for path in problems}
+    context.close()
+
+
 def test_a_private_videos_share_link_plays_without_an_account(site, admin):
     admin.goto("/my")
     item = admin.locator(f"[data-video='{site.video_id}']")
@@ -258,27 +279,6 @@ def test_pages_carry_a_strict_content_security_policy(site):
         assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
     assert "content-security-policy" not in httpx.get(f"{site.base_url}/health/live").headers
     assert httpx.get(f"{site.base_url}/no/such/page").status_code == 404
-
-
-def test_the_main_pages_have_no_serious_accessibility_violations(site):
-    context = site.context(bypass_csp=True)  # to inject axe-core, which the real policy would refuse
-    page = context.new_page()
-    page.goto("/signin")
-    page.get_by_label("Username or email").fill("ada")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("navigation", name="Main").get_by_text("ada")).to_be_visible()
-    problems = {}
-    drawn = {"/browse": ".card", "/upload": "progress", "/my": "[data-video]", f"/watch/{site.video_id}": "option[value='0']",
-             "/admin": "form", "/signin": "form"}
-    for path, selector in drawn.items():
-        page.goto(path)
-        page.locator(selector).first.wait_for(state="attached")
-        page.add_script_tag(path=AXE)
-        violations = page.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact, v.nodes.map(n => n.target.join(" "))]))")
-        problems[path] = [v for v in violations if v[1] in ("serious", "critical")]
-    assert problems == {path: [] for path in problems}
-    context.close()
 
 
 def test_the_watch_page_fits_a_phone(site, admin):
