@@ -13,14 +13,14 @@ from urllib.parse import urlsplit
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Our own table: the system's MIME database may be missing, and with `nosniff` a module
-# script served without a JavaScript type does not run.
+# script served without a JavaScript type does not run. (Litestar adds the charset to text/*.)
 CONTENT_TYPES = {
-    ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-    ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
-    ".json": "application/json", ".txt": "text/plain; charset=utf-8",
+    ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".html": "text/html",
+    ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".json": "application/json",
 }
 
 # The client's own paths: a reload or a shared link on any of them gets the same page, whose
@@ -71,7 +71,7 @@ def web_client_handlers(media_origins: Sequence[str] = ()) -> list[object]:
         })
 
     @get("/static/{name:path}", include_in_schema=False, security=[{}], sync_to_thread=True, name="web-static")
-    def static(name: str, request: Request) -> Response[bytes]:
+    def static(name: FromPath[str], request: Request) -> Response[bytes]:
         """A file of the client; revalidated on each use (no-cache + ETag) so an upgrade shows at once."""
         found = static_file(name)
         body = found.read_bytes()
