@@ -60,11 +60,12 @@ export function createPlayer({ hls: source, poster, storyboard, label, rendition
       onStart?.();
     }
   });
-  video.addEventListener("durationchange", () => { seek.max = String(video.duration || 0); });
-  video.addEventListener("timeupdate", () => {
+  const tick = () => {
     if (document.activeElement !== seek) seek.value = String(video.currentTime);
     time.textContent = `${formatDuration(video.currentTime)} / ${formatDuration(video.duration)}`;
-  });
+  };
+  video.addEventListener("durationchange", () => { seek.max = String(video.duration || 0); tick(); });
+  video.addEventListener("timeupdate", tick);
   seek.addEventListener("input", () => { video.currentTime = Number(seek.value); });
   mute.addEventListener("click", () => {
     video.muted = !video.muted;
