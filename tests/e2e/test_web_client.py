@@ -107,7 +107,7 @@ def test_sign_up_signs_in_and_the_first_account_administers(site, admin):
     expect(nav.get_by_text("ada")).to_be_visible()
 
 
-def test_a_tus_upload_pauses_and_resumes_where_it_stopped(site, admin, clip):
+def test_a_tus_upload_resumes_after_a_reload_and_after_a_pause(site, admin, clip):
     exchanges = []  # (method, Upload-Offset) of each tus answer, in order
     admin.on("response", lambda r: exchanges.append((r.request.method, r.headers.get("upload-offset")))
              if "/api/videos/uploads/" in r.url else None)
@@ -115,12 +115,20 @@ def test_a_tus_upload_pauses_and_resumes_where_it_stopped(site, admin, clip):
     network.send("Network.enable")
     network.send("Network.emulateNetworkConditions", {
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": UPLOAD_THROUGHPUT})
-    admin.goto("/upload")
-    admin.get_by_label("Choose a video file").set_input_files(clip)
-    admin.get_by_label("Title").fill(TITLE)
-    admin.get_by_label("Tags").fill("sea, sun")
-    admin.get_by_role("button", name="Upload", exact=True).click()
-    admin.wait_for_function("() => document.querySelector('progress').value > 0.5")
+
+    def pick_and_upload() -> None:
+        admin.goto("/upload")
+        admin.get_by_label("Choose a video file").set_input_files(clip)
+        admin.get_by_label("Title").fill(TITLE)
+        admin.get_by_label("Tags").fill("sea, sun")
+        admin.get_by_role("button", name="Upload", exact=True).click()
+
+    pick_and_upload()
+    admin.wait_for_function("() => document.querySelector('progress').value > 0.45")
+    admin.reload()  # the part in flight is lost; the parts before it are on the server
+    pick_and_upload()
+    expect(admin.get_by_text("Resuming an earlier upload of this file.")).to_be_visible()
+    admin.wait_for_function("() => document.querySelector('progress').value > 0.85")
     admin.get_by_role("button", name="Pause").click()
     expect(admin.get_by_text(re.compile(r"Paused at \d+%"))).to_be_visible()
     site.screenshot(admin, "upload-paused")
@@ -129,14 +137,23 @@ def test_a_tus_upload_pauses_and_resumes_where_it_stopped(site, admin, clip):
     admin.get_by_role("button", name="Resume").click()
     expect(admin.get_by_text("Upload complete.")).to_be_visible()
 
-    size = str(clip.stat().st_size)
-    methods = [method for method, _ in exchanges]
-    assert methods.count("HEAD") == 1 and methods[-1] == "PATCH" and exchanges[-1][1] == size, exchanges
-    resumed_at = int(exchanges[methods.index("HEAD")][1])
-    assert 0 < resumed_at < int(size), "the resume asked the server where to go on, and went on part-way"
+    size = clip.stat().st_size
+    resumed = [int(offset) for method, offset in exchanges if method == "HEAD"]
+    assert len(resumed) == 2 and 0 < resumed[0] < resumed[1] < size, exchanges  # each went on where it stopped
+    assert exchanges[-1] == ("PATCH", str(size))
     link = admin.get_by_role("link", name="open its page")
     site.video_id = link.get_attribute("href").rsplit("/", 1)[-1]
     site.screenshot(admin, "upload-done")
+
+
+def test_a_file_that_is_not_a_video_is_refused_clearly(site, admin, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n" * 100)
+    admin.goto("/upload")
+    admin.get_by_label("Choose a video file").set_input_files(text)
+    admin.get_by_role("button", name="Upload", exact=True).click()
+    expect(admin.locator("#flash")).to_contain_text("This is not a video file vodhub can read")
+    expect(admin.locator("#flash")).to_have_class("error")
 
 
 def test_my_videos_follows_the_status_live_until_ready(site, admin):
@@ -231,7 +248,8 @@ def test_the_main_pages_have_no_serious_accessibility_violations(site):
         page.goto(path)
         page.locator(selector).first.wait_for(state="attached")
         page.add_script_tag(path=AXE)
-        violations = page.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact, v.nodes.map(n => n.target.join(" "))]))")
+        violations = page.evaluate(
+            "axe.run(document).then(r => r.violations.map(v => [v.id, v.impact, v.nodes.map(n => n.target.join(' '))]))")
         problems[path] = [v for v in violations if v[1] in ("serious", "critical")]
     assert problems == {path: [] for path in problems}
     context.close()
