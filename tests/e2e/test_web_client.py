@@ -23,7 +23,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PASSWORD = "correct horse battery"
 TITLE = "Holiday <script>window.pwned=1</script> by the sea"
-UPLOAD_THROUGHPUT = 30_000  # bytes per second while the upload is paused and resumed
+TIMEOUT_MS = 90_000  # generous: the machine may be shared by several test suites
+UPLOAD_THROUGHPUT = 20_000  # bytes per second while the upload is paused and resumed
 
 
 class Site:
@@ -37,7 +38,7 @@ class Site:
 
     def context(self, **options) -> BrowserContext:
         context = self.browser.new_context(base_url=self.base_url, viewport={"width": 1280, "height": 800}, **options)
-        context.set_default_timeout(20_000)
+        context.set_default_timeout(TIMEOUT_MS)
         return context
 
     def screenshot(self, page: Page, name: str) -> None:
@@ -45,7 +46,7 @@ class Site:
 
     def api_token(self, username: str) -> dict[str, str]:
         response = httpx.post(f"{self.base_url}/api/auth/login",
-                              json={"username_or_email": username, "password": PASSWORD})
+                              json={"username_or_email": username, "password": PASSWORD}, timeout=60)
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -55,7 +56,8 @@ def site(tmp_path_factory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("web-client")
     screens = workdir / "screenshots"
     screens.mkdir()
-    with vodhub_process("dev", cwd=workdir, env={}, timeout=60) as base_url, sync_playwright() as playwright:
+    expect.set_options(timeout=TIMEOUT_MS)
+    with vodhub_process("dev", cwd=workdir, env={}, timeout=180) as base_url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"])
         try:
             yield Site(base_url, browser, screens)
@@ -95,7 +97,7 @@ def watch(site: Site, page: Page) -> None:
 
 def play_until(page: Page, seconds: float) -> None:
     page.get_by_role("button", name="Play").click()
-    page.wait_for_function("s => document.querySelector('video').currentTime > s", arg=seconds, timeout=30_000)
+    page.wait_for_function("s => document.querySelector('video').currentTime > s", arg=seconds, timeout=TIMEOUT_MS)
 
 
 def test_sign_up_signs_in_and_the_first_account_administers(site, admin):
@@ -168,7 +170,7 @@ def test_my_videos_follows_the_status_live_until_ready(site, admin):
             if (now && now.dataset.status !== window.seen.at(-1)) window.seen.push(now.dataset.status);
         }).observe(document.querySelector('.mine'), {subtree: true, childList: true, attributes: true});
     }""", site.video_id)
-    expect(item.locator(".status")).to_have_text("Ready", timeout=60_000)
+    expect(item.locator(".status")).to_have_text("Ready", timeout=3 * TIMEOUT_MS)
     seen = admin.evaluate("window.seen")
     assert seen[-1] == "ready" and len(seen) >= 2, seen  # it changed in place, over the event stream
     expect(item.get_by_text("Qualities: 240p, 360p")).to_be_visible()
@@ -185,7 +187,7 @@ def test_playback_advances_past_three_seconds(site, admin):
 
 
 def test_each_quality_rung_plays_at_its_own_width(site, admin):
-    video = httpx.get(f"{site.base_url}/api/videos/{site.video_id}", headers=site.api_token("ada")).json()
+    video = httpx.get(f"{site.base_url}/api/videos/{site.video_id}", headers=site.api_token("ada"), timeout=60).json()
     watch(site, admin)
     quality = admin.get_by_label("Quality")
     expect(quality.locator("option")).to_have_count(1 + len(video["renditions"]))
@@ -195,7 +197,7 @@ def test_each_quality_rung_plays_at_its_own_width(site, admin):
         quality.select_option(label=rendition["name"])
         admin.wait_for_function(
             "w => document.querySelector('video').videoWidth === w && document.querySelector('video').currentTime > 1",
-            arg=rendition["width"], timeout=20_000)
+            arg=rendition["width"], timeout=TIMEOUT_MS)
 
 
 def test_hovering_the_seek_bar_shows_storyboard_tiles(site, admin):
@@ -271,7 +273,7 @@ def test_a_private_videos_share_link_plays_without_an_account(site, admin):
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign in")).to_be_visible()
     play_until(page, 1.0)
     site.screenshot(page, "shared")
-    assert httpx.get(f"{site.base_url}/api/videos/{site.video_id}").status_code == 401
+    assert httpx.get(f"{site.base_url}/api/videos/{site.video_id}", timeout=60).status_code == 401
     stranger.close()
 
 
@@ -279,7 +281,7 @@ def test_an_admin_changes_a_users_roles(site, admin):
     context = site.context()
     sign_up(context.new_page(), "bob")
     context.close()
-    bob = httpx.get(f"{site.base_url}/api/users/me", headers=site.api_token("bob")).json()
+    bob = httpx.get(f"{site.base_url}/api/users/me", headers=site.api_token("bob"), timeout=60).json()
     assert bob["roles"] == ["user"]
     admin.goto(f"/admin?user={bob['id']}")
     expect(admin.get_by_role("heading", name="(@bob)")).to_be_visible()
@@ -287,16 +289,16 @@ def test_an_admin_changes_a_users_roles(site, admin):
     admin.get_by_role("button", name="Save roles").click()
     expect(admin.get_by_text("Roles of bob: user, moderator.")).to_be_visible()
     site.screenshot(admin, "admin")
-    roles = httpx.get(f"{site.base_url}/api/users/{bob['id']}", headers=site.api_token("ada")).json()["roles"]
+    roles = httpx.get(f"{site.base_url}/api/users/{bob['id']}", headers=site.api_token("ada"), timeout=60).json()["roles"]
     assert sorted(roles) == ["moderator", "user"]
 
 
 def test_pages_carry_a_strict_content_security_policy(site):
     for path in ("/", "/my", f"/watch/{site.video_id}", "/shared/x"):
-        policy = httpx.get(site.base_url + path).headers["content-security-policy"]
+        policy = httpx.get(site.base_url + path, timeout=60).headers["content-security-policy"]
         assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
-    assert "content-security-policy" not in httpx.get(f"{site.base_url}/health/live").headers
-    assert httpx.get(f"{site.base_url}/no/such/page").status_code == 404
+    assert "content-security-policy" not in httpx.get(f"{site.base_url}/health/live", timeout=60).headers
+    assert httpx.get(f"{site.base_url}/no/such/page", timeout=60).status_code == 404
 
 
 def test_the_watch_page_fits_a_phone(site, admin):
