@@ -119,15 +119,16 @@ def test_a_tus_upload_resumes_after_a_reload_and_after_a_pause(site, admin, clip
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": UPLOAD_THROUGHPUT})
 
     def pick_and_upload() -> None:
-        admin.goto("/upload")
         admin.get_by_label("Choose a video file").set_input_files(clip)
         admin.get_by_label("Title").fill(TITLE)
         admin.get_by_label("Tags").fill("sea, sun")
         admin.get_by_role("button", name="Upload", exact=True).click()
 
+    admin.goto("/upload")
     pick_and_upload()
     admin.wait_for_function("() => document.querySelector('progress').value > 0.45")
     admin.reload()  # the part in flight is lost; the parts before it are on the server
+    expect(admin.get_by_role("navigation", name="Main").get_by_text("ada")).to_be_visible()  # the session is back
     pick_and_upload()
     expect(admin.get_by_text("Resuming an earlier upload of this file.")).to_be_visible()
     admin.wait_for_function("() => document.querySelector('progress').value > 0.85")
