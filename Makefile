@@ -8,7 +8,15 @@ VENV := .venv
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_LINK_MODE := copy
 
-.PHONY: install run test bench lint lock clean
+.PHONY: install run test bench lint lock clean vendor
+
+# The web client's pinned browser libraries (committed, so `make run` needs no Node) and
+# axe-core for the accessibility test. `make vendor` fetches them again with npm.
+HLS_JS_VERSION := 1.7.4
+TUS_JS_VERSION := 4.3.1
+AXE_CORE_VERSION := 4.14.1
+WEB_VENDOR := adapters/inbound/http/web/static/vendor
+TEST_VENDOR := tests/e2e/vendor
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -27,6 +35,7 @@ test: install
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light)  # the gateway e2e test
 	command -v ffprobe >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg)  # the segment tests' second player
 	command -v promtool >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus)  # promtool: the alert rule tests
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)  # the web client's browser tests
 	$(VENV)/bin/pytest
 
 bench: install
@@ -38,6 +47,22 @@ lint: install
 
 lock: $(UV)
 	$(UV) lock
+
+vendor:
+	rm -rf .vendor && mkdir -p .vendor $(WEB_VENDOR) $(TEST_VENDOR)
+	cd .vendor && npm pack --silent hls.js@$(HLS_JS_VERSION) tus-js-client@$(TUS_JS_VERSION) axe-core@$(AXE_CORE_VERSION)
+	for pkg in hls.js-$(HLS_JS_VERSION) tus-js-client-$(TUS_JS_VERSION) axe-core-$(AXE_CORE_VERSION); do \
+		mkdir -p .vendor/$$pkg && tar -xzf .vendor/$$pkg.tgz -C .vendor/$$pkg; done
+	cp .vendor/hls.js-$(HLS_JS_VERSION)/package/dist/hls.min.mjs $(WEB_VENDOR)/hls.min.mjs
+	cp .vendor/hls.js-$(HLS_JS_VERSION)/package/LICENSE $(WEB_VENDOR)/hls.js.LICENSE
+	cp .vendor/tus-js-client-$(TUS_JS_VERSION)/package/dist/tus.min.js $(WEB_VENDOR)/tus.min.js
+	cp .vendor/tus-js-client-$(TUS_JS_VERSION)/package/LICENSE $(WEB_VENDOR)/tus-js-client.LICENSE
+	cp .vendor/axe-core-$(AXE_CORE_VERSION)/package/axe.min.js $(TEST_VENDOR)/axe.min.js
+	cp .vendor/axe-core-$(AXE_CORE_VERSION)/package/LICENSE $(TEST_VENDOR)/axe-core.LICENSE
+	sed -i '/sourceMappingURL/d' $(WEB_VENDOR)/hls.min.mjs $(WEB_VENDOR)/tus.min.js
+	printf 'hls.js %s\ntus-js-client %s\n' $(HLS_JS_VERSION) $(TUS_JS_VERSION) > $(WEB_VENDOR)/VERSIONS
+	printf 'axe-core %s\n' $(AXE_CORE_VERSION) > $(TEST_VENDOR)/VERSIONS
+	rm -rf .vendor
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -10,6 +10,7 @@ from litestar import Litestar
 
 from adapters.inbound.http.app import create_app
 from adapters.inbound.http.middleware import parse_cors_origins
+from adapters.inbound.http.web import origin_of
 from entrypoints.bootstrap import Vodhub
 from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
 
@@ -60,7 +61,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
         max_request_bytes=vodhub.settings.max_request_bytes,
         upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
-        engagement=vodhub.engagement, beacon=vodhub.beacon,
+        engagement=vodhub.engagement, beacon=vodhub.beacon, media_origins=origin_of(vodhub.settings.cdn_base_url),
         lifespan=[run_background] if tasks else [],
     )
     app.on_shutdown.append(vodhub.close)

@@ -30,6 +30,7 @@ from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.tus import TusController
 from adapters.inbound.http.users import UsersController
 from adapters.inbound.http.videos import VideosController
+from adapters.inbound.http.web import web_client_handlers
 from adapters.inbound.http.webhooks import WebhooksController
 from application.accounts import Accounts
 from application.analytics import ViewBeacon
@@ -64,10 +65,11 @@ def create_app(
     debug: bool = False, rate_limiter: RateLimiter | None = None, rate_limits: RateLimits | None = None,
     cors_origins: Sequence[str] = ("*",), max_request_bytes: int = 1024 * 1024,
     upload_read_timeout_s: float = 60.0, webhooks: Webhooks | None = None, engagement: Engagement | None = None,
-    beacon: ViewBeacon | None = None,
+    beacon: ViewBeacon | None = None, media_origins: Sequence[str] = (),
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
-    `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off."""
+    `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off. The web
+    client's pages may load media and images from `media_origins` (a CDN) too."""
     rate_limiting = RateLimiting(rate_limiter, rate_limits or RateLimits())
     configure_access_log()
     openapi = OpenAPIConfig(
@@ -88,7 +90,7 @@ def create_app(
         route_handlers.append(WebhooksController)
     document_problems(_handlers_of(route_handlers))
     app = Litestar(
-        route_handlers=route_handlers,
+        route_handlers=[*route_handlers, *web_client_handlers(media_origins)],
         dependencies={
             "accounts": _constant(accounts),
             "videos": _constant(videos),
