@@ -29,6 +29,7 @@ def production_env(tmp_path, postgres_url, postgres_schema, redis_url, redis_pre
         "VODHUB_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
         "VODHUB_TOPIC_VIDEO_UPLOADED": f"{kafka_topic_prefix}-uploaded",
         "VODHUB_TOPIC_VIDEO_PROCESSED": f"{kafka_topic_prefix}-processed",
+        "VODHUB_TOPIC_TRANSCODE_TASKS": f"{kafka_topic_prefix}-tasks",
         "VODHUB_KAFKA_SESSION_TIMEOUT_MS": "3000",
         "VODHUB_DATA_DIR": str(tmp_path / "data"),
     }

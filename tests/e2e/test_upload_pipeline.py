@@ -26,6 +26,7 @@ def test_upload_through_the_api_reaches_s3_postgres_and_kafka(
         "VODHUB_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
         "VODHUB_TOPIC_VIDEO_UPLOADED": f"{kafka_topic_prefix}-uploaded",
         "VODHUB_TOPIC_VIDEO_PROCESSED": f"{kafka_topic_prefix}-processed",
+        "VODHUB_TOPIC_TRANSCODE_TASKS": f"{kafka_topic_prefix}-tasks",
         "VODHUB_DATA_DIR": str(tmp_path / "data"),
     }
     with vodhub_process("api", cwd=tmp_path, env=env) as base_url, \
