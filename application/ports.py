@@ -255,6 +255,10 @@ class OutgoingMessage:
     topic: str
     key: bytes
     value: bytes
+    # None: the partition follows the key. A number: messages with consecutive numbers go to
+    # consecutive partitions, which a round-robin group hands to different members, so the
+    # tasks of one video spread evenly over the workers instead of where their keys hash.
+    spread: int | None = None
 
 
 class EventPublisher(Protocol):

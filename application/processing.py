@@ -41,6 +41,7 @@ from domain.transcode_jobs import (
     CHUNK_SEGMENTS,
     FIRST_CHUNK_SEGMENTS,
     LOW,
+    SPREAD_CHUNKS,
     TranscodeJob,
     job_id,
     make_plan,
@@ -113,7 +114,7 @@ class VideoProcessor:
     def __init__(
         self, videos: Videos, transcoder: Transcoder, storage: ObjectStorage, work_dir: Path | None = None,
         metrics: PipelineMetrics | None = None, ladder: Sequence[Rung] = LADDER,
-        chunking: tuple[int, int] = (FIRST_CHUNK_SEGMENTS, CHUNK_SEGMENTS),
+        chunking: tuple[int, int, int] = (FIRST_CHUNK_SEGMENTS, CHUNK_SEGMENTS, SPREAD_CHUNKS),
     ) -> None:
         self.videos = videos
         self.transcoder = transcoder
@@ -139,11 +140,11 @@ class VideoProcessor:
         index = await to_thread.run_sync(self.transcoder.index, source)
         info = index.info
         rungs = self.transcoder.rung_sizes(info.width, info.height, video.rungs_for(info.width, info.height, self.ladder))
-        first, size = self.chunking
+        first, size, spread = self.chunking
         plan = make_plan(
             time_base=index.time_base, frame_pts=index.frame_pts, keyframe_pts=index.keyframe_pts, end_pts=index.end_pts,
             frame_rate=_frame_rate(info.frame_rate), width=info.width, height=info.height, rotation=info.rotation,
-            has_audio=info.has_audio, rungs=rungs, first_chunk=first, chunk_size=size,
+            has_audio=info.has_audio, rungs=rungs, first_chunk=first, chunk_size=size, spread=spread,
         )
         plan_id = uuid.uuid4()
 

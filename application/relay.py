@@ -6,6 +6,7 @@ tracking table. A crash between the two publishes the batch again (at least once
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,12 +50,15 @@ def integration_event_id(event: DomainEventProtocol) -> str:
 def task_messages(
     job_event: DomainEventProtocol, video_id: UUID, plan_id: UUID, tasks: list[str], topics: Topics
 ) -> list[OutgoingMessage]:
+    """One message per task, on consecutive partitions from a place of the plan's own, so
+    that consecutive tasks go to different workers (and different videos start apart)."""
+    start = plan_id.int % 1_000_003
     return [
-        to_message(TranscodeTask(
+        dataclasses.replace(to_message(TranscodeTask(
             event_id=str(uuid.uuid5(job_event.originator_id, f"{job_event.originator_version}/{task}")),
             video_id=str(video_id), plan_id=str(plan_id), task=task,
-        ), topics.transcode_tasks)
-        for task in tasks
+        ), topics.transcode_tasks), spread=start + offset)
+        for offset, task in enumerate(tasks)
     ]
 
 

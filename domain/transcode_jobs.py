@@ -3,8 +3,10 @@
 A plan cuts the source timeline into segments (4 s of source time, each starting at a
 frame) and groups consecutive segments into chunks. Every (pass, chunk) is a task any
 worker can run on its own: pass `low` encodes the lowest rung, `audio` the whole audio
-track once, `high` every other rung from one decode of the chunk. The job records each
-task's measurements exactly once and says what a completion unlocks.
+track once, `high` every other rung from one decode of the chunk. A short video has too few
+chunks to keep a group of workers busy, so its top rung becomes a pass of its own, `top`,
+and `high` keeps the rungs between. The job records each task's measurements exactly once
+and says what a completion unlocks.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from domain.errors import Conflict, ValidationError
 SEGMENT_SECONDS = 4
 FIRST_CHUNK_SEGMENTS = 2  # short, so the first task of a video finishes fast
 CHUNK_SEGMENTS = 8  # 32 s: seek and encoder warm-up stay a few % of a task
+SPREAD_CHUNKS = 8  # a video is cut into at least this many chunks, when it has the segments
 
-LOW, AUDIO, HIGH = "low", "audio", "high"
-PASSES = (LOW, AUDIO, HIGH)
+LOW, AUDIO, HIGH, TOP = "low", "audio", "high", "top"
+PASSES = (LOW, AUDIO, HIGH, TOP)
 # Relative cost of a task's segment, so that progress moves with the work done.
 _AUDIO_WEIGHT = Fraction(1, 10)
 
@@ -43,8 +46,15 @@ def segment_starts(frame_pts: Sequence[int], time_base: Fraction, seconds: int =
     return starts
 
 
-def chunk_segments(segment_count: int, first: int = FIRST_CHUNK_SEGMENTS, size: int = CHUNK_SEGMENTS) -> list[tuple[int, int]]:
-    """(first segment, segment count) of each chunk: a short first chunk, then full ones."""
+def chunk_segments(
+    segment_count: int, first: int = FIRST_CHUNK_SEGMENTS, size: int = CHUNK_SEGMENTS, spread: int = SPREAD_CHUNKS,
+) -> list[tuple[int, int]]:
+    """(first segment, segment count) of each chunk: a short first chunk, then chunks of at
+    most `size` segments, smaller when that leaves fewer than `spread` chunks, so that a short
+    video's work still spreads over a group of workers."""
+    if spread > 1:
+        size = max(1, min(size, -(-(segment_count - first) // (spread - 1))))
+        first = min(first, size)
     chunks: list[tuple[int, int]] = []
     start = 0
     while start < segment_count:
@@ -68,29 +78,50 @@ def seek_points(chunk_starts: Sequence[int], keyframe_pts: Sequence[int]) -> lis
 def make_plan(
     *, time_base: Fraction, frame_pts: Sequence[int], keyframe_pts: Sequence[int], end_pts: int,
     frame_rate: Fraction, width: int, height: int, rotation: int, has_audio: bool, rungs: list[dict],
-    first_chunk: int = FIRST_CHUNK_SEGMENTS, chunk_size: int = CHUNK_SEGMENTS, segment_seconds: int = SEGMENT_SECONDS,
+    first_chunk: int = FIRST_CHUNK_SEGMENTS, chunk_size: int = CHUNK_SEGMENTS, spread: int = SPREAD_CHUNKS,
+    segment_seconds: int = SEGMENT_SECONDS,
 ) -> dict:
     """The plan of one video's work, as recorded (JSON-able): the segment grid on the source's
-    timeline, the chunks with their seek points, and the rungs (lowest first)."""
+    timeline, the chunks with their seek points, the rungs (lowest first), and whether the top
+    rung is a pass of its own."""
     starts = segment_starts(frame_pts, time_base, segment_seconds)
-    chunks = chunk_segments(len(starts), first_chunk, chunk_size)
+    chunks = chunk_segments(len(starts), first_chunk, chunk_size, spread)
     seeks = seek_points([starts[first] for first, _ in chunks], keyframe_pts)
     origin = starts[0]
     return {
         "time_base": [time_base.numerator, time_base.denominator], "origin": origin, "end": max(end_pts, starts[-1] + 1),
         "segments": starts, "segment_seconds": segment_seconds,
         "chunks": [[first, count, seek] for (first, count), seek in zip(chunks, seeks, strict=True)],
-        "rungs": rungs, "audio": has_audio, "rotation": rotation, "width": width, "height": height,
+        "rungs": rungs, "top": splits_top_rung(len(chunks), len(rungs), spread), "audio": has_audio, "rotation": rotation, "width": width, "height": height,
         "frame_rate": [frame_rate.numerator, frame_rate.denominator],
         "duration_s": round(float((max(end_pts, starts[-1] + 1) - origin) * time_base), 3),
     }
+
+
+def splits_top_rung(chunk_count: int, rung_count: int, spread: int = SPREAD_CHUNKS) -> bool:
+    """Fewer chunks than `spread` (a short video): the top rung, the costliest to encode,
+    becomes a task of its own per chunk, at the price of decoding those chunks once more."""
+    return rung_count >= 3 and chunk_count < spread
+
+
+def pass_rungs(plan: dict, pass_name: str) -> list[dict]:
+    """The rungs a pass encodes (lowest first); `audio` encodes none."""
+    rungs = plan["rungs"]
+    top = 1 if plan.get("top") else 0
+    if pass_name == LOW:
+        return rungs[:1]
+    if pass_name == HIGH:
+        return rungs[1 : len(rungs) - top]
+    if pass_name == TOP:
+        return rungs[-1:] if top else []
+    return []
 
 
 def plan_tasks(plan: dict, pass_name: str) -> list[str]:
     """Every task of a pass, in timeline order."""
     if pass_name == AUDIO:
         return [task_key(AUDIO, 0)] if plan.get("audio") else []
-    if pass_name == HIGH and len(plan["rungs"]) < 2:
+    if pass_name not in PASSES or not pass_rungs(plan, pass_name):
         return []
     return [task_key(pass_name, index) for index in range(len(plan["chunks"]))]
 
@@ -104,7 +135,7 @@ def first_tasks(plan: dict) -> list[str]:
 def later_tasks(plan: dict) -> list[str]:
     """The rest of the ladder; published once the video is playable, so every video in the
     group becomes playable before workers spend their time on ladders."""
-    return plan_tasks(plan, HIGH)
+    return plan_tasks(plan, HIGH) + plan_tasks(plan, TOP)
 
 
 def parse_task_key(key: str) -> tuple[str, int]:
@@ -170,11 +201,9 @@ class TranscodeJob(Aggregate):
         return later_tasks(self.plan)
 
     def rungs_of(self, pass_name: str) -> list[str]:
-        if pass_name == LOW:
-            return self.rung_names[:1]
-        if pass_name == HIGH:
-            return self.rung_names[1:]
-        return ["audio"] if pass_name == AUDIO else []
+        if pass_name == AUDIO:
+            return [AUDIO]
+        return [rung["name"] for rung in pass_rungs(self.plan, pass_name)]
 
     # --- progress -----------------------------------------------------------------------
 
@@ -191,7 +220,7 @@ class TranscodeJob(Aggregate):
     @property
     def progress(self) -> float:
         """Share of the work done, 0.0–1.0, weighting each task by its segments and rungs."""
-        every = self.tasks(LOW) + self.tasks(AUDIO) + self.tasks(HIGH)
+        every = [key for pass_name in PASSES for key in self.tasks(pass_name)]
         total = sum((self._weight(key) for key in every), Fraction(0))
         done = sum((self._weight(key) for key in every if key in self.results), Fraction(0))
         return round(float(done / total), 3) if total else 1.0
@@ -208,10 +237,12 @@ class TranscodeJob(Aggregate):
         return self.playable and self._all_done(self.later_tasks())
 
     def complete_rungs(self) -> list[str]:
-        """Renditions every segment of which exists (with the audio they play with)."""
+        """Renditions every segment of which exists (with the audio they play with), lowest first."""
         if not self.playable:
             return []
-        return self.rung_names if self.finished else self.rung_names[:1]
+        done = {rung for pass_name in (LOW, HIGH, TOP) if self._all_done(self.tasks(pass_name))
+                for rung in self.rungs_of(pass_name)}
+        return [rung for rung in self.rung_names if rung in done]
 
     # --- recording tasks ----------------------------------------------------------------
 

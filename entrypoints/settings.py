@@ -11,6 +11,7 @@ import msgspec
 from application.relay import Topics
 from domain.errors import ValidationError
 from domain.ladder import Rung, parse_ladder
+from domain.transcode_jobs import SPREAD_CHUNKS
 
 PREFIX = "VODHUB_"
 
@@ -30,7 +31,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     task_partitions: int = 12  # bounds how many workers share one video's tasks
     ladder: str = "240p,360p,480p,720p,1080p"  # add 1440p,2160p for 4K sources
     worker_threads: int = 0  # x264 threads per rung in a task; 0: as many as cores
-    chunk_segments: str = "2,8"  # segments in a video's first chunk, and in each later one
+    chunk_segments: str = "2,8,8"  # segments in a video's first chunk, in each later one (at most), and the fewest chunks
     topic_video_viewed: str = "video-viewed-events"
     view_window_s: int = 1800  # one viewer's repeated beacons within this many seconds count once
     view_buffer_size: int = 10_000  # views the api keeps while Kafka is away; more are dropped (and counted)
@@ -86,14 +87,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return Topics(video_uploaded=self.topic_video_uploaded, video_processed=self.topic_video_processed,
                       transcode_tasks=self.topic_transcode_tasks)
 
-    def chunking(self) -> tuple[int, int]:
+    def chunking(self) -> tuple[int, int, int]:
+        """(first chunk, chunk size, spread); the spread may be left out (8)."""
+        parts = self.chunk_segments.split(",")
         try:
-            first, size = (int(part) for part in self.chunk_segments.split(","))
+            numbers = [int(part) for part in parts] + ([SPREAD_CHUNKS] if len(parts) == 2 else [])
         except ValueError:
-            first = size = 0
-        if first < 1 or size < 1:
-            raise SystemExit("vodhub: bad setting: VODHUB_CHUNK_SEGMENTS: two whole numbers ≥ 1, e.g. 2,8")
-        return first, size
+            numbers = []
+        if len(numbers) != 3 or min(numbers) < 1:
+            raise SystemExit("vodhub: bad setting: VODHUB_CHUNK_SEGMENTS: two or three whole numbers ≥ 1, e.g. 2,8,8")
+        first, size, spread = numbers
+        return first, size, spread
 
     def ladder_rungs(self) -> tuple[Rung, ...]:
         try:

@@ -21,6 +21,14 @@ class BrokerUnavailable(ConnectionError):
     A ConnectionError, so callers can catch it without importing this adapter."""
 
 
+async def _partition(producer: AIOKafkaProducer, message: OutgoingMessage) -> int | None:
+    """The partition a spread message goes to; None lets the key choose."""
+    if message.spread is None:
+        return None
+    partitions = sorted(await producer.partitions_for(message.topic))
+    return partitions[message.spread % len(partitions)]
+
+
 class KafkaEventPublisher:
     """Publishes with acks="all" and returns only once every message is acknowledged.
 
@@ -55,7 +63,8 @@ class KafkaEventPublisher:
                 async with asyncio.timeout(self._timeout_s * 1.5):
                     producer = await self._started_producer()
                     deliveries = [
-                        await producer.send(message.topic, message.value, key=message.key)
+                        await producer.send(message.topic, message.value, key=message.key,
+                                            partition=await _partition(producer, message))
                         for message in messages
                     ]
                     await asyncio.gather(*deliveries)

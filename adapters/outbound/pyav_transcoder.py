@@ -18,7 +18,7 @@ from adapters.outbound.transcoding.geometry import rung_sizes
 from adapters.outbound.transcoding.index import index_source
 from application.ports import AssemblyOutput, SourceIndex, TaskOutput
 from domain.ladder import Rung, progressive_rung
-from domain.transcode_jobs import AUDIO, HIGH, LOW
+from domain.transcode_jobs import AUDIO, LOW, pass_rungs
 
 
 class PyAVTranscoder:
@@ -41,8 +41,8 @@ class PyAVTranscoder:
     def encode(self, source: Path, plan: dict, pass_name: str, chunk: int, output_dir: Path) -> TaskOutput:
         if pass_name == AUDIO:
             return tasks.encode_audio(source, plan, output_dir)
-        rungs = plan["rungs"][:1] if pass_name == LOW else plan["rungs"][1:]
-        if pass_name not in (LOW, HIGH) or not rungs:
+        rungs = pass_rungs(plan, pass_name)
+        if not rungs:
             raise ValueError(f"no such task: {pass_name}:{chunk}")
         return tasks.encode_video_chunk(
             source, plan, chunk, rungs, output_dir, threads=self.threads, poster=pass_name == LOW and chunk == 0,

@@ -147,7 +147,7 @@ def test_time_to_playable_and_ready(tmp_path, stack):
         row = (f"{seconds:>4} s: playable {playable:6.1f} s ({playable / seconds:.2f}x), "
                f"ready {ready:6.1f} s ({ready / seconds:.2f}x)")
         if seconds in REFERENCE_SECONDS:
-            _, reference = dev_run(tmp_path, path, VODHUB_CHUNK_SEGMENTS="100000,100000")
+            _, reference = dev_run(tmp_path, path, VODHUB_CHUNK_SEGMENTS="100000,100000,1")
             one = group_run(tmp_path, path, [0], stack)
             two = group_run(tmp_path, path, [0, 1], stack)
             row += (f"; one-job reference ready {reference:6.1f} s, ratio {ready / reference:.2f}"

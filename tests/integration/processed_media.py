@@ -32,7 +32,7 @@ from domain.ladder import LADDER, Rung
 from domain.transcode_jobs import TranscodeJob, job_id
 from domain.videos import Video
 
-EACH_SEGMENT_A_CHUNK = (1, 1)
+EACH_SEGMENT_A_CHUNK = (1, 1, 8)  # and short enough that the top rung is a pass of its own
 
 
 @dataclass
@@ -87,7 +87,7 @@ class Processed:
 
 
 def process(
-    source: Path, folder: Path, *, ladder: tuple[Rung, ...] = LADDER, chunking: tuple[int, int] = EACH_SEGMENT_A_CHUNK,
+    source: Path, folder: Path, *, ladder: tuple[Rung, ...] = LADDER, chunking: tuple[int, int, int] = EACH_SEGMENT_A_CHUNK,
     transcoder: PyAVTranscoder | None = None,
 ) -> Processed:
     """Upload `source` as a new video (recorded directly, without the HTTP upload) and process it."""

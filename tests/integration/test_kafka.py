@@ -101,6 +101,20 @@ async def test_messages_of_each_key_arrive_in_publish_order(kafka_broker, publis
     assert len(set().union(*partitions_by_key.values())) > 1, "keys should spread over partitions"
 
 
+async def test_spread_messages_go_to_consecutive_partitions(kafka_broker, publisher, kafka_topic_prefix):
+    """What spreads a video's tasks over a group: with the round-robin assignor, consecutive
+    partitions belong to different members."""
+    name = f"{kafka_topic_prefix}-tasks"
+    await ensure_topics(kafka_broker.bootstrap_servers, {name: 4})
+    await publisher.publish([
+        OutgoingMessage(topic=name, key=b"same-key", value=str(spread).encode(), spread=spread) for spread in range(7, 13)
+    ])
+    records = await consume(kafka_broker.bootstrap_servers, name, 6)
+    assert sorted((int(value), partition) for partition, _, value in records) == [
+        (spread, spread % 4) for spread in range(7, 13)
+    ]
+
+
 async def test_publishing_nothing_needs_no_broker():
     await KafkaEventPublisher("127.0.0.1:1", timeout_s=TIMEOUT_S).publish([])
 

@@ -9,7 +9,7 @@ in every rung, one init segment decoding them all, and audio from 0 to the end.
 Sources: CFR, VFR, a long-GOP one (keyframes 10 s apart, so chunks seek far back), one with
 B-frames (decode order differs from presentation order, as from cameras), an MPEG-TS one
 (times start late, seeking is coarse), a rotated phone video and one without audio.
-320x180 with a two-rung ladder keeps the file fast.
+320x180 with a three-rung ladder keeps the file fast.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ from tests.integration.processed_media import (
 )
 from tests.integration.transcode_media import write_sync_marks, write_test_pattern
 
-SMALL_LADDER = (Rung("120p", 120, 150_000), Rung("180p", 180, 300_000))
+# Three rungs, and few chunks: the top rung is a pass of its own, so the segments of one rung
+# come from `low`, `high` and `top` tasks alike.
+SMALL_LADDER = (Rung("120p", 120, 150_000), Rung("144p", 144, 200_000), Rung("180p", 180, 300_000))
 AAC_FRAME = Fraction(1024, 48_000)
 FEW_MS = Fraction(5, 1000)
 SOURCES = {
@@ -73,7 +75,7 @@ def within_a_tick(a: Fraction, b: Fraction, tick: Fraction) -> bool:
 def test_the_source_is_cut_into_at_least_three_chunks_and_processed(processed):
     assert processed.outcome == "ready" and processed.video.status == "ready"
     assert processed.chunks >= 3 and len(processed.job.plan["segments"]) == processed.chunks
-    assert processed.rung_names == ["120p", "180p"]
+    assert processed.rung_names == ["120p", "144p", "180p"] and processed.job.plan["top"]
     for rung in processed.rung_names:
         assert len(processed.segments(rung)) == processed.chunks
 
@@ -183,7 +185,7 @@ def test_audio_starts_at_zero_and_covers_the_whole_duration(processed):
 
 def test_rotated_source_comes_out_upright_in_every_segment(processed):
     if processed.source.parent.name.startswith("rotated"):
-        assert [(r["width"], r["height"]) for r in processed.video.renditions] == [(126, 224), (180, 320)]
+        assert [(r["width"], r["height"]) for r in processed.video.renditions] == [(126, 224), (144, 256), (180, 320)]
         frames = pyav_decoded_video(processed.joined("180p"))
         assert {(f.width, f.height, f.rotation) for f in frames} == {(180, 320, 0)}
 
@@ -224,14 +226,14 @@ def short_source(tmp_path_factory) -> Path:
 
 def test_workers_with_different_thread_counts_make_one_configuration(short_source, tmp_path):
     per_worker = _TaskTranscoder(lambda chunk: {"threads": chunk + 1})
-    output = process(short_source, tmp_path, ladder=SMALL_LADDER[1:], transcoder=per_worker)
+    output = process(short_source, tmp_path, ladder=SMALL_LADDER[2:], transcoder=per_worker)
     assert output.outcome == "ready" and output.chunks == 3
     assert int(ffprobe_stream(output.joined_file("180p"))["nb_read_frames"]) == 9 * 24
 
 
 def test_a_task_with_another_codec_configuration_fails_the_video_loudly(short_source, tmp_path):
     different = _TaskTranscoder(lambda chunk: {"x264_params": ":ref=3"} if chunk == 1 else {})
-    output = process(short_source, tmp_path, ladder=SMALL_LADDER[1:], transcoder=different)
+    output = process(short_source, tmp_path, ladder=SMALL_LADDER[2:], transcoder=different)
     assert output.video.status == "failed" and not output.video.renditions
     assert "codec configuration differs" in output.video.failure_reason and "180p" in output.video.failure_reason
 

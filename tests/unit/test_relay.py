@@ -181,7 +181,11 @@ def test_a_recorded_plan_publishes_its_first_tasks_then_the_ladder_once_playable
     anyio.run(relay.relay_once)
     later = drain(bus, "video-transcode-tasks")
     assert [decode(m.value, TranscodeTask).task for m in later] == ["high:0", "high:1"]
-    assert len({m.key for m in first_messages + later}) == 5  # keyed per task: spread over the partitions
+    assert len({m.key for m in first_messages + later}) == 5  # keyed per task
+    # Each stage's tasks go to consecutive partitions, so a round-robin group alternates them.
+    for stage in (first_messages, later):
+        spread = [m.spread for m in stage]
+        assert spread == list(range(spread[0], spread[0] + len(stage)))
 
 
 def test_the_janitor_removes_abandoned_plans_once_another_is_published(videos):

@@ -14,6 +14,7 @@ from domain.transcode_jobs import (
     first_tasks,
     later_tasks,
     make_plan,
+    pass_rungs,
     seek_points,
     segment_starts,
 )
@@ -53,9 +54,18 @@ def test_a_source_with_no_frames_cannot_be_planned():
 
 
 def test_the_first_chunk_is_short_and_the_rest_are_full():
-    assert chunk_segments(20, first=2, size=8) == [(0, 2), (2, 8), (10, 8), (18, 2)]
-    assert chunk_segments(1, first=2, size=8) == [(0, 1)]
-    assert chunk_segments(3, first=1, size=1) == [(0, 1), (1, 1), (2, 1)]
+    assert chunk_segments(20, first=2, size=8, spread=1) == [(0, 2), (2, 8), (10, 8), (18, 2)]
+    assert chunk_segments(1, first=2, size=8, spread=1) == [(0, 1)]
+    assert chunk_segments(3, first=1, size=1, spread=1) == [(0, 1), (1, 1), (2, 1)]
+    assert chunk_segments(100, first=100_000, size=100_000, spread=1) == [(0, 100)]  # the one-job reference
+
+
+def test_short_videos_are_cut_finer_so_a_group_of_workers_shares_them():
+    assert [count for _, count in chunk_segments(5, first=2, size=8, spread=8)] == [1, 1, 1, 1, 1]  # 20 s
+    assert [count for _, count in chunk_segments(15, first=2, size=8, spread=8)] == [2, 2, 2, 2, 2, 2, 2, 1]  # 60 s
+    assert [count for _, count in chunk_segments(30, first=2, size=8, spread=8)] == [2] + [4] * 7  # 120 s
+    long = chunk_segments(150, first=2, size=8, spread=8)  # 600 s: full chunks, seeks stay rare
+    assert long[0] == (0, 2) and {count for _, count in long[1:-1]} == {8} and sum(c for _, c in long) == 150
 
 
 def test_long_gop_sources_seek_to_the_keyframe_before_each_chunk():
@@ -73,7 +83,7 @@ def plan(seconds: float = 30, rungs: int = 3, audio: bool = True, **chunking) ->
         time_base=TB, frame_pts=frames, keyframe_pts=frames[::75], end_pts=frames[-1] + 40,
         frame_rate=Fraction(25), width=1280, height=720, rotation=0, has_audio=audio,
         rungs=[{"name": name, "width": 1, "height": 1, "bitrate": 1} for name in ("240p", "480p", "720p")[:rungs]],
-        **chunking,
+        **({"spread": 1} | chunking),
     )
 
 
@@ -89,6 +99,29 @@ def test_the_first_tasks_make_the_video_playable_and_the_ladder_comes_later():
     assert first_tasks(recorded) == ["audio:0", "low:0", "low:1", "low:2"]
     assert later_tasks(recorded) == ["high:0", "high:1", "high:2"]
     assert later_tasks(plan(30, rungs=1)) == [] and first_tasks(plan(30, audio=False)) == ["low:0", "low:1"]
+
+
+def test_a_short_video_makes_its_top_rung_a_pass_of_its_own():
+    short = plan(20, spread=8)  # 5 segments: 5 chunks, fewer than 8
+    assert short["top"] and len(short["chunks"]) == 5
+    assert [r["name"] for r in pass_rungs(short, "high")] == ["480p"]
+    assert [r["name"] for r in pass_rungs(short, "top")] == ["720p"]
+    assert later_tasks(short) == [f"high:{n}" for n in range(5)] + [f"top:{n}" for n in range(5)]
+    assert not plan(20, rungs=2, spread=8)["top"]  # one rung above the lowest: nothing to split
+    assert not plan(30)["top"] and plan(30)["chunks"] == [[0, 2, 0], [2, 6, 6000]]
+
+
+def test_with_a_top_pass_each_group_of_rungs_is_published_when_its_chunks_are_done():
+    job = new_job(plan(8, spread=8))  # 2 segments, 2 chunks
+    for pass_name, chunk, rung, index in [("low", 0, "240p", 0), ("low", 1, "240p", 1), ("audio", 0, "audio", 0),
+                                          ("top", 0, "720p", 0)]:
+        job.task_done(pass_name, chunk, result(rung, [index]))
+    completion = job.task_done("top", 1, result("720p", [1]))
+    assert completion.rungs == ("720p",) and job.complete_rungs() == ["240p", "720p"] and not completion.finished
+    job.task_done("high", 0, result("480p", [0]))
+    completion = job.task_done("high", 1, result("480p", [1]))
+    assert completion.rungs == ("480p",) and completion.finished and job.complete_rungs() == ["240p", "480p", "720p"]
+    assert job.rungs_of("high") == ["480p"] and job.rungs_of("top") == ["720p"]
 
 
 # --- the job ---------------------------------------------------------------------------------

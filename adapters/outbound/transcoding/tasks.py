@@ -130,7 +130,7 @@ def encode_video_chunk(
     if poster:
         collector = thumbnails.ThumbnailCollector(plan["width"], plan["height"], float((chunk.end - chunk.start) * time_base))
     try:
-        frames = _encode(path, plan, chunk, outputs, collector)
+        frames = _encode(path, plan, chunk, outputs, collector, threads)
     finally:
         for output in outputs:
             output.close()
@@ -149,6 +149,7 @@ def encode_video_chunk(
 
 def _encode(
     path: Path, plan: dict, chunk: Chunk, outputs: list[_RungOutput], collector: thumbnails.ThumbnailCollector | None,
+    threads: int,
 ) -> int:
     for output in outputs:
         output.encoder.start()
@@ -156,7 +157,7 @@ def _encode(
     try:
         with source.open_source(path) as container:
             boundaries = set(chunk.boundaries[:-1])
-            for frame, relative in _chunk_frames(container, plan, chunk):
+            for frame, relative in _chunk_frames(container, plan, chunk, threads):
                 keyframe = relative in boundaries or count == 0
                 for output in outputs:
                     output.encoder.submit(frame, keyframe)
@@ -172,13 +173,19 @@ def _encode(
     return count
 
 
-def _chunk_frames(container: InputContainer, plan: dict, chunk: Chunk) -> Iterator[tuple[VideoFrame, int]]:
+def _chunk_frames(container: InputContainer, plan: dict, chunk: Chunk, threads: int = 0) -> Iterator[tuple[VideoFrame, int]]:
     """Upright frames of the chunk, pict_type NONE, pts relative to the video's first picture.
     Some demuxers seek coarsely (MPEG-TS lands on a packet after the keyframe asked for): when
     the first frame decoded comes after the chunk's start, or nothing of the chunk decodes,
     seek further back (10 s, 40 s, 160 s… before), and at last decode from the beginning:
     slower, never wrong."""
-    source.video_stream(container).thread_type = "AUTO"  # only possible before the decoder opens: once
+    # Only possible before the decoder opens: once. One thread when the deployment runs a task
+    # per core: frame threads then only add their hand-over cost.
+    decoder = source.video_stream(container)
+    if threads == 1:
+        decoder.codec_context.thread_count = 1
+    else:
+        decoder.thread_type = "AUTO"
     time_base = time_base_of(plan)
     margins = [0, *(round(Fraction(10 * 4**n) / time_base) for n in range(4))]
     targets: list[int | None] = [chunk.seek - margin for margin in margins if chunk.seek - margin > plan["origin"]] + [None]
