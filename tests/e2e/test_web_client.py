@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,6 +235,73 @@ def test_search_finds_the_video_by_its_words(site, admin):
     expect(admin.get_by_text("No videos found.")).to_be_visible()
     admin.goto("/browse?tag=sun")
     expect(admin.get_by_role("link", name=TITLE)).to_be_visible()
+
+
+COMMENT = "<script>window.pwned=2</script> Lovely light"
+
+
+def upload_as(site: Site, username: str, path: Path, title: str, tags: str) -> str:
+    """Another account's video, uploaded through the API and waited for until ready."""
+    registered = httpx.post(f"{site.base_url}/api/auth/register", timeout=60,
+                            json={"username": username, "email": f"{username}@example.com", "password": PASSWORD})
+    assert registered.status_code == 201, registered.text
+    headers = site.api_token(username)
+    with path.open("rb") as file:
+        answer = httpx.post(f"{site.base_url}/api/videos/upload", headers=headers, timeout=120,
+                            data={"title": title, "tags": tags}, files={"file": (path.name, file, "video/mp4")})
+    assert answer.status_code == 202, answer.text
+    video_id = answer.json()["id"]
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while httpx.get(f"{site.base_url}/api/videos/{video_id}", headers=headers, timeout=60).json()["status"] != "ready":
+        assert time.monotonic() < deadline, "the second video did not become ready"
+        time.sleep(0.5)
+    return video_id
+
+
+def test_like_comment_and_related_videos_on_the_watch_page(site, admin, clip):
+    other = upload_as(site, "bea", clip, "Sunset over the sea", "sea")
+    watch(site, admin)
+
+    like = admin.get_by_role("button", name=re.compile("Like"))
+    expect(like).to_have_text("♡ Like · 0")
+    like.click()
+    expect(like).to_have_text("♥ Liked · 1")
+    expect(like).to_have_attribute("aria-pressed", "true")
+
+    comments = admin.get_by_role("region", name="Comments")
+    comments.get_by_label("Add a comment").fill(COMMENT)
+    comments.get_by_role("button", name="Post").click()
+    expect(comments.get_by_text(COMMENT, exact=True)).to_be_visible()  # shown as text, never run
+    assert admin.evaluate("window.pwned") is None
+    comments.get_by_role("button", name="Reply").click()
+    comments.get_by_label("Your reply").fill("Where was this?")
+    comments.get_by_role("button", name="Reply", exact=True).last.click()
+    reply = comments.locator(".replies .comment").first
+    expect(reply.get_by_text("Where was this?")).to_be_visible()
+    reply.get_by_role("button", name="Edit").click()
+    comments.get_by_label("Edit your comment").fill("Where was this taken?")
+    comments.get_by_role("button", name="Save").click()
+    expect(reply.get_by_text("Where was this taken?")).to_be_visible()
+    expect(reply.get_by_text("(edited)")).to_be_visible()
+    reply.get_by_role("button", name="Delete").click()
+    expect(reply.get_by_text("[deleted]")).to_be_visible()
+    site.screenshot(admin, "comments")
+
+    # What was done survives a reload (it is on the server), and the other video sharing a tag
+    # is related (the read model catches up on its own: reload until it shows).
+    related = admin.get_by_role("complementary", name="Related videos")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        watch(site, admin)
+        expect(admin.get_by_role("button", name=re.compile("Like"))).to_have_text("♥ Liked · 1")
+        expect(admin.get_by_role("region", name="Comments").get_by_text(COMMENT, exact=True)).to_be_visible()
+        if related.get_by_role("link", name="Sunset over the sea").count():
+            break
+        assert time.monotonic() < deadline, "the video sharing a tag never showed as related"
+        time.sleep(1)
+    expect(related.get_by_role("link", name="Sunset over the sea")).to_have_attribute("href", f"/watch/{other}")
+    video = httpx.get(f"{site.base_url}/api/videos/{site.video_id}", headers=site.api_token("ada"), timeout=60).json()
+    assert video["like_count"] == 1 and video["liked_by_me"] is True and video["comment_count"] == 1
 
 
 def test_the_main_pages_have_no_serious_accessibility_violations(site):
