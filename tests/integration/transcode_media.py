@@ -33,8 +33,10 @@ def write_test_pattern(
     black_lead_in_s: float = 0.0,
     keyframe_interval_s: float | None = None,
     b_frames: int = 0,
+    audio_priming_hidden: bool = True,
 ) -> Path:
-    """A moving test pattern (plus a tone when audio). variable_frame_rate drops every third
+    """A moving test pattern (plus a tone when audio; its encoder priming hidden by an edit
+    list as FFmpeg and phones write it, or left in the audio as some muxers do). variable_frame_rate drops every third
     frame's slot so frame intervals alternate; black_lead_in_s starts with black frames;
     keyframe_interval_s spaces x264's keyframes that far apart (a long-GOP camera or screen
     recording), where the default is x264's own (at most 250 frames, or a scene cut); with it,
@@ -68,7 +70,7 @@ def write_test_pattern(
             output.mux(video.encode(frame))
         output.mux(video.encode(None))
         if tone is not None:
-            _write_tone(output, tone, seconds)
+            _write_tone(output, tone, seconds, audio_priming_hidden)
     return path
 
 
@@ -96,10 +98,17 @@ def _black_like(frame: av.VideoFrame) -> av.VideoFrame:
     return black
 
 
-def _write_tone(output: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
+def _write_tone(
+    output: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float, priming_hidden: bool = True,
+) -> None:
     with av.open(f"sine=frequency=440:sample_rate={AUDIO_RATE}:duration={seconds}", format="lavfi") as sine:
+        samples = 0
         for frame in sine.decode(audio=0):
+            # Times from 0 make the encoder's priming packets negative, which the muxer hides.
             frame.pts = None
+            if priming_hidden:
+                frame.pts, frame.time_base = samples, Fraction(1, AUDIO_RATE)
+            samples += frame.samples
             output.mux(stream.encode(frame))
     output.mux(stream.encode(None))
 

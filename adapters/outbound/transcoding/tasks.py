@@ -279,9 +279,51 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def encode_audio(path: Path, plan: dict, output_dir: Path) -> TaskOutput:
-    """The whole audio track once: AAC 48 kHz stereo from 0 to the video's end, cut into
-    segments at the AAC frame nearest each video segment boundary. The encoder's priming
-    samples sit before 0, hidden by an edit list, so audio starts exactly with the picture."""
+    """The whole audio track once, cut into segments at the AAC frame nearest each video
+    segment boundary. AAC from an MP4-family source that starts with the picture and lasts as
+    long is copied (no second generation, no CPU); anything else is encoded to AAC 48 kHz
+    stereo from 0 to the video's end. Either way the encoder's priming samples sit before 0,
+    hidden by an edit list, so audio starts exactly with the picture."""
+    track = _copied_audio(path, plan) or _encoded_audio(path, plan)
+    if not track.packets:
+        raise UnsupportedMedia("The audio could not be decoded.")
+    priming = max(0, -track.packets[0].pts)
+    init = fmp4.with_edit_list(track.init, priming)
+    timescale = fmp4.track_timescale(init)
+    track_id = fmp4.track_id(init)
+    time_base = time_base_of(plan)
+    boundaries = [round(Fraction(pts - plan["origin"]) * time_base * track.rate) for pts in plan["segments"]]
+    groups = _cut_audio(track.packets, boundaries)
+    files, segments = [init_name(AUDIO)], []
+    _write(output_dir / init_name(AUDIO), init)
+    decode_time = 0
+    for index, group in enumerate(groups):
+        samples = [fmp4.Sample(packet.data, packet.pts_end - packet.pts, True) for packet in group]
+        data = fmp4.media_segment(index + 1, track_id, round(Fraction(decode_time * timescale, track.rate)), samples)
+        _write(output_dir / segment_name(AUDIO, index), data)
+        files.append(segment_name(AUDIO, index))
+        duration = sum(sample.duration for sample in samples)
+        segments.append({"index": index, "duration": duration, "size": len(data)})
+        decode_time += duration
+    result = {
+        "config": hashlib.sha256(track.extradata).hexdigest()[:32],
+        "codecs": fmp4.init_codecs(init), "timescale": timescale, "segments": segments,
+        "sample_rate": track.rate, "channels": track.channels, "priming": priming, "copied": track.copied,
+    }
+    return TaskOutput(files=tuple(files), result={"tracks": {AUDIO: result}})
+
+
+@dataclass
+class _AudioTrack:
+    init: bytes  # ftyp+moov of a fragmented MP4 with the track's codec configuration
+    packets: list[_AudioPacket]  # in samples; the priming ones before 0
+    rate: int
+    channels: int
+    extradata: bytes
+    copied: bool
+
+
+def _encoded_audio(path: Path, plan: dict) -> _AudioTrack:
     buffer = io.BytesIO()
     muxer = av.open(buffer, mode="w", format="mp4", options=_FRAGMENT_HEADER_ONLY)
     stream = muxer.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
@@ -295,32 +337,58 @@ def encode_audio(path: Path, plan: dict, output_dir: Path) -> TaskOutput:
             muxer.close()
         except av.error.FFmpegError:
             pass
-    if not packets:
-        raise UnsupportedMedia("The audio could not be decoded.")
-    priming = max(0, -packets[0].pts)
-    init = fmp4.with_edit_list(init, priming)
-    timescale = fmp4.track_timescale(init)
-    track_id = fmp4.track_id(init)
+    return _AudioTrack(init, packets, AUDIO_RATE, 2, stream.codec_context.extradata or b"", copied=False)
+
+
+_COPIED_CHANNELS = (1, 2)
+_MOST_PRIMING = 3 * AUDIO_FRAME_SAMPLES  # encoders prime with 1024 or 2112 samples: more is audio before the picture
+
+
+def _copied_audio(path: Path, plan: dict) -> _AudioTrack | None:
+    """The source's own AAC-LC packets, when copying them keeps every promise of encoding: the
+    priming is known (the demuxer shows it before 0), samples are counted in the time base,
+    the packets run on without a gap, and they start with the picture and last as long.
+    None otherwise (and for ADTS streams, MPEG-TS's, which have no configuration to copy)."""
     time_base = time_base_of(plan)
-    boundaries = [round(Fraction(pts - plan["origin"]) * time_base * AUDIO_RATE) for pts in plan["segments"]]
-    groups = _cut_audio(packets, boundaries)
-    files, segments = [init_name(AUDIO)], []
-    _write(output_dir / init_name(AUDIO), init)
-    decode_time = 0
-    for index, group in enumerate(groups):
-        samples = [fmp4.Sample(packet.data, packet.pts_end - packet.pts, True) for packet in group]
-        data = fmp4.media_segment(index + 1, track_id, round(Fraction(decode_time * timescale, AUDIO_RATE)), samples)
-        _write(output_dir / segment_name(AUDIO, index), data)
-        files.append(segment_name(AUDIO, index))
-        duration = sum(sample.duration for sample in samples)
-        segments.append({"index": index, "duration": duration, "size": len(data)})
-        decode_time += duration
-    track = {
-        "config": hashlib.sha256(stream.codec_context.extradata or b"").hexdigest()[:32],
-        "codecs": fmp4.init_codecs(init), "timescale": timescale, "segments": segments,
-        "sample_rate": AUDIO_RATE, "channels": 2, "priming": priming,
-    }
-    return TaskOutput(files=tuple(files), result={"tracks": {AUDIO: track}})
+    origin = Fraction(plan["origin"]) * time_base
+    video_end = Fraction(plan["end"] - plan["origin"]) * time_base
+    with source.open_source(path) as container:
+        audio = source.audio_stream(container)
+        if audio is None:
+            return None
+        context = audio.codec_context
+        rate = context.sample_rate
+        if (context.name != "aac" or context.profile != "LC" or not context.extradata or audio.time_base != Fraction(1, rate)
+                or context.channels not in _COPIED_CHANNELS):
+            return None
+        start = round(origin * rate)  # the sample shown with the first picture
+        packets: list[_AudioPacket] = []
+        try:
+            for packet in container.demux(audio):
+                if packet.size == 0:
+                    continue
+                if packet.pts is None or (packets and packet.pts != packets[-1].pts_end + start):
+                    return None  # a gap or an overlap: encoding recounts the samples, copying cannot
+                # Every AAC-LC frame decodes to 1024 samples; a shorter last duration in the source
+                # only trims its padding, which the decoder still outputs.
+                relative = packet.pts - start
+                packets.append(_AudioPacket(relative, relative + AUDIO_FRAME_SAMPLES, bytes(packet)))
+        except source.UNREADABLE:
+            return None  # the encoding path reports what is damaged
+        first_shown = next((packet for packet in packets if packet.pts >= 0), None)
+        if (not packets or not -_MOST_PRIMING <= packets[0].pts < 0 or first_shown is None or first_shown.pts > AUDIO_FRAME_SAMPLES // 2
+                or packets[-1].pts_end < video_end * rate - AUDIO_FRAME_SAMPLES // 2):
+            return None
+        buffer = io.BytesIO()
+        muxer = av.open(buffer, mode="w", format="mp4", options=_FRAGMENT_HEADER_ONLY)
+        muxer.add_stream_from_template(audio)
+        muxer.start_encoding()
+        init = buffer.getvalue()
+        try:
+            muxer.close()
+        except av.error.FFmpegError:
+            pass
+    return _AudioTrack(init, packets, rate, context.channels, bytes(context.extradata), copied=True)
 
 
 @dataclass
