@@ -172,6 +172,43 @@ class TestAccounts:
         with pytest.raises(InvalidToken):
             accounts.refresh(pair.refresh_token)
 
+    def test_disabling_ends_every_access_token_issued_before_at_once(self, accounts, clock):
+        self.register(accounts, "alice")
+        bob = self.register(accounts, "bob")
+        tokens = [accounts.login("bob", PASSWORD).access_token for _ in range(2)]
+        clock.advance(1)
+        accounts.disable(self.login_principal(accounts, "alice"), bob.id)
+        for token in tokens:
+            with pytest.raises(InvalidToken, match="revoked"):
+                accounts.authenticate(token)
+
+    def test_a_role_change_ends_earlier_tokens_and_later_ones_carry_the_new_roles(self, accounts, clock):
+        self.register(accounts, "alice")
+        bob = self.register(accounts, "bob")
+        before = accounts.login("bob", PASSWORD).access_token
+        clock.advance(1)
+        accounts.change_roles(self.login_principal(accounts, "alice"), bob.id, ["moderator"])
+        with pytest.raises(InvalidToken, match="revoked"):
+            accounts.authenticate(before)
+        clock.advance(1)
+        assert self.login_principal(accounts, "bob").roles == ("moderator",)
+
+    def test_setting_the_same_roles_again_revokes_nothing(self, accounts, clock):
+        self.register(accounts, "alice")
+        bob = self.register(accounts, "bob")
+        token = accounts.login("bob", PASSWORD).access_token
+        clock.advance(1)
+        accounts.change_roles(self.login_principal(accounts, "alice"), bob.id, ["user"])
+        assert accounts.authenticate(token).username == "bob"
+
+    def test_a_revoked_user_cutoff_is_forgotten_once_earlier_tokens_expired(self, accounts, clock):
+        self.register(accounts, "alice")
+        bob = self.register(accounts, "bob")
+        clock.advance(1)
+        accounts.change_roles(self.login_principal(accounts, "alice"), bob.id, ["moderator"])
+        clock.advance(accounts.access_ttl + 1)
+        assert not accounts.revocations.is_revoked("x", user_id=bob.id, issued_at=clock.now())
+
     def test_a_replayed_refresh_token_also_revokes_the_sessions_access_tokens(self, accounts):
         self.register(accounts)
         stolen = accounts.login("alice", PASSWORD)
