@@ -12,7 +12,7 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
-from application.errors import AuthenticationFailed, Conflict, InvalidToken, NotFound
+from application.errors import AuthenticationFailed, Conflict, InvalidToken, NotFound, TooManyAttempts
 from application.ports import (
     AccessClaims,
     Clock,
@@ -22,6 +22,7 @@ from application.ports import (
     RevocationList,
     TokenIssuer,
 )
+from application.rate_limits import LoginBudget
 from domain.users import (
     FIRST_ADMIN,
     UniqueIndex,
@@ -107,7 +108,8 @@ class Accounts(Application):
     def __init__(
         self, *, hasher: PasswordHasher, tokens: TokenIssuer, refresh_tokens: RefreshTokenStore,
         revocations: RevocationList, clock: Clock, ids: IdGenerator,
-        access_ttl: int = 900, refresh_ttl: int = 2_592_000, env: dict[str, Any] | None = None,
+        access_ttl: int = 900, refresh_ttl: int = 2_592_000, login_budget: LoginBudget | None = None,
+        env: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(env=env)
         self.hasher = hasher
@@ -118,6 +120,7 @@ class Accounts(Application):
         self.ids = ids
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        self.login_budget = login_budget
         # Verifying against a real hash when the user is unknown keeps the answer's timing
         # from telling which usernames exist.
         self._decoy_hash = hasher.hash(secrets.token_urlsafe(16))
@@ -160,15 +163,29 @@ class Accounts(Application):
         """Exchange credentials for an access and refresh token; one answer for every failure."""
         issued_at = self.clock.now()  # before reading the user: see _revoke_earlier_tokens
         user = self._find_by_login(username_or_email)
+        # An account's budget whichever name or email is typed; a name matching no account has its
+        # own, so the answer (429 included) never tells which accounts exist.
+        budget_key = f"user:{user.id}" if user else f"name:{username_or_email.strip().casefold()}"
+        self._spend_login_attempt(budget_key)
         if user is None:
             self.hasher.verify(self._decoy_hash, password)
             raise AuthenticationFailed("unknown user or wrong password")
         if not self.hasher.verify(user.password_hash, password) or user.disabled:
             raise AuthenticationFailed("unknown user or wrong password")
+        if self.login_budget is not None:
+            self.login_budget.refund(budget_key)  # only failures count
         if self.hasher.needs_rehash(user.password_hash):
             user.change_password(self.hasher.hash(password))
             self.save(user)
         return self._issue_pair(user, family_id=secrets.token_urlsafe(16), issued_at=issued_at)
+
+    def _spend_login_attempt(self, budget_key: str) -> None:
+        """Counted before the password is checked, so concurrent guesses cannot overshoot."""
+        if self.login_budget is None:
+            return
+        retry_after_s = self.login_budget.spend(budget_key)
+        if retry_after_s is not None:
+            raise TooManyAttempts("too many failed logins for this account; try again later", retry_after_s)
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Spend a refresh token for a new pair; a replayed one revokes its whole family."""

@@ -39,7 +39,7 @@ from application.ports import (
     RefreshTokenStore,
     RevocationList,
 )
-from application.rate_limits import RateLimiter, RateLimits, parse_rate_limits
+from application.rate_limits import LoginBudget, RateLimiter, RateLimits, parse_rate_limits
 from application.relay import OutboxRelay
 from application.resumable import ResumableUploads
 from application.streaming import Streaming
@@ -108,7 +108,7 @@ def bootstrap(
         accounts = Accounts(
             hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
             revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
-            refresh_ttl=settings.refresh_token_ttl,
+            refresh_ttl=settings.refresh_token_ttl, login_budget=_login_budget(settings, redis_client),
             env=settings.eventstore_env("accounts"),
         )
         closers.append(accounts.close)
@@ -299,6 +299,18 @@ def _rate_limiter(settings: Settings) -> RateLimiter:
     if settings.redis_url:
         return RedisRateLimiter(settings.redis_url, settings.redis_prefix)
     return InMemoryRateLimiter()
+
+
+def _login_budget(settings: Settings, client: Any) -> LoginBudget | None:
+    """Failed logins per account from any address; shared in Redis when there is one."""
+    from adapters.outbound.login_budget import InMemoryLoginBudget, RedisLoginBudget
+
+    rate = _rate_limits(settings).login_failures
+    if rate is None:
+        return None
+    if client is None:
+        return InMemoryLoginBudget(rate)
+    return RedisLoginBudget(client, rate, settings.redis_prefix)
 
 
 def _rate_limits(settings: Settings) -> RateLimits:
