@@ -1,0 +1,245 @@
+"""Parse untrusted media in a child process with resource limits, killed at a timeout.
+
+FFmpeg's demuxers and decoders are large C code fed with bytes anyone can upload: a file
+that makes them crash, spin or allocate without end must cost one child process, never the
+api or the worker. Children are forked by a small zygote process (started once, on first
+use, with `python -m adapters.outbound.media_sandbox`) that has PyAV and the parsing code
+imported already, so a child costs a fork, not an interpreter start. (multiprocessing's
+fork server would do the same, but on Python 3.11 it re-runs the parent's __main__ script,
+the whole api, in every child.)
+
+In the child, before any byte is parsed:
+- RLIMIT_CPU: CPU seconds, then the kernel kills it (SIGXCPU); an alarm at the timeout too;
+- RLIMIT_AS: its address space may grow by a budget, then allocations fail;
+- RLIMIT_FSIZE=0 and RLIMIT_NOFILE=0: it can neither write a file nor open anything new;
+- RLIMIT_CORE=0: a crash leaves no core file.
+It reads the source through its socket to the parent (a file-like whose reads and seeks the
+parent serves), or from a file it opened before the limits applied. Whatever kills it, and
+the wall-clock timeout, end in UnsupportedMedia; errors of the parent's own source
+(storage, I/O) propagate as they are."""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import io
+import math
+import os
+import pickle
+import pkgutil
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from application.errors import UnsupportedMedia
+
+T = TypeVar("T")
+
+# Imported once by the fork server, so each child starts with them loaded.
+PRELOAD = ["adapters.outbound.pyav_media_inspector", "adapters.outbound.transcoding.index"]
+
+STARTUP_TIMEOUT_S = 60.0
+REFUSED = "The file could not be inspected safely: {why}."
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    timeout_s: float = 20.0  # wall clock, from the child's start
+    cpu_s: int = 10
+    memory_bytes: int = 1 << 30  # address space on top of what the child starts with
+
+
+class _Zygote:
+    """The process that forks the children; restarted if it died."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+
+    def fork(self, job: bytes) -> Connection:
+        """A new child running job; the parent's end of its connection."""
+        ours, theirs = socket.socketpair()
+        try:
+            with self._lock:
+                try:
+                    socket.send_fds(self._running(), [job], [theirs.fileno()])
+                except OSError:  # it died since: once more with a new one
+                    self._stop()
+                    socket.send_fds(self._running(), [job], [theirs.fileno()])
+        finally:
+            theirs.close()
+        return Connection(ours.detach())
+
+    def _running(self) -> socket.socket:
+        if self._process is None or self._process.poll() is not None or self._control is None:
+            self._stop()
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                env=env, stdin=subprocess.DEVNULL,
+            )
+            theirs.close()
+            self._control = ours
+        return self._control
+
+    def _stop(self) -> None:
+        if self._control is not None:
+            self._control.close()  # the zygote exits when its control socket closes
+            self._control = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+_zygote = _Zygote()
+atexit.register(_zygote._stop)
+
+
+def run_sandboxed(
+    target: Callable[..., T], source: BinaryIO | Path, limits: SandboxLimits, *args: Any
+) -> T:
+    """target(reader, *args) in a confined child; its result, or UnsupportedMedia if the child
+    is killed, crashes or outlives the timeout. target must be a module-level function."""
+    path = str(source) if isinstance(source, Path) else None
+    conn = _zygote.fork(pickle.dumps((target, path, limits, args)))
+    try:
+        # The timeout runs from the child's start: a zygote still starting up is not the file's fault.
+        if not conn.poll(STARTUP_TIMEOUT_S):
+            raise RuntimeError("the media sandbox did not start a child")
+        conn.recv()
+        return _serve(conn, source, time.monotonic() + limits.timeout_s)
+    finally:
+        conn.close()  # a child still running reads EOF, or its alarm ends it
+
+
+def _serve(conn: Connection, source: BinaryIO | Path, deadline: float) -> Any:
+    """Answer the child's reads and seeks until it returns a result, dies or runs out of time."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not conn.poll(remaining):
+            raise UnsupportedMedia(REFUSED.format(why="parsing it took too long"))
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            raise UnsupportedMedia(REFUSED.format(why="the parser crashed or ran out of resources")) from None
+        kind = request[0]
+        if kind == "read":
+            conn.send_bytes(source.read(request[1]))  # type: ignore[union-attr]
+        elif kind == "seek":
+            conn.send(source.seek(request[1], request[2]))  # type: ignore[union-attr]
+        elif kind == "tell":
+            conn.send(source.tell())  # type: ignore[union-attr]
+        elif kind == "result":
+            return request[1]
+        elif kind == "unsupported":
+            raise UnsupportedMedia(request[1])
+        else:
+            raise RuntimeError(f"the media sandbox failed: {request[1]}")
+
+
+class PipeReader(io.RawIOBase):
+    """The parent's source, read through the pipe."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self._conn.send(("read", size))
+        return self._conn.recv_bytes()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._conn.send(("seek", offset, whence))
+        return self._conn.recv()
+
+    def tell(self) -> int:
+        self._conn.send(("tell",))
+        return self._conn.recv()
+
+
+def _confine(limits: SandboxLimits) -> None:
+    with open("/proc/self/statm") as statm:  # the last file it opens
+        address_space = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    cap = address_space + limits.memory_bytes
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (0, 0))
+    signal.alarm(math.ceil(limits.timeout_s) + 1)  # default action: the kernel ends it
+
+
+def _child_main(conn: Connection, target: Callable[..., Any], path: str | None, limits: SandboxLimits,
+                args: tuple) -> None:
+    try:
+        reader: Any = open(path, "rb") if path is not None else PipeReader(conn)  # noqa: SIM115
+        _confine(limits)
+        conn.send(("started",))
+        conn.send(("result", target(reader, *args)))
+    except UnsupportedMedia as error:
+        conn.send(("unsupported", str(error)))
+    except MemoryError:
+        conn.send(("unsupported", REFUSED.format(why="it needs too much memory")))
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", f"{type(error).__name__}: {error}"))
+
+
+def _preload() -> None:
+    """The parsing code and every PyAV module: PyAV imports some lazily, and a confined child
+    can open no file to import one."""
+    import av
+
+    for module in PRELOAD:
+        importlib.import_module(module)
+    for module in pkgutil.walk_packages(av.__path__, "av."):
+        importlib.import_module(module.name)
+
+
+def _zygote_main(control_fd: int) -> None:
+    _preload()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    control = socket.socket(fileno=control_fd)
+    while True:
+        job, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
+        if not job:
+            return  # the parent is gone
+        if os.fork() == 0:
+            control.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            conn = Connection(fds[0])
+            try:
+                target, path, limits, args = pickle.loads(job)
+            except BaseException as error:  # noqa: BLE001
+                conn.send(("error", f"the job could not be read: {error}"))
+                os._exit(1)
+            _child_main(conn, target, path, limits, args)
+            os._exit(0)
+        for fd in fds:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    _zygote_main(int(sys.argv[1]))
