@@ -210,8 +210,9 @@ class AssemblyOutput:
 
 
 class Transcoder(Protocol):
-    def index(self, source: Path) -> SourceIndex:
-        """Probe the source and index its pictures without decoding; raises UnsupportedMedia."""
+    def index(self, source: Path, container: str | None = None) -> SourceIndex:
+        """Probe the source and index its pictures without decoding, opened as the container
+        family the upload's inspection recorded (MediaInfo.container); raises UnsupportedMedia."""
 
     def rung_sizes(self, width: int, height: int, rungs: Sequence[Rung]) -> list[dict]:
         """[{name, width, height, bitrate}] of the rungs for a source shown at width x height."""

@@ -58,6 +58,17 @@ MPEG_TS = ContainerFamily("mpegts", "mpegts", "MPEG transport stream")
 MPEG_PS = ContainerFamily("mpegps", "mpeg", "MPEG program stream")
 FLV = ContainerFamily("flv", "flv", "FLV")
 OGG = ContainerFamily("ogg", "ogg", "Ogg")
+FAMILIES = {family.name: family for family in (MP4, MATROSKA, AVI, MPEG_TS, MPEG_PS, FLV, OGG)}
+
+
+def demuxer_for(container: str | None) -> str | None:
+    """The FFmpeg demuxer of a recorded container family (None: unknown, let FFmpeg guess)."""
+    if container is None:
+        return None
+    family = FAMILIES.get(container)
+    if family is None:
+        raise UnsupportedMedia(f"The recorded container {container!r} is not an accepted one.")
+    return family.demuxer
 
 
 def sniff_container(head: bytes) -> ContainerFamily | None:
