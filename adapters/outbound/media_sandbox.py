@@ -21,6 +21,7 @@ the wall-clock timeout, end in UnsupportedMedia; errors of the parent's own sour
 from __future__ import annotations
 
 import atexit
+import gc
 import importlib
 import io
 import math
@@ -47,6 +48,8 @@ T = TypeVar("T")
 # Imported once by the fork server, so each child starts with them loaded.
 PRELOAD = ["adapters.outbound.pyav_media_inspector", "adapters.outbound.transcoding.index"]
 
+# Decoders of the usual uploads.
+WARM_DECODERS = ("h264", "hevc", "vp9", "vp8", "av1", "mpeg4", "mpeg2video", "mjpeg", "aac", "mp3", "opus", "vorbis")
 STARTUP_TIMEOUT_S = 60.0
 REFUSED = "The file could not be inspected safely: {why}."
 
@@ -216,10 +219,16 @@ def _preload() -> None:
         importlib.import_module(module)
     for module in pkgutil.walk_packages(av.__path__, "av."):
         importlib.import_module(module.name)
+    for codec in WARM_DECODERS:  # their one-time table setup, done once here instead of in every child
+        try:
+            av.CodecContext.create(codec, "r").open()
+        except (av.error.FFmpegError, ValueError):
+            continue
 
 
 def _zygote_main(control_fd: int) -> None:
     _preload()
+    gc.freeze()  # the collector then leaves the preloaded objects' pages shared with the children
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control = socket.socket(fileno=control_fd)
     while True:
