@@ -27,3 +27,7 @@ def write_a_file(_: object, path: str) -> None:
 
 def read_all(reader: io.RawIOBase) -> bytes:
     return reader.read(-1)
+
+
+def environment(_: object) -> dict[str, str]:
+    return dict(os.environ)

@@ -87,7 +87,9 @@ class _Zygote:
         if self._process is None or self._process.poll() is not None or self._control is None:
             self._stop()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+            # A fresh interpreter with none of our settings: no key, password or URL in its memory
+            # or environment for an exploited parser to find.
+            env = {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(theirs.fileno())], pass_fds=[theirs.fileno()],
                 env=env, stdin=subprocess.DEVNULL,

@@ -15,6 +15,7 @@ import pytest
 from litestar.testing import TestClient
 
 from adapters.outbound.argon2_hasher import Argon2PasswordHasher
+from adapters.outbound import media_sandbox
 from adapters.outbound.media_sandbox import SandboxLimits, run_sandboxed
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from application.errors import UnsupportedMedia
@@ -153,3 +154,10 @@ def test_a_file_that_bloats_the_parser_is_415_and_the_api_stays_healthy(client, 
     assert client.get("/health/live").status_code == 200
     accepted = client.post("/api/videos/upload", files={"file": ("clip.mp4", small_clip, "video/mp4")}, headers=auth)
     assert accepted.status_code == 202, accepted.text
+
+
+def test_the_child_sees_none_of_the_parents_environment(monkeypatch):
+    monkeypatch.setenv("VODHUB_JWT_PRIVATE_KEY", "-----BEGIN PRIVATE KEY----- not for parsers")
+    media_sandbox._zygote._stop()  # the next child comes from a zygote started with this environment
+    environment = run_sandboxed(targets.environment, io.BytesIO(), QUICK)
+    assert not any(name.startswith("VODHUB_") for name in environment)
