@@ -31,3 +31,19 @@ def read_all(reader: io.RawIOBase) -> bytes:
 
 def environment(_: object) -> dict[str, str]:
     return dict(os.environ)
+
+
+class _Opens:
+    """Unpickling this creates the file at path: what an exploited parser might send."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def send_a_pickle(reader: object, path: str) -> None:
+    import pickle
+
+    reader._conn.send_bytes(pickle.dumps(("result", _Opens(path))))  # type: ignore[attr-defined]

@@ -14,7 +14,9 @@ In the child, before any byte is parsed:
 - RLIMIT_FSIZE=0 and RLIMIT_NOFILE=0: it can neither write a file nor open anything new;
 - RLIMIT_CORE=0: a crash leaves no core file.
 It reads the source through its socket to the parent (a file-like whose reads and seeks the
-parent serves), or from a file it opened before the limits applied. Whatever kills it, and
+parent serves), or from a file it opened before the limits applied. What it sends back is
+msgpack, checked against the expected result type: never a pickle, which an exploited
+parser could use to run code in the parent. Whatever kills it, and
 the wall-clock timeout, end in UnsupportedMedia; errors of the parent's own source
 (storage, I/O) propagate as they are."""
 
@@ -37,9 +39,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+
+import msgspec
 
 from application.errors import UnsupportedMedia
 
@@ -51,6 +56,8 @@ PRELOAD = ["adapters.outbound.pyav_media_inspector", "adapters.outbound.transcod
 # Decoders of the usual uploads.
 WARM_DECODERS = ("h264", "hevc", "vp9", "vp8", "av1", "mpeg4", "mpeg2video", "mjpeg", "aac", "mp3", "opus", "vorbis")
 STARTUP_TIMEOUT_S = 60.0
+MAX_READ = 4 * 1024 * 1024  # the most one read asks of the parent
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # a result: a long video's index is a few MB
 REFUSED = "The file could not be inspected safely: {why}."
 
 
@@ -114,20 +121,55 @@ atexit.register(_zygote._stop)
 
 
 def run_sandboxed(
-    target: Callable[..., T], source: BinaryIO | Path, limits: SandboxLimits, *args: Any
+    target: Callable[..., T], source: BinaryIO | Path, limits: SandboxLimits, *args: Any, returns: type[T],
 ) -> T:
-    """target(reader, *args) in a confined child; its result, or UnsupportedMedia if the child
-    is killed, crashes or outlives the timeout. target must be a module-level function."""
+    """target(reader, *args) in a confined child; its result (of type `returns`), or
+    UnsupportedMedia if the child is killed, crashes or outlives the timeout. target must be
+    a module-level function."""
     path = str(source) if isinstance(source, Path) else None
-    conn = _zygote.fork(pickle.dumps((target, path, limits, args)))
+    conn = _zygote.fork(pickle.dumps((target, path, limits, args)))  # to the child: trusted, so pickle
     try:
         # The timeout runs from the child's start: a zygote still starting up is not the file's fault.
         if not conn.poll(STARTUP_TIMEOUT_S):
             raise RuntimeError("the media sandbox did not start a child")
-        conn.recv()
-        return _serve(conn, source, time.monotonic() + limits.timeout_s)
+        _receive(conn)
+        payload = _serve(conn, source, time.monotonic() + limits.timeout_s)
+        try:
+            return msgspec.convert(payload, returns, dec_hook=_decode_fraction)
+        except msgspec.ValidationError:
+            raise UnsupportedMedia(REFUSED.format(why="the parser answered nonsense")) from None
     finally:
         conn.close()  # a child still running reads EOF, or its alarm ends it
+
+
+# From the child: never pickle, which would run whatever an exploited parser sent. Plain
+# msgpack arrays, checked field by field.
+def _send(conn: Connection, *message: Any) -> None:
+    conn.send_bytes(msgspec.msgpack.encode(message, enc_hook=_encode_fraction))
+
+
+def _receive(conn: Connection) -> list:
+    try:
+        message = msgspec.msgpack.decode(conn.recv_bytes(MAX_MESSAGE_BYTES))
+    except (EOFError, OSError):
+        raise UnsupportedMedia(REFUSED.format(why="the parser crashed or ran out of resources")) from None
+    except msgspec.DecodeError:
+        raise UnsupportedMedia(REFUSED.format(why="the parser answered nonsense")) from None
+    if not isinstance(message, list) or not message or not isinstance(message[0], str):
+        raise UnsupportedMedia(REFUSED.format(why="the parser answered nonsense"))
+    return message
+
+
+def _encode_fraction(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return [value.numerator, value.denominator]
+    raise NotImplementedError(type(value))
+
+
+def _decode_fraction(kind: type, value: Any) -> Any:
+    if kind is Fraction and isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        return Fraction(*value)
+    raise NotImplementedError(kind)
 
 
 def _serve(conn: Connection, source: BinaryIO | Path, deadline: float) -> Any:
@@ -136,27 +178,25 @@ def _serve(conn: Connection, source: BinaryIO | Path, deadline: float) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not conn.poll(remaining):
             raise UnsupportedMedia(REFUSED.format(why="parsing it took too long"))
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            raise UnsupportedMedia(REFUSED.format(why="the parser crashed or ran out of resources")) from None
-        kind = request[0]
-        if kind == "read":
-            conn.send_bytes(source.read(request[1]))  # type: ignore[union-attr]
-        elif kind == "seek":
-            conn.send(source.seek(request[1], request[2]))  # type: ignore[union-attr]
-        elif kind == "tell":
-            conn.send(source.tell())  # type: ignore[union-attr]
-        elif kind == "result":
-            return request[1]
-        elif kind == "unsupported":
-            raise UnsupportedMedia(request[1])
-        else:
-            raise RuntimeError(f"the media sandbox failed: {request[1]}")
+        match _receive(conn):
+            case ["read", int(size)]:
+                conn.send_bytes(source.read(size if 0 < size <= MAX_READ else MAX_READ))  # type: ignore[union-attr]
+            case ["seek", int(offset), int(whence)] if whence in (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END):
+                conn.send_bytes(msgspec.msgpack.encode(source.seek(offset, whence)))  # type: ignore[union-attr]
+            case ["tell"]:
+                conn.send_bytes(msgspec.msgpack.encode(source.tell()))  # type: ignore[union-attr]
+            case ["result", payload]:
+                return payload
+            case ["unsupported", str(reason)]:
+                raise UnsupportedMedia(reason)
+            case ["error", str(reason)]:
+                raise RuntimeError(f"the media sandbox failed: {reason}")
+            case _:
+                raise UnsupportedMedia(REFUSED.format(why="the parser answered nonsense"))
 
 
 class PipeReader(io.RawIOBase):
-    """The parent's source, read through the pipe."""
+    """The parent's source, read through the socket."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -167,8 +207,8 @@ class PipeReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        self._conn.send(("read", size))
+    def read(self, size: int | None = -1) -> bytes:
+        _send(self._conn, "read", -1 if size is None else size)
         return self._conn.recv_bytes()
 
     def readinto(self, buffer: Any) -> int:
@@ -177,12 +217,12 @@ class PipeReader(io.RawIOBase):
         return len(data)
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        self._conn.send(("seek", offset, whence))
-        return self._conn.recv()
+        _send(self._conn, "seek", offset, whence)
+        return msgspec.msgpack.decode(self._conn.recv_bytes())
 
     def tell(self) -> int:
-        self._conn.send(("tell",))
-        return self._conn.recv()
+        _send(self._conn, "tell")
+        return msgspec.msgpack.decode(self._conn.recv_bytes())
 
 
 def _confine(limits: SandboxLimits) -> None:
@@ -202,14 +242,14 @@ def _child_main(conn: Connection, target: Callable[..., Any], path: str | None, 
     try:
         reader: Any = open(path, "rb") if path is not None else PipeReader(conn)  # noqa: SIM115
         _confine(limits)
-        conn.send(("started",))
-        conn.send(("result", target(reader, *args)))
+        _send(conn, "started")
+        _send(conn, "result", target(reader, *args))
     except UnsupportedMedia as error:
-        conn.send(("unsupported", str(error)))
+        _send(conn, "unsupported", str(error))
     except MemoryError:
-        conn.send(("unsupported", REFUSED.format(why="it needs too much memory")))
+        _send(conn, "unsupported", REFUSED.format(why="it needs too much memory"))
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
-        conn.send(("error", f"{type(error).__name__}: {error}"))
+        _send(conn, "error", f"{type(error).__name__}: {error}")
 
 
 def _preload() -> None:
@@ -244,7 +284,7 @@ def _zygote_main(control_fd: int) -> None:
             try:
                 target, path, limits, args = pickle.loads(job)
             except BaseException as error:  # noqa: BLE001
-                conn.send(("error", f"the job could not be read: {error}"))
+                _send(conn, "error", f"the job could not be read: {error}")
                 os._exit(1)
             _child_main(conn, target, path, limits, args)
             os._exit(0)

@@ -129,7 +129,7 @@ class PyAVMediaInspector:
         source.seek(0)
         if self._sandbox is None:
             return self.parse(source, family)
-        return run_sandboxed(_parse_in_child, source, self._sandbox, self, family)
+        return run_sandboxed(_parse_in_child, source, self._sandbox, self, family, returns=MediaInfo)
 
     def parse(self, source: BinaryIO, family: ContainerFamily) -> MediaInfo:
         """FFmpeg's part of the inspection: run in the sandbox's child."""

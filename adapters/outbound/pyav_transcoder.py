@@ -37,7 +37,7 @@ class PyAVTranscoder:
         """The first parse of an upload's whole file, so it runs confined (media_sandbox)."""
         if self.sandbox is None:
             return index_source(source, container)
-        return run_sandboxed(index_source, source, self.sandbox, container)
+        return run_sandboxed(index_source, source, self.sandbox, container, returns=SourceIndex)
 
     def rung_sizes(self, width: int, height: int, rungs: Sequence[Rung]) -> list[dict]:
         return [

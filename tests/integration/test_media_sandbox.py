@@ -82,31 +82,42 @@ def write_huge_pictures(path: Path, side: int = 4096) -> Path:
 
 
 def test_the_child_reads_the_parents_source_and_returns_its_result():
-    assert run_sandboxed(targets.read_all, io.BytesIO(b"bytes from the parent"), QUICK) == b"bytes from the parent"
+    assert run_sandboxed(targets.read_all, io.BytesIO(b"bytes from the parent"), QUICK, returns=bytes) == b"bytes from the parent"
 
 
 def test_a_child_over_its_memory_budget_is_refused():
     with pytest.raises(UnsupportedMedia, match="memory"):
-        run_sandboxed(targets.allocate, io.BytesIO(), QUICK, 256 * 1024 * 1024)
-    assert run_sandboxed(targets.allocate, io.BytesIO(), QUICK, 1024 * 1024) == 1024 * 1024
+        run_sandboxed(targets.allocate, io.BytesIO(), QUICK, 256 * 1024 * 1024, returns=int)
+    assert run_sandboxed(targets.allocate, io.BytesIO(), QUICK, 1024 * 1024, returns=int) == 1024 * 1024
 
 
 def test_a_crashing_child_is_refused():
     with pytest.raises(UnsupportedMedia, match="crashed"):
-        run_sandboxed(targets.crash, io.BytesIO(), QUICK)
+        run_sandboxed(targets.crash, io.BytesIO(), QUICK, returns=type(None))
 
 
 def test_a_spinning_child_is_stopped_by_its_limits():
     started = time.monotonic()
     with pytest.raises(UnsupportedMedia):
-        run_sandboxed(targets.spin, io.BytesIO(), SandboxLimits(timeout_s=30, cpu_s=1))
+        run_sandboxed(targets.spin, io.BytesIO(), SandboxLimits(timeout_s=30, cpu_s=1), returns=type(None))
     assert time.monotonic() - started < 25  # the CPU limit ended it, not the 30 s timeout
 
 
 def test_the_child_can_write_no_file(tmp_path):
     with pytest.raises(RuntimeError, match="Too many open files"):
-        run_sandboxed(targets.write_a_file, io.BytesIO(), QUICK, str(tmp_path / "escaped"))
+        run_sandboxed(targets.write_a_file, io.BytesIO(), QUICK, str(tmp_path / "escaped"), returns=type(None))
     assert not (tmp_path / "escaped").exists()
+
+
+def test_the_parent_never_unpickles_what_a_child_sends(tmp_path):
+    with pytest.raises(UnsupportedMedia, match="nonsense"):
+        run_sandboxed(targets.send_a_pickle, io.BytesIO(), QUICK, str(tmp_path / "pwned"), returns=type(None))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_result_of_the_wrong_shape_is_refused():
+    with pytest.raises(UnsupportedMedia, match="nonsense"):
+        run_sandboxed(targets.read_all, io.BytesIO(b"not a number"), QUICK, returns=int)
 
 
 # --- the inspector in it ------------------------------------------------------------------
@@ -159,5 +170,5 @@ def test_a_file_that_bloats_the_parser_is_415_and_the_api_stays_healthy(client, 
 def test_the_child_sees_none_of_the_parents_environment(monkeypatch):
     monkeypatch.setenv("VODHUB_JWT_PRIVATE_KEY", "-----BEGIN PRIVATE KEY----- not for parsers")
     media_sandbox._zygote._stop()  # the next child comes from a zygote started with this environment
-    environment = run_sandboxed(targets.environment, io.BytesIO(), QUICK)
+    environment = run_sandboxed(targets.environment, io.BytesIO(), QUICK, returns=dict[str, str])
     assert not any(name.startswith("VODHUB_") for name in environment)
