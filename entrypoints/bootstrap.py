@@ -18,8 +18,8 @@ from adapters.outbound.cache import InMemoryCache
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
-from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics
 from adapters.outbound.media_sandbox import SandboxLimits
+from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
 from adapters.outbound.sql_catalog import SqlCatalog
@@ -124,7 +124,8 @@ def bootstrap(
             base_url=settings.cdn_base_url or "/media", token_ttl=settings.media_token_ttl,
         )
         videos = Videos(
-            storage=storage, inspector=PyAVMediaInspector(sandbox=_inspection_limits(settings)), clock=clock, ids=ids, links=links,
+            storage=storage, inspector=PyAVMediaInspector(sandbox=_inspection_limits(settings)), clock=clock,
+            ids=ids, links=links,
             max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
         )
         closers.append(videos.close)

@@ -14,8 +14,8 @@ import av
 import pytest
 from litestar.testing import TestClient
 
-from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound import media_sandbox
+from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound.media_sandbox import SandboxLimits, run_sandboxed
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from application.errors import UnsupportedMedia

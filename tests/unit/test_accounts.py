@@ -12,7 +12,13 @@ from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound.login_budget import InMemoryLoginBudget
 from application.accounts import Accounts
 from application.errors import (
-    AuthenticationFailed, Conflict, InvalidToken, NotFound, PermissionDenied, TooManyAttempts, ValidationError,
+    AuthenticationFailed,
+    Conflict,
+    InvalidToken,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+    ValidationError,
 )
 from application.rate_limits import Rate
 

@@ -42,7 +42,7 @@ class RateLimiting:
 
     def __init__(self, limiter: RateLimiter | None, limits: RateLimits) -> None:
         self.limiter = limiter
-        self.limits = limits if limiter is not None else RateLimits(login=None, upload=None, comment=None, default=None, login_failures=None)
+        self.limits = limits if limiter is not None else RateLimits(login=None, upload=None, comment=None, default=None)
 
     async def check(self, scope: Scope, group: str, caller: str) -> None:
         """Count the request against the caller's bucket of the group; 429 if it is empty."""
