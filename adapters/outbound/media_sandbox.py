@@ -50,7 +50,7 @@ from application.errors import UnsupportedMedia
 
 T = TypeVar("T")
 
-# Imported once by the fork server, so each child starts with them loaded.
+# Imported once by the zygote, so each child starts with them loaded.
 PRELOAD = ["adapters.outbound.pyav_media_inspector", "adapters.outbound.transcoding.index"]
 
 # Decoders of the usual uploads.
