@@ -12,7 +12,7 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
-from application.errors import AuthenticationFailed, Conflict, InvalidToken, NotFound
+from application.errors import AuthenticationFailed, Conflict, InvalidToken, NotFound, TooManyAttempts
 from application.ports import (
     AccessClaims,
     Clock,
@@ -22,6 +22,7 @@ from application.ports import (
     RevocationList,
     TokenIssuer,
 )
+from application.rate_limits import LoginBudget
 from domain.users import (
     FIRST_ADMIN,
     UniqueIndex,
@@ -92,6 +93,11 @@ def _session_key(session_id: str) -> str:
     return f"session:{session_id}"
 
 
+def _millisecond(moment: datetime) -> datetime:
+    """Access tokens carry their iat to the millisecond; a cutoff is compared at that precision."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -102,7 +108,8 @@ class Accounts(Application):
     def __init__(
         self, *, hasher: PasswordHasher, tokens: TokenIssuer, refresh_tokens: RefreshTokenStore,
         revocations: RevocationList, clock: Clock, ids: IdGenerator,
-        access_ttl: int = 900, refresh_ttl: int = 2_592_000, env: dict[str, Any] | None = None,
+        access_ttl: int = 900, refresh_ttl: int = 2_592_000, login_budget: LoginBudget | None = None,
+        env: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(env=env)
         self.hasher = hasher
@@ -113,6 +120,7 @@ class Accounts(Application):
         self.ids = ids
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        self.login_budget = login_budget
         # Verifying against a real hash when the user is unknown keeps the answer's timing
         # from telling which usernames exist.
         self._decoy_hash = hasher.hash(secrets.token_urlsafe(16))
@@ -153,20 +161,35 @@ class Accounts(Application):
 
     def login(self, username_or_email: str, password: str) -> TokenPair:
         """Exchange credentials for an access and refresh token; one answer for every failure."""
+        issued_at = self.clock.now()  # before reading the user: see _revoke_earlier_tokens
         user = self._find_by_login(username_or_email)
+        # An account's budget whichever name or email is typed; a name matching no account has its
+        # own, so the answer (429 included) never tells which accounts exist.
+        budget_key = f"user:{user.id}" if user else f"name:{username_or_email.strip().casefold()}"
+        self._spend_login_attempt(budget_key)
         if user is None:
             self.hasher.verify(self._decoy_hash, password)
             raise AuthenticationFailed("unknown user or wrong password")
         if not self.hasher.verify(user.password_hash, password) or user.disabled:
             raise AuthenticationFailed("unknown user or wrong password")
+        if self.login_budget is not None:
+            self.login_budget.refund(budget_key)  # only failures count
         if self.hasher.needs_rehash(user.password_hash):
             user.change_password(self.hasher.hash(password))
             self.save(user)
-        return self._issue_pair(user, family_id=secrets.token_urlsafe(16))
+        return self._issue_pair(user, family_id=secrets.token_urlsafe(16), issued_at=issued_at)
+
+    def _spend_login_attempt(self, budget_key: str) -> None:
+        """Counted before the password is checked, so concurrent guesses cannot overshoot."""
+        if self.login_budget is None:
+            return
+        retry_after_s = self.login_budget.spend(budget_key)
+        if retry_after_s is not None:
+            raise TooManyAttempts("too many failed logins for this account; try again later", retry_after_s)
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Spend a refresh token for a new pair; a replayed one revokes its whole family."""
-        now = self.clock.now()
+        now = self.clock.now()  # also the new token's iat, read before the user: see _revoke_earlier_tokens
         grant = self.refresh_tokens.use(_hash_refresh_token(refresh_token))
         if grant is None or grant.expires_at <= now:
             raise InvalidToken("refresh token is unknown or expired")
@@ -179,12 +202,14 @@ class Accounts(Application):
         user = self._get_user(grant.user_id, error=InvalidToken("account no longer exists"))
         if user.disabled:
             raise InvalidToken("account is disabled")
-        return self._issue_pair(user, family_id=grant.family_id)
+        return self._issue_pair(user, family_id=grant.family_id, issued_at=now)
 
     def authenticate(self, access_token: str) -> Principal:
         """The caller behind a valid, unrevoked access token; raises InvalidToken otherwise."""
         claims = self.tokens.verify(access_token)
-        if self.revocations.is_revoked(claims.token_id, _session_key(claims.session_id)):
+        if self.revocations.is_revoked(
+            claims.token_id, _session_key(claims.session_id), user_id=claims.subject, issued_at=claims.issued_at
+        ):
             raise InvalidToken("token was revoked")
         return Principal(
             user_id=claims.subject, username=claims.username, roles=claims.roles,
@@ -233,23 +258,37 @@ class Accounts(Application):
         return _profile(user)
 
     def change_roles(self, principal: Principal, user_id: UUID, roles: list[str]) -> Profile:
-        """Replace a user's roles; admin only."""
+        """Replace a user's roles; admin only. A real change ends every access token issued before it."""
         user = self._get_user(user_id)
+        before = list(user.roles)
         user.change_roles(principal.roles, roles)
-        self.save(user)
+        if user.roles != before:
+            self._revoke_earlier_tokens(user)
         return _profile(user)
 
     def disable(self, principal: Principal, user_id: UUID) -> Profile:
-        """Stop an account from logging in or refreshing; admin only."""
+        """Stop an account from logging in or refreshing, and end its access tokens; admin only."""
         user = self._get_user(user_id)
         user.disable(principal.roles)
-        self.save(user)
+        self._revoke_earlier_tokens(user)  # also when it was disabled already: a retry completes the revocation
         return _profile(user)
+
+    def _revoke_earlier_tokens(self, user: User) -> None:
+        """Save the change and refuse every access token issued before it.
+
+        Login and refresh take a token's iat before they read the user, so a token that
+        still carries the old state has an iat before the cutoff taken after the save. The
+        cutoff taken before the save makes the change fail closed: if the revocation list
+        is unreachable nothing is saved (503) and the admin retries."""
+        until = self.clock.now() + timedelta(seconds=self.access_ttl)
+        self.revocations.revoke_issued_before(user.id, _millisecond(self.clock.now()), until)
+        self.save(user)
+        self.revocations.revoke_issued_before(user.id, _millisecond(self.clock.now()), until)
 
     # --- helpers ------------------------------------------------------------------
 
-    def _issue_pair(self, user: User, family_id: str) -> TokenPair:
-        now = self.clock.now()
+    def _issue_pair(self, user: User, family_id: str, issued_at: datetime) -> TokenPair:
+        now = issued_at
         access = self.tokens.issue(
             AccessClaims(
                 subject=user.id, username=user.username, roles=tuple(user.roles),

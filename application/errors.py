@@ -14,6 +14,7 @@ __all__ = [
     "UnsupportedMedia",
     "PayloadTooLarge",
     "Unavailable",
+    "TooManyAttempts",
 ]
 
 
@@ -40,3 +41,11 @@ class Unavailable(DomainError):
 class PayloadTooLarge(DomainError):
     """The upload is over the size limit."""
 
+
+
+class TooManyAttempts(DomainError):
+    """A budget of attempts (failed logins for one account) is spent; retry later."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

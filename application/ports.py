@@ -87,8 +87,13 @@ class RevocationList(Protocol):
     def revoke(self, token_id: str, until: datetime) -> None:
         """Refuse access tokens carrying this id (jti, or session) until they would expire anyway."""
 
-    def is_revoked(self, *token_ids: str) -> bool:
-        """Whether any of these ids (a jti, a session) was revoked; one round trip."""
+    def revoke_issued_before(self, user_id: UUID, cutoff: datetime, until: datetime) -> None:
+        """Refuse the user's access tokens issued before cutoff (disabling, a role change),
+        remembered until every such token would have expired anyway."""
+
+    def is_revoked(self, *token_ids: str, user_id: UUID | None = None, issued_at: datetime | None = None) -> bool:
+        """Whether any of these ids (a jti, a session) was revoked, or the user's tokens issued
+        before `issued_at` were; one round trip."""
 
 
 class PlaybackTokens(Protocol):
@@ -205,8 +210,9 @@ class AssemblyOutput:
 
 
 class Transcoder(Protocol):
-    def index(self, source: Path) -> SourceIndex:
-        """Probe the source and index its pictures without decoding; raises UnsupportedMedia."""
+    def index(self, source: Path, container: str | None = None) -> SourceIndex:
+        """Probe the source and index its pictures without decoding, opened as the container
+        family the upload's inspection recorded (MediaInfo.container); raises UnsupportedMedia."""
 
     def rung_sizes(self, width: int, height: int, rungs: Sequence[Rung]) -> list[dict]:
         """[{name, width, height, bitrate}] of the rungs for a source shown at width x height."""

@@ -137,7 +137,7 @@ class VideoProcessor:
         if video is None:
             return "skipped: planned already, processed, deleted or unknown"
         source = await self.sources.path(video)
-        index = await to_thread.run_sync(self.transcoder.index, source)
+        index = await to_thread.run_sync(self.transcoder.index, source, video.source_container)
         info = index.info
         rungs = self.transcoder.rung_sizes(info.width, info.height, video.rungs_for(info.width, info.height, self.ladder))
         first, size, spread = self.chunking
@@ -146,6 +146,7 @@ class VideoProcessor:
             frame_rate=_frame_rate(info.frame_rate), width=info.width, height=info.height, rotation=info.rotation,
             has_audio=info.has_audio, rungs=rungs, first_chunk=first, chunk_size=size, spread=spread,
         )
+        plan["container"] = video.source_container  # every task opens the source with the vetted demuxer
         plan_id = uuid.uuid4()
 
         def record(latest: Video) -> list:

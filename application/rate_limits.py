@@ -8,7 +8,8 @@ from typing import Protocol
 import msgspec
 
 LOGIN, UPLOAD, COMMENT, DEFAULT = "login", "upload", "comment", "default"
-GROUPS = (LOGIN, UPLOAD, COMMENT, DEFAULT)
+LOGIN_FAILURES = "login_failures"  # per account from any address, counted by the login use case
+GROUPS = (LOGIN, UPLOAD, COMMENT, DEFAULT, LOGIN_FAILURES)
 OFF = "off"
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -36,6 +37,7 @@ class RateLimits(msgspec.Struct, frozen=True):
     upload: Rate | None = Rate(30, 3600)
     comment: Rate | None = Rate(20, 60)
     default: Rate | None = Rate(1200, 60)
+    login_failures: Rate | None = Rate(30, 3600)
 
     def for_group(self, group: str) -> Rate | None:
         return getattr(self, group)
@@ -55,6 +57,17 @@ class RateDecision(msgspec.Struct, frozen=True):
     retry_after_s: float = 0.0  # until a refused request would be allowed
 
 
+class LoginBudget(Protocol):
+    """Failed logins allowed per account from any address (password spraying), synchronous
+    because the login use case runs in a worker thread."""
+
+    def spend(self, key: str) -> float | None:
+        """Count one attempt against key: None if it may go ahead, else seconds until one may."""
+
+    def refund(self, key: str) -> None:
+        """Give back the attempt just counted, because the login succeeded."""
+
+
 class RateLimiter(Protocol):
     async def hit(self, key: str, rate: Rate) -> RateDecision:
         """Count one request against the bucket `key`; allowed if it is within `rate`."""
@@ -65,12 +78,12 @@ class RateLimiter(Protocol):
 
 def parse_rate_limits(text: str) -> RateLimits:
     """Read VODHUB_RATE_LIMITS: empty for the defaults, `off`, or overrides such as
-    `login=10/60,upload=30/1h,default=off` (count/seconds, or a period in s, m, h, d)."""
+    `login=10/60,login_failures=30/1h,upload=30/1h,default=off` (count/seconds, or a period in s, m, h, d)."""
     text = text.strip()
     if not text:
         return RateLimits()
     if text.lower() == OFF:
-        return RateLimits(login=None, upload=None, comment=None, default=None)
+        return RateLimits(login=None, upload=None, comment=None, default=None, login_failures=None)
     overrides: dict[str, Rate | None] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         group, sep, value = (piece.strip() for piece in item.partition("="))

@@ -168,7 +168,7 @@ class Videos(Application):
             video = Video.upload(
                 video_id, principal.user_id, principal.roles, **details, source_key=received.key,
                 source_size=received.size, source_content_type=CONTENT_TYPES.get(media.container, "video/mp4"),
-                source_sha256=received.sha256,
+                source_sha256=received.sha256, source_container=media.container,
             )
             await to_thread.run_sync(self.save, video)
         except BaseException:

@@ -125,7 +125,9 @@ class User(Aggregate):
     def change_roles(self, actor_roles: tuple[str, ...], roles: list[str]) -> None:
         if ADMIN not in actor_roles:
             raise PermissionDenied("only an admin may change roles")
-        self._roles_changed(roles=check_roles(roles))
+        roles = check_roles(roles)
+        if roles != self.roles:  # the same roles again are no change, and revoke nothing
+            self._roles_changed(roles=roles)
 
     @event("RolesChanged")
     def _roles_changed(self, roles: list[str]) -> None:

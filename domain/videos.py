@@ -92,9 +92,12 @@ class Video(Aggregate):
     def __init__(
         self, id: UUID, owner_id: UUID, title: str, description: str, tags: list[str],
         visibility: str, source_key: str, source_size: int, source_content_type: str,
-        source_sha256: str, genre: str | None = None,
+        source_sha256: str, genre: str | None = None, source_container: str | None = None,
     ) -> None:
         self.genre = genre  # events recorded before genres existed have none
+        # The container family the upload's inspection vetted (e.g. "mp4"); processing opens the
+        # source with that demuxer forced. None for videos uploaded before it was recorded.
+        self.source_container = source_container
         self.owner_id = owner_id
         self.title = title
         self.description = description
@@ -122,6 +125,7 @@ class Video(Aggregate):
         cls, video_id: UUID, owner_id: UUID, owner_roles: tuple[str, ...], *, title: str,
         description: str, tags: list[str], visibility: str, source_key: str, source_size: int,
         source_content_type: str, source_sha256: str, genre: str | None = None,
+        source_container: str | None = None,
     ) -> Video:
         if not may_upload(owner_roles):
             raise PermissionDenied("your account may not upload videos")
@@ -131,6 +135,7 @@ class Video(Aggregate):
             visibility=check_visibility(visibility), source_key=source_key,
             source_size=source_size, source_content_type=source_content_type,
             source_sha256=source_sha256, genre=check_genre(genre) if genre else None,
+            source_container=source_container,
         )
 
     # --- who may do what --------------------------------------------------------

@@ -18,6 +18,7 @@ from adapters.outbound.cache import InMemoryCache
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
+from adapters.outbound.media_sandbox import SandboxLimits
 from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
@@ -39,7 +40,7 @@ from application.ports import (
     RefreshTokenStore,
     RevocationList,
 )
-from application.rate_limits import RateLimiter, RateLimits, parse_rate_limits
+from application.rate_limits import LoginBudget, RateLimiter, RateLimits, parse_rate_limits
 from application.relay import OutboxRelay
 from application.resumable import ResumableUploads
 from application.streaming import Streaming
@@ -108,7 +109,7 @@ def bootstrap(
         accounts = Accounts(
             hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
             revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
-            refresh_ttl=settings.refresh_token_ttl,
+            refresh_ttl=settings.refresh_token_ttl, login_budget=_login_budget(settings, redis_client),
             env=settings.eventstore_env("accounts"),
         )
         closers.append(accounts.close)
@@ -123,7 +124,8 @@ def bootstrap(
             base_url=settings.cdn_base_url or "/media", token_ttl=settings.media_token_ttl,
         )
         videos = Videos(
-            storage=storage, inspector=PyAVMediaInspector(), clock=clock, ids=ids, links=links,
+            storage=storage, inspector=PyAVMediaInspector(sandbox=_inspection_limits(settings)), clock=clock,
+            ids=ids, links=links,
             max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
         )
         closers.append(videos.close)
@@ -299,6 +301,23 @@ def _rate_limiter(settings: Settings) -> RateLimiter:
     if settings.redis_url:
         return RedisRateLimiter(settings.redis_url, settings.redis_prefix)
     return InMemoryRateLimiter()
+
+
+def _inspection_limits(settings: Settings) -> SandboxLimits:
+    return SandboxLimits(timeout_s=settings.inspect_timeout_s, cpu_s=settings.inspect_cpu_s,
+                         memory_bytes=settings.inspect_memory_mb * 1024 * 1024)
+
+
+def _login_budget(settings: Settings, client: Any) -> LoginBudget | None:
+    """Failed logins per account from any address; shared in Redis when there is one."""
+    from adapters.outbound.login_budget import InMemoryLoginBudget, RedisLoginBudget
+
+    rate = _rate_limits(settings).login_failures
+    if rate is None:
+        return None
+    if client is None:
+        return InMemoryLoginBudget(rate)
+    return RedisLoginBudget(client, rate, settings.redis_prefix)
 
 
 def _rate_limits(settings: Settings) -> RateLimits:

@@ -9,6 +9,7 @@ import anyio
 import uvicorn
 from litestar import Litestar
 
+from adapters.log_redaction import redact_all_handlers
 from entrypoints.api import build_api, embedded_background
 from entrypoints.bootstrap import bootstrap
 from entrypoints.projector import run_projector
@@ -20,9 +21,11 @@ logger = logging.getLogger("vodhub")
 
 
 def _serve(app: Litestar, settings: Settings) -> None:
-    # The app writes its own JSON access log (vodhub.access); uvicorn's would repeat it.
+    # The app writes its own JSON access log (vodhub.access); uvicorn's would repeat it. No
+    # log_config: uvicorn's loggers go through the root handler, which redacts secrets.
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False,
+        log_config=None,
         h11_max_incomplete_event_size=settings.max_header_bytes, timeout_keep_alive=5,
     )
 
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redact_all_handlers()
     COMMANDS[args.command][1](settings, args)
 
 

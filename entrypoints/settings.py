@@ -53,6 +53,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_request_bytes: int = 1024 * 1024  # any other request body
     max_header_bytes: int = 16 * 1024  # request line and headers together
     body_read_timeout_s: float = 60.0  # longest wait for the next piece of an upload
+    inspect_timeout_s: float = 20.0  # an upload's inspection (FFmpeg in a confined child) ends here: 415
+    inspect_cpu_s: int = 10  # CPU seconds the inspecting child may use
+    inspect_memory_mb: int = 1024  # address space the inspecting child may add to its start size
     cdn_base_url: str | None = None  # unset: the api's own /media
     stream_redirects: bool = True  # off: the stream endpoint serves bytes instead of redirecting
     media_token_ttl: int = 3600  # seconds a signed media URL stays valid

@@ -14,22 +14,35 @@ class InMemoryRevocationList:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._until: dict[str, datetime] = {}
+        self._user_cutoffs: dict[UUID, tuple[datetime, datetime]] = {}  # user -> (cutoff, until)
         self._lock = threading.Lock()
+
+    def revoke_issued_before(self, user_id: UUID, cutoff: datetime, until: datetime) -> None:
+        with self._lock:
+            self._forget_expired()
+            previous = self._user_cutoffs.get(user_id)
+            if previous is None or previous[0] < cutoff:
+                self._user_cutoffs[user_id] = (cutoff, until)
 
     def revoke(self, token_id: str, until: datetime) -> None:
         with self._lock:
             self._forget_expired()
             self._until[token_id] = until
 
-    def is_revoked(self, *token_ids: str) -> bool:
+    def is_revoked(self, *token_ids: str, user_id: UUID | None = None, issued_at: datetime | None = None) -> bool:
         with self._lock:
             now = self._clock.now()
-            return any((until := self._until.get(token_id)) is not None and until > now for token_id in token_ids)
+            if any((until := self._until.get(token_id)) is not None and until > now for token_id in token_ids):
+                return True
+            cutoff = self._user_cutoffs.get(user_id) if user_id is not None else None
+            return cutoff is not None and cutoff[1] > now and issued_at is not None and issued_at < cutoff[0]
 
     def _forget_expired(self) -> None:
         now = self._clock.now()
         for token_id in [t for t, until in self._until.items() if until <= now]:
             del self._until[token_id]
+        for user_id in [u for u, (_, until) in self._user_cutoffs.items() if until <= now]:
+            del self._user_cutoffs[user_id]
 
 
 @dataclass

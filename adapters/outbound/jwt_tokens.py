@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,7 +83,9 @@ class JwtTokenIssuer:
             "sub": str(claims.subject),
             "username": claims.username,
             "roles": list(claims.roles),
-            "iat": int(claims.issued_at.timestamp()),
+            # Milliseconds (RFC 7519 allows a fractional NumericDate): revocation compares iat
+            # with the moment a user was disabled or changed roles, which whole seconds blur.
+            "iat": math.floor(claims.issued_at.timestamp() * 1000) / 1000,
             "nbf": int(claims.issued_at.timestamp()),
             "exp": int(claims.expires_at.timestamp()),
             "jti": claims.token_id,

@@ -22,6 +22,7 @@ from av.stream import Disposition
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from adapters.outbound.media_sandbox import SandboxLimits, run_sandboxed
 from application.errors import UnsupportedMedia
 from application.ports import MediaInfo
 
@@ -57,6 +58,17 @@ MPEG_TS = ContainerFamily("mpegts", "mpegts", "MPEG transport stream")
 MPEG_PS = ContainerFamily("mpegps", "mpeg", "MPEG program stream")
 FLV = ContainerFamily("flv", "flv", "FLV")
 OGG = ContainerFamily("ogg", "ogg", "Ogg")
+FAMILIES = {family.name: family for family in (MP4, MATROSKA, AVI, MPEG_TS, MPEG_PS, FLV, OGG)}
+
+
+def demuxer_for(container: str | None) -> str | None:
+    """The FFmpeg demuxer of a recorded container family (None: unknown, let FFmpeg guess)."""
+    if container is None:
+        return None
+    family = FAMILIES.get(container)
+    if family is None:
+        raise UnsupportedMedia(f"The recorded container {container!r} is not an accepted one.")
+    return family.demuxer
 
 
 def sniff_container(head: bytes) -> ContainerFamily | None:
@@ -96,7 +108,9 @@ class PyAVMediaInspector:
         probe_bytes: int = 5_000_000,
         analyze_microseconds: int = 5_000_000,
         buffer_size: int = 64 * 1024,
+        sandbox: SandboxLimits | None = SandboxLimits(),
     ) -> None:
+        self._sandbox = sandbox  # None parses in this process: only for measuring the sandbox's cost
         self._max_packets = max_packets
         self._buffer_size = buffer_size
         self._container_options = {
@@ -113,6 +127,12 @@ class PyAVMediaInspector:
                 "(MP4, MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV or Ogg)."
             )
         source.seek(0)
+        if self._sandbox is None:
+            return self.parse(source, family)
+        return run_sandboxed(_parse_in_child, source, self._sandbox, self, family, returns=MediaInfo)
+
+    def parse(self, source: BinaryIO, family: ContainerFamily) -> MediaInfo:
+        """FFmpeg's part of the inspection: run in the sandbox's child."""
         try:
             with self._open(source, family) as container:
                 return self._describe(container, family)
@@ -236,3 +256,7 @@ def _duration_seconds(container: InputContainer, stream: VideoStream) -> float |
     if stream.duration is not None and stream.duration > 0 and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     return None
+
+
+def _parse_in_child(source: BinaryIO, inspector: PyAVMediaInspector, family: ContainerFamily) -> MediaInfo:
+    return inspector.parse(source, family)

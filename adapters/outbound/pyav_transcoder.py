@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
+from adapters.outbound.media_sandbox import SandboxLimits, run_sandboxed
 from adapters.outbound.transcoding import assembly, tasks
 from adapters.outbound.transcoding.geometry import rung_sizes
 from adapters.outbound.transcoding.index import index_source
@@ -20,16 +21,23 @@ from application.ports import AssemblyOutput, SourceIndex, TaskOutput
 from domain.ladder import Rung, progressive_rung
 from domain.transcode_jobs import AUDIO, LOW, pass_rungs
 
+# Indexing reads every packet header of the whole source: generous, but still bounded.
+INDEX_LIMITS = SandboxLimits(timeout_s=1800.0, cpu_s=1200, memory_bytes=4 << 30)
+
 
 class PyAVTranscoder:
     """The Transcoder port over PyAV. threads: x264 threads per rung (0: as many as cores);
     pinned per deployment, since every task of a rung must configure its encoder alike."""
 
-    def __init__(self, threads: int = 0) -> None:
+    def __init__(self, threads: int = 0, sandbox: SandboxLimits | None = INDEX_LIMITS) -> None:
         self.threads = threads
+        self.sandbox = sandbox
 
-    def index(self, source: Path) -> SourceIndex:
-        return index_source(source)
+    def index(self, source: Path, container: str | None = None) -> SourceIndex:
+        """The first parse of an upload's whole file, so it runs confined (media_sandbox)."""
+        if self.sandbox is None:
+            return index_source(source, container)
+        return run_sandboxed(index_source, source, self.sandbox, container, returns=SourceIndex)
 
     def rung_sizes(self, width: int, height: int, rungs: Sequence[Rung]) -> list[dict]:
         return [

@@ -59,6 +59,13 @@ class InMemoryRateLimiter:
                 self._tats[key] = new_tat
             return decision
 
+    def give_back(self, key: str, rate: Rate) -> None:
+        """Undo one allowed hit: the TAT moves back one interval, never before now."""
+        with self._lock:
+            tat = self._tats.get(key)
+            if tat is not None:
+                self._tats[key] = max(self._now(), tat - rate.period_s / rate.limit)
+
     def _forget_full_buckets(self, now: float) -> None:
         """A bucket whose TAT has passed is full again, the same as one never seen."""
         self._tats = {key: tat for key, tat in self._tats.items() if tat > now}

@@ -67,14 +67,35 @@ class RedisRevocationList:
         if until > self._clock.now():
             self._redis.set(self._prefix + token_id, b"1", exat=_expire_at(until))
 
-    def is_revoked(self, *token_ids: str) -> bool:
+    @_fails_closed
+    def revoke_issued_before(self, user_id: UUID, cutoff: datetime, until: datetime) -> None:
+        if until > self._clock.now():
+            key = self._user_cutoffs_key(user_id)
+            with self._redis.pipeline(transaction=True) as pipe:
+                # A one-member sorted set for ZADD GT: a later cutoff replaces an earlier one, never
+                # the other way round, atomically.
+                pipe.zadd(key, {"cutoff": cutoff.timestamp()}, gt=True)
+                pipe.expireat(key, _expire_at(until))
+                pipe.execute()
+
+    def is_revoked(self, *token_ids: str, user_id: UUID | None = None, issued_at: datetime | None = None) -> bool:
         try:
-            revoked = bool(self._redis.exists(*(self._prefix + token_id for token_id in token_ids)))
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.exists(*(self._prefix + token_id for token_id in token_ids))
+                if user_id is not None:
+                    pipe.zscore(self._user_cutoffs_key(user_id), "cutoff")
+                answers = pipe.execute()
         except RedisError as error:
             self._outage.warn_once(error)
             return False
         self._outage.recovered()
-        return revoked
+        if answers[0]:
+            return True
+        cutoff = answers[1] if len(answers) > 1 else None
+        return cutoff is not None and issued_at is not None and issued_at.timestamp() < cutoff
+
+    def _user_cutoffs_key(self, user_id: UUID) -> str:
+        return f"{self._prefix}user:{user_id}"
 
 
 class RedisRefreshTokenStore:

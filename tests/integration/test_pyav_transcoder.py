@@ -410,3 +410,18 @@ def test_a_failure_while_encoding_stops_every_encoder_thread(tmp_path, monkeypat
         process(source, tmp_path, ladder=LADDER[:2])
     assert calls >= 20
     assert encoder_threads() == []
+
+
+def test_index_opens_the_source_with_the_recorded_container_only(transcoder, tmp_path):
+    matroska = write_test_pattern(tmp_path / "source.mkv", width=320, height=180, seconds=1, container="matroska")
+    assert transcoder.index(matroska, "matroska").info.width == 320
+    with pytest.raises(UnsupportedMedia):  # swapped after the upload was vetted as MP4
+        transcoder.index(matroska, "mp4")
+
+
+def test_index_runs_confined_so_a_source_too_costly_to_parse_fails_the_video(tmp_path):
+    from adapters.outbound.media_sandbox import SandboxLimits
+
+    source = write_test_pattern(tmp_path / "source.mp4", width=1920, height=1080, seconds=0.5)
+    with pytest.raises(UnsupportedMedia):
+        PyAVTranscoder(sandbox=SandboxLimits(timeout_s=60, memory_bytes=1024 * 1024)).index(source, "mp4")

@@ -84,3 +84,24 @@ def test_with_redis_down_revocation_checks_fail_open_and_refresh_tokens_fail_clo
         refresh.add("h", uuid.uuid4(), "fam", expires_at=later)
     with pytest.raises(Unavailable):
         refresh.use("h")
+
+
+def test_a_user_cutoff_refuses_that_users_earlier_tokens_only(stores, clock: SettableClock):
+    revocations, _ = stores
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    earlier = clock.now()
+    clock.advance(1)
+    revocations.revoke_issued_before(alice, clock.now(), until=clock.now() + timedelta(minutes=15))
+    assert revocations.is_revoked("jti", user_id=alice, issued_at=earlier)
+    assert not revocations.is_revoked("jti", user_id=alice, issued_at=clock.now())
+    assert not revocations.is_revoked("jti", user_id=bob, issued_at=earlier)
+    assert not revocations.is_revoked("jti")  # no user named: only the ids are checked
+
+
+def test_an_earlier_cutoff_never_replaces_a_later_one(stores, clock: SettableClock):
+    revocations, _ = stores
+    user, start = uuid.uuid4(), clock.now()
+    until = start + timedelta(minutes=15)
+    revocations.revoke_issued_before(user, start + timedelta(seconds=10), until=until)
+    revocations.revoke_issued_before(user, start + timedelta(seconds=5), until=until)
+    assert revocations.is_revoked("jti", user_id=user, issued_at=start + timedelta(seconds=7))

@@ -9,8 +9,18 @@ import uuid
 import pytest
 
 from adapters.outbound.argon2_hasher import Argon2PasswordHasher
+from adapters.outbound.login_budget import InMemoryLoginBudget
 from application.accounts import Accounts
-from application.errors import AuthenticationFailed, Conflict, InvalidToken, NotFound, PermissionDenied, ValidationError
+from application.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidToken,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+    ValidationError,
+)
+from application.rate_limits import Rate
 
 PASSWORD = "correct horse battery"
 
@@ -171,6 +181,88 @@ class TestAccounts:
             accounts.login("bob", PASSWORD)
         with pytest.raises(InvalidToken):
             accounts.refresh(pair.refresh_token)
+
+    @pytest.fixture
+    def budgeted(self, account_adapters, eventstore_env):
+        app = Accounts(**account_adapters, login_budget=InMemoryLoginBudget(Rate(3, 3600)), env=eventstore_env)
+        yield app
+        app.close()
+
+    def test_failed_logins_from_anywhere_spend_the_accounts_budget_then_even_the_password_is_refused(self, budgeted):
+        self.register(budgeted, "alice")
+        for name in ("alice", "ALICE@example.com", "alice"):  # the name and the email share one budget
+            with pytest.raises(AuthenticationFailed):
+                budgeted.login(name, "wrong password!")
+        with pytest.raises(TooManyAttempts) as refused:
+            budgeted.login("alice", PASSWORD)
+        assert 0 < refused.value.retry_after_s <= 3600
+
+    def test_successful_logins_spend_nothing(self, budgeted):
+        self.register(budgeted, "alice")
+        for _ in range(5):
+            budgeted.login("alice", PASSWORD)
+        with pytest.raises(AuthenticationFailed):
+            budgeted.login("alice", "wrong password!")
+
+    def test_unknown_names_have_a_budget_too_so_429_tells_nothing(self, budgeted):
+        for _ in range(3):
+            with pytest.raises(AuthenticationFailed):
+                budgeted.login("nobody", PASSWORD)
+        with pytest.raises(TooManyAttempts):
+            budgeted.login("nobody", PASSWORD)
+
+    def test_unknown_users_cost_a_password_verification_like_known_ones(self, account_adapters, eventstore_env):
+        verified: list[str] = []
+        hasher = account_adapters["hasher"]
+        real_verify = hasher.verify
+        hasher.verify = lambda password_hash, password: verified.append(password_hash) or real_verify(password_hash, password)
+        app = Accounts(**account_adapters, env=eventstore_env)
+        try:
+            self.register(app, "alice")
+            for name in ("alice", "nobody"):
+                with pytest.raises(AuthenticationFailed) as failed:
+                    app.login(name, "wrong password!")
+                assert str(failed.value) == "unknown user or wrong password"
+        finally:
+            app.close()
+        assert len(verified) == 2 and all(h.startswith("$argon2id$") for h in verified)
+
+    def test_disabling_ends_every_access_token_issued_before_at_once(self, accounts, clock):
+        self.register(accounts, "alice")
+        bob = self.register(accounts, "bob")
+        tokens = [accounts.login("bob", PASSWORD).access_token for _ in range(2)]
+        clock.advance(1)
+        accounts.disable(self.login_principal(accounts, "alice"), bob.id)
+        for token in tokens:
+            with pytest.raises(InvalidToken, match="revoked"):
+                accounts.authenticate(token)
+
+    def test_a_role_change_ends_earlier_tokens_and_later_ones_carry_the_new_roles(self, accounts, clock):
+        self.register(accounts, "alice")
+        bob = self.register(accounts, "bob")
+        before = accounts.login("bob", PASSWORD).access_token
+        clock.advance(1)
+        accounts.change_roles(self.login_principal(accounts, "alice"), bob.id, ["moderator"])
+        with pytest.raises(InvalidToken, match="revoked"):
+            accounts.authenticate(before)
+        clock.advance(1)
+        assert self.login_principal(accounts, "bob").roles == ("moderator",)
+
+    def test_setting_the_same_roles_again_revokes_nothing(self, accounts, clock):
+        self.register(accounts, "alice")
+        bob = self.register(accounts, "bob")
+        token = accounts.login("bob", PASSWORD).access_token
+        clock.advance(1)
+        accounts.change_roles(self.login_principal(accounts, "alice"), bob.id, ["user"])
+        assert accounts.authenticate(token).username == "bob"
+
+    def test_a_revoked_user_cutoff_is_forgotten_once_earlier_tokens_expired(self, accounts, clock):
+        self.register(accounts, "alice")
+        bob = self.register(accounts, "bob")
+        clock.advance(1)
+        accounts.change_roles(self.login_principal(accounts, "alice"), bob.id, ["moderator"])
+        clock.advance(accounts.access_ttl + 1)
+        assert not accounts.revocations.is_revoked("x", user_id=bob.id, issued_at=clock.now())
 
     def test_a_replayed_refresh_token_also_revokes_the_sessions_access_tokens(self, accounts):
         self.register(accounts)

@@ -67,3 +67,8 @@ def test_a_successful_upload_is_one_event_and_one_object(videos, small_clip):
     view = anyio.run(videos.upload, ALICE, events(FileStart("file", "clip.MOV"), FileChunk(small_clip), FileEnd()))
     assert leftovers(videos) == ([f"raw/{view.id}/original.mov"], 1)
     assert view.owner_id == ALICE.user_id and view.title == "clip"
+
+
+def test_the_upload_records_the_container_its_inspection_vetted(videos, small_clip):
+    view = anyio.run(videos.upload, ALICE, events(FileStart("file", "clip.mkv"), FileChunk(small_clip), FileEnd()))
+    assert videos.get_aggregate(view.id).source_container == "mp4"  # from the bytes, not the name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -22,6 +23,7 @@ from application.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    TooManyAttempts,
     Unavailable,
     UnsupportedMedia,
     ValidationError,
@@ -41,6 +43,7 @@ DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
     (PayloadTooLarge, 413, "payload-too-large"),
     (UnsupportedMedia, 415, "unsupported-media-type"),
     (ValidationError, 422, "validation-error"),
+    (TooManyAttempts, 429, "too-many-requests"),
     (Unavailable, 503, "backend-unavailable"),
     (DomainError, 422, "rule-violated"),
 )
@@ -83,6 +86,8 @@ def domain_error_handler(_: Request, error: DomainError) -> Response:
     headers = _bearer_challenge(error) if status == 401 else None
     if status == 503:
         headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if isinstance(error, TooManyAttempts):
+        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
     extra.update(getattr(error, "problem_extra", {}))
     return problem(status, str(error), slug=slug, headers=headers, **extra)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, get, put
+from litestar import Controller, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from adapters.inbound.http.dependencies import AccountsDep, PrincipalDep
@@ -41,3 +41,8 @@ class UsersController(Controller):
     ) -> Profile:
         """Replace a user's roles (admin only)."""
         return accounts.change_roles(principal, user_id, data.roles)
+
+    @post("/{user_id:uuid}/disable", status_code=204, sync_to_thread=True)
+    def disable_user(self, user_id: FromPath[UUID], principal: PrincipalDep, accounts: AccountsDep) -> None:
+        """Disable an account (admin only): no more logins or refreshes, and its access tokens fail at once."""
+        accounts.disable(principal, user_id)

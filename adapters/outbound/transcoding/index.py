@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 from adapters.outbound.transcoding import source
 from application.errors import UnsupportedMedia
 from application.ports import SourceIndex
 
 
-def index_source(path: Path) -> SourceIndex:
-    info = source.probe(path)
-    with source.open_source(path) as container:
+def index_source(path: Path | BinaryIO, container_family: str | None = None) -> SourceIndex:
+    info = source.probe(path, container_family)
+    if not isinstance(path, Path):
+        path.seek(0)
+    with source.open_source(path, container_family) as container:
         stream = source.video_stream(container)
         time_base = stream.time_base or Fraction(1, 90_000)
         step = max(1, round(1 / source.frame_rate(stream) / time_base))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
@@ -21,6 +22,7 @@ from av.stream import Disposition
 from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 
+from adapters.outbound.pyav_media_inspector import demuxer_for
 from application.errors import UnsupportedMedia
 from application.ports import SourceInfo
 
@@ -37,13 +39,15 @@ UPRIGHT_FILTERS: dict[int, tuple[tuple[str, str], ...]] = {
 }
 
 
-def open_source(path: Path) -> InputContainer:
-    """The demuxer for path; UnsupportedMedia when FFmpeg does not recognise the bytes."""
-    if not path.is_file():
+def open_source(path: Path | BinaryIO, container: str | None = None) -> InputContainer:
+    """The demuxer for a source file, forced to the container family its upload's inspection
+    recorded so FFmpeg never guesses another; UnsupportedMedia when the bytes do not parse."""
+    if isinstance(path, Path) and not path.is_file():
         raise FileNotFoundError(path)  # our fault, not the uploader's: no UnsupportedMedia
     try:
         return av.open(
-            str(path), mode="r", container_options=_CONTAINER_OPTIONS, metadata_errors="replace"
+            str(path) if isinstance(path, Path) else path, mode="r", format=demuxer_for(container),
+            container_options=_CONTAINER_OPTIONS, metadata_errors="replace",
         )
     except UNREADABLE as error:
         raise UnsupportedMedia("The file is not a video FFmpeg can read, or it is damaged.") from error
@@ -66,9 +70,9 @@ def audio_stream(container: InputContainer) -> AudioStream | None:
     return None
 
 
-def probe(path: Path) -> SourceInfo:
+def probe(path: Path | BinaryIO, container_family: str | None = None) -> SourceInfo:
     """Describe the source from its header and its first decoded frame."""
-    with open_source(path) as container:
+    with open_source(path, container_family) as container:
         stream = video_stream(container)
         first = _first_frame(container, stream)
         rotation = clockwise_rotation(first)

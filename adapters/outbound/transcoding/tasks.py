@@ -155,7 +155,7 @@ def _encode(
         output.encoder.start()
     count = 0
     try:
-        with source.open_source(path) as container:
+        with source.open_source(path, plan.get("container")) as container:
             boundaries = set(chunk.boundaries[:-1])
             for frame, relative in _chunk_frames(container, plan, chunk, threads):
                 keyframe = relative in boundaries or count == 0
@@ -423,7 +423,7 @@ def _encode_audio(path: Path, plan: dict, stream: av.audio.stream.AudioStream) -
             packets.extend(_audio_packets(stream.encode(frame)))
 
     encode.next_sample = 0  # type: ignore[attr-defined]
-    with source.open_source(path) as container:
+    with source.open_source(path, plan.get("container")) as container:
         audio = source.audio_stream(container)
         if audio is None:
             raise UnsupportedMedia("The audio stream disappeared.")

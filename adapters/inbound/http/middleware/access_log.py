@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from adapters.log_redaction import redact_handler
+
 ACCESS_LOGGER = "vodhub.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
 
@@ -25,6 +27,8 @@ class JsonLinesFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # formatted (and redacted) by RedactSecrets
+            line["exception"] = record.exc_text
         return msgspec.json.encode(line).decode()
 
 
@@ -44,7 +48,7 @@ def configure_access_log() -> None:
     """Send access lines to stderr as JSON, once, and not also through the root logger's text format."""
     if any(isinstance(handler, StderrHandler) for handler in access_log.handlers):
         return
-    handler = StderrHandler()
+    handler = redact_handler(StderrHandler())
     handler.setFormatter(JsonLinesFormatter())
     access_log.addHandler(handler)
     access_log.propagate = False

@@ -1,0 +1,77 @@
+"""Secrets never reach a log line: a filter on every log handler rewrites what each record
+would print. Defence in depth: vodhub logs no body and no header, but a path, an exception
+message or a library's debug line can still carry one.
+
+Redacted: signed media tokens (`/media/t/{token}/…`), anything shaped like a JWT (access and
+media tokens), `Bearer …` credentials, webhook signing secrets (`whsec_…`), refresh tokens
+and other `token`/`secret`/`password` values written as JSON or query fields, and passwords
+in URLs (`scheme://user:password@host`)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+REDACTED = "[redacted]"
+
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(/media/t/)[^/\s\"']+"), r"\1" + REDACTED),
+    (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), REDACTED),  # a JWT: base64url of '{"' then two more parts
+    (re.compile(r"(?i)\b(bearer|basic)\s+[\w\-.~+/=]+"), r"\1 " + REDACTED),
+    (re.compile(r"\bwhsec_[A-Za-z0-9+/=_-]+"), "whsec_" + REDACTED),
+    # "refresh_token": "…", refresh_token=…, secret: … (JSON, query strings, reprs)
+    (re.compile(r"""(?i)(["']?\b[\w-]*(?:token|secret|password|authorization)["']?\s*[:=]\s*["']?)[^"'&\s,;}]+"""),
+     r"\1" + REDACTED),
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
+)
+
+
+def redact(text: str) -> str:
+    """text with every secret it holds replaced by [redacted]."""
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites the record in place: its message (arguments merged in), its structured
+    `fields` and its traceback text. Never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        fields = getattr(record, "fields", None)
+        if fields:
+            record.fields = _redact_value(fields)
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None  # formatters print exc_text instead of formatting it again
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def redact_handler(handler: logging.Handler) -> logging.Handler:
+    """Add the filter to handler, once."""
+    if not any(isinstance(existing, RedactSecrets) for existing in handler.filters):
+        handler.addFilter(RedactSecrets())
+    return handler
+
+
+def redact_all_handlers() -> None:
+    """Every handler the root logger and the named loggers have now (call after configuring)."""
+    loggers = [logging.getLogger(), *(logger for logger in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(logger, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            redact_handler(handler)
