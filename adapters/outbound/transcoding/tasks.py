@@ -352,7 +352,7 @@ def _copied_audio(path: Path, plan: dict) -> _AudioTrack | None:
     time_base = time_base_of(plan)
     origin = Fraction(plan["origin"]) * time_base
     video_end = Fraction(plan["end"] - plan["origin"]) * time_base
-    with source.open_source(path) as container:
+    with source.open_source(path, plan.get("container")) as container:
         audio = source.audio_stream(container)
         if audio is None:
             return None
