@@ -255,6 +255,7 @@ class OutgoingMessage:
     topic: str
     key: bytes
     value: bytes
+    trace_context: str | None = None  # W3C traceparent of what the message announces (a Kafka header)
 
 
 class EventPublisher(Protocol):

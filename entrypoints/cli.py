@@ -39,6 +39,16 @@ def _dev(settings: Settings, _: argparse.Namespace) -> None:
     _serve(app, settings)
 
 
+def configure_tracing(settings: Settings, service_name: str) -> None:
+    """Export spans when VODHUB_OTLP_ENDPOINT (or VODHUB_TRACE_CONSOLE) says where; else nothing
+    about tracing is set up at all."""
+    from adapters.outbound import tracing
+
+    if tracing.configure(service_name, settings.otlp_endpoint, settings.trace_console, settings.trace_sample_ratio):
+        tracing.instrument_libraries()
+        logger.info("tracing: %s exports spans to %s", service_name, settings.otlp_endpoint or "the console")
+
+
 def serve_metrics(settings: Settings) -> None:
     """Processes without the api expose their own metrics for Prometheus to scrape."""
     if settings.metrics_port:
@@ -114,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_tracing(settings, f"vodhub-{args.command}")
     COMMANDS[args.command][1](settings, args)
 
 

@@ -66,6 +66,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks_secret_key: str | None = None  # base64 of 32 bytes, or a file's path; unset: made in data_dir
     webhooks_first_retry_s: float = 5.0  # pause after a failed delivery; doubles up to 6 h, with jitter
     metrics_port: int | None = None  # relay, worker, projector: serve /metrics here (the api has its own)
+    otlp_endpoint: str | None = None  # OTLP/HTTP collector, e.g. http://127.0.0.1:4318; unset: tracing off
+    trace_console: bool = False  # development: print finished spans on stdout
+    trace_sample_ratio: float = 1.0  # share of new traces kept (an upload's whole trace follows its root)
     log_level: str = "INFO"
 
     @classmethod
@@ -103,13 +106,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def eventstore_env(self, application: str) -> dict[str, str]:
         """eventsourcing's persistence settings for one application's event store."""
+        # Stored events carry the trace context of whoever stored them (adapters/outbound/tracing.py).
+        mapper = {"MAPPER_TOPIC": "adapters.outbound.tracing:TracingMapper"}
         if self.database_url:
-            return postgres_env(self.database_url)
+            return {**postgres_env(self.database_url), **mapper}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(self.data_dir / f"{application}.sqlite3"),
             "SQLITE_LOCK_TIMEOUT": "10",
+            **mapper,
         }
 
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from adapters.outbound import tracing
+
 ACCESS_LOGGER = "vodhub.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
 
@@ -22,6 +24,7 @@ class JsonLinesFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             **getattr(record, "fields", {}),
+            **tracing.current_ids(),
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
