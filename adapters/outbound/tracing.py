@@ -43,7 +43,6 @@ def configure(service_name: str, otlp_endpoint: str | None, console: bool = Fals
               sample_ratio: float = 1.0) -> bool:
     """Export this process's spans to an OTLP/HTTP endpoint (`http://collector:4318`) and/or the
     console; neither: tracing stays off. Returns whether it is on."""
-    global _enabled, _tracer
     if not otlp_endpoint and not console:
         return False
     from opentelemetry.sdk.resources import Resource
@@ -59,16 +58,21 @@ def configure(service_name: str, otlp_endpoint: str | None, console: bool = Fals
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(f"{otlp_endpoint.rstrip('/')}/v1/traces")))
     if console:
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)  # the instrumentations' spans go there too
     use_provider(provider)
     return True
 
 
 def use_provider(provider: Any) -> None:
-    """Trace with this TracerProvider (tests pass one with an in-memory exporter)."""
+    """Trace vodhub's own spans with this TracerProvider (tests pass one with an in-memory exporter)."""
     global _enabled, _tracer
-    trace.set_tracer_provider(provider)
     _tracer = provider.get_tracer("vodhub")
     _enabled = True
+
+
+def disable() -> None:
+    global _enabled
+    _enabled = False
 
 
 def instrument_libraries() -> None:
