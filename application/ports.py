@@ -232,6 +232,9 @@ class PipelineMetrics(Protocol):
     def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
         """Where the relay is in a notification log, and where the log ends."""
 
+    def video_reached(self, milestone: str, seconds: float) -> None:
+        """A video became `playable` or `ready` this many seconds after its upload was accepted."""
+
 
 # --- caching -----------------------------------------------------------------
 

@@ -75,6 +75,8 @@ def test_upload_to_playback_across_processes(tmp_path, production_env, postgres_
             assert 'vodhub_processing_outcomes_total{outcome="ready"} 2.0' in worker_metrics
             assert 'vodhub_transcode_duration_seconds_count{rung="360p"} 2.0' in worker_metrics
             assert "vodhub_consumer_lag_messages" in worker_metrics
+            assert "vodhub_time_to_playable_seconds_count 2.0" in worker_metrics
+            assert "vodhub_time_to_ready_seconds_count 2.0" in worker_metrics
             assert_one_trace_per_upload(otlp_collector, public)
 
         with psycopg.connect(postgres_url, autocommit=True) as db:  # the read model is lost…
