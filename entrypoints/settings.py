@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -84,6 +85,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         settings.ladder_rungs()  # a bad ladder stops the process at start, not at the first upload
         settings.chunking()
         return settings
+
+    def uses_data_dir(self) -> bool:
+        """Whether an embedded default keeps something in data_dir (SQLite files, objects, keys)."""
+        return not (self.database_url and self.s3_endpoint and self.jwt_private_key and self.webhooks_secret_key)
+
+    def check_data_dir(self) -> None:
+        """Stop with a clear message, not a traceback from deep inside, when data_dir is needed
+        but cannot be written (a read-only root filesystem without a volume, another owner)."""
+        if not self.uses_data_dir():
+            return
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.data_dir):
+                pass
+        except OSError as error:
+            raise SystemExit(
+                f"vodhub: the data directory {self.data_dir.absolute()} is not writable ({error.strerror or error}).\n"
+                "  Set VODHUB_DATA_DIR to a directory this user may write, or mount a writable volume there\n"
+                "  (the image's is /var/lib/vodhub, for uid 10001: `docker run -v vodhub-data:/var/lib/vodhub …`).\n"
+                "  It holds the embedded defaults; configure the database, S3, the JWT key and the webhooks key\n"
+                "  (VODHUB_DATABASE_URL, VODHUB_S3_ENDPOINT, VODHUB_JWT_PRIVATE_KEY, VODHUB_WEBHOOKS_SECRET_KEY) to need none."
+            ) from None
 
     def topics(self) -> Topics:
         return Topics(video_uploaded=self.topic_video_uploaded, video_processed=self.topic_video_processed,
