@@ -1,7 +1,7 @@
 # vodhub image: one image for every process (`vodhub api|relay|worker|projector|dev`).
 #
-#   docker build -t vodhub:0.1.0 .
-#   docker run --rm -p 127.0.0.1:8000:8000 vodhub:0.1.0 dev
+#   DOCKER_BUILDKIT=1 docker build -t vodhub:0.1.0 .    (BuildKit: the cache mounts below)
+#   docker run --rm -p 127.0.0.1:8000:8000 --read-only --tmpfs /tmp -v vodhub-data:/var/lib/vodhub vodhub:0.1.0 dev
 #
 # Stage 1 installs the locked dependencies (uv.lock, --frozen: the lock is never re-resolved)
 # and the project itself as a wheel into /opt/vodhub/venv; stage 2 copies only that venv onto

@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_LINK_MODE := copy
 
-.PHONY: install run test bench lint lock clean vendor
+.PHONY: install run test bench lint lock clean vendor image-test
 
 # The web client's pinned browser libraries (committed, so `make run` needs no Node) and
 # axe-core for the accessibility test. `make vendor` fetches them again with npm.
@@ -41,6 +41,14 @@ test: install
 bench: install
 	command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg)  # the reference
 	$(VENV)/bin/pytest tests/bench -o python_files='bench_*.py' -s
+
+# Build the Dockerfile for real and run the README walk-through in the image (not part of `make
+# test`: it builds a Debian base with debootstrap and the image, minutes of CPU and ~2 GB of disk
+# under /var/tmp/vodhub-image-test). Needs root, for dockerd and debootstrap.
+image-test: install
+	command -v dockerd >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io)
+	command -v debootstrap >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap)
+	nice -n 10 $(VENV)/bin/pytest tests/image/image_check.py -v
 
 lint: install
 	$(VENV)/bin/ruff check .

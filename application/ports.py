@@ -238,6 +238,9 @@ class PipelineMetrics(Protocol):
     def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
         """Where the relay is in a notification log, and where the log ends."""
 
+    def video_reached(self, milestone: str, seconds: float) -> None:
+        """A video became `playable` or `ready` this many seconds after its upload was accepted."""
+
 
 # --- caching -----------------------------------------------------------------
 
@@ -265,6 +268,7 @@ class OutgoingMessage:
     # consecutive partitions, which a round-robin group hands to different members, so the
     # tasks of one video spread evenly over the workers instead of where their keys hash.
     spread: int | None = None
+    trace_context: str | None = None  # W3C traceparent of what the message announces (a Kafka header)
 
 
 class EventPublisher(Protocol):

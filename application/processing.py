@@ -66,6 +66,9 @@ class _NoMetrics:
     def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
         pass
 
+    def video_reached(self, milestone: str, seconds: float) -> None:
+        pass
+
 
 def plan_folder(video_id: UUID, plan_id: UUID) -> str:
     """Every object of one plan lives under here: a superseded plan never touches another's."""
@@ -296,11 +299,16 @@ class VideoProcessor:
         links = {"hls": f"{cmaf}/{manifests.HLS_MASTER}", "dash": f"{cmaf}/{manifests.DASH_MPD}"}
         thumbnails = {"poster": f"{folder}/thumbnails/poster.jpg"}
 
+        first = False
+
         def publish(latest: Video) -> list:
+            nonlocal first
+            first = not latest.renditions  # the attempt's first rendition: the video becomes playable
             latest.publish_renditions(job.plan_id, renditions, links, thumbnails)
             return [latest]
 
-        await to_thread.run_sync(self._save_video, video, publish)
+        if await to_thread.run_sync(self._save_video, video, publish) and first:
+            self._reached("playable", video)
 
     async def _assemble(self, video: Video, job: TranscodeJob) -> None:
         folder = plan_folder(video.id, job.plan_id)
@@ -337,9 +345,14 @@ class VideoProcessor:
 
         if await to_thread.run_sync(self._save_video, video, processed):
             self.metrics.processing_outcome("ready")
+            self._reached("ready", video)
             self.sources.forget(video.id)
         else:
             await self._remove_outputs_if_deleted(video.id)
+
+    def _reached(self, milestone: str, video: Video) -> None:
+        """Recorded by the worker whose save made it so: once per video and attempt."""
+        self.metrics.video_reached(milestone, (self.videos.clock.now() - video.created_on).total_seconds())
 
     async def _remove_outputs_if_deleted(self, video_id: UUID) -> None:
         """The janitor may have run before these files existed: remove them here."""

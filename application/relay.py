@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -136,11 +136,13 @@ class OutboxRelay(LogFollower):
     def __init__(
         self, source: Application, tracking: TrackingRecorder, publisher: EventPublisher,
         topics: Topics = Topics(), batch_size: int = 200, metrics: PipelineMetrics | None = None,
+        trace_context_of: Callable[[DomainEventProtocol], str | None] = lambda event: None,
     ) -> None:
         super().__init__(source, tracking, batch_size)
         self.publisher = publisher
         self.topics = topics
         self.metrics = metrics
+        self.trace_context_of = trace_context_of  # so a message continues the trace of the event it announces
 
     async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
         """Publish and return only once the broker acknowledged: then the position may move."""
@@ -148,9 +150,12 @@ class OutboxRelay(LogFollower):
         messages: list[OutgoingMessage] = []
         for event, announcement in zip(events, announcements, strict=True):
             if announcement is not None:  # a notification; for outcomes it replaces their v1 message
-                messages.append(notification_message(event, *announcement, self.topics))
+                announcing = [notification_message(event, *announcement, self.topics)]
             else:
-                messages.extend(integration_messages(event, self.topics))
+                announcing = integration_messages(event, self.topics)
+            trace_context = self.trace_context_of(event) if announcing else None
+            messages.extend(replace(message, trace_context=trace_context) if trace_context else message
+                            for message in announcing)
         await self.publisher.publish(messages)
 
     def _announcements(self, events: Sequence[DomainEventProtocol]) -> list[tuple[str, Video] | None]:

@@ -92,7 +92,8 @@ def make_plan(
         "time_base": [time_base.numerator, time_base.denominator], "origin": origin, "end": max(end_pts, starts[-1] + 1),
         "segments": starts, "segment_seconds": segment_seconds,
         "chunks": [[first, count, seek] for (first, count), seek in zip(chunks, seeks, strict=True)],
-        "rungs": rungs, "top": splits_top_rung(len(chunks), len(rungs), spread), "audio": has_audio, "rotation": rotation, "width": width, "height": height,
+        "rungs": rungs, "top": splits_top_rung(len(chunks), len(rungs), spread),
+        "audio": has_audio, "rotation": rotation, "width": width, "height": height,
         "frame_rate": [frame_rate.numerator, frame_rate.denominator],
         "duration_s": round(float((max(end_pts, starts[-1] + 1) - origin) * time_base), 3),
     }

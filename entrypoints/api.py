@@ -11,6 +11,8 @@ from litestar import Litestar
 from adapters.inbound.http.app import create_app
 from adapters.inbound.http.middleware import parse_cors_origins
 from adapters.inbound.http.web import origin_of
+from adapters.inbound.tracing import traced_asgi
+from adapters.outbound import tracing
 from entrypoints.bootstrap import Vodhub
 from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
 
@@ -65,4 +67,6 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         lifespan=[run_background] if tasks else [],
     )
     app.on_shutdown.append(vodhub.close)
+    if tracing.enabled():
+        app.asgi_handler = traced_asgi(app.asgi_handler)
     return app

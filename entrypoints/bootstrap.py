@@ -13,6 +13,7 @@ from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.utils import Environment
 
+from adapters.outbound import tracing
 from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound.cache import InMemoryCache
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
@@ -134,7 +135,7 @@ def bootstrap(
         )
         closers.append(uploads.close)
         relay = OutboxRelay(videos, _relay_tracking(settings), publisher, topics=settings.topics(),
-                            metrics=PrometheusMetrics())
+                            metrics=PrometheusMetrics(), trace_context_of=tracing.trace_context_of)
         janitor = Janitor(videos, _tracking_recorder("janitor", settings.eventstore_env("janitor")), storage)
         catalog = build_catalog(settings)
         closers.append(catalog.close)

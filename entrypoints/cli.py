@@ -42,6 +42,35 @@ def _dev(settings: Settings, _: argparse.Namespace) -> None:
     _serve(app, settings)
 
 
+def warn_if_alone(settings: Settings, command: str) -> None:
+    """Without Kafka the processes talk over an in-process bus, which only `vodhub dev` shares:
+    a lone api would accept uploads that nothing ever processes."""
+    if settings.kafka_bootstrap_servers or command in ("dev", "projector"):
+        return
+    if command == "api":
+        logger.warning(
+            "vodhub api: VODHUB_KAFKA_BOOTSTRAP_SERVERS is not set, so uploads are accepted and stored but no worker "
+            "will ever process them (the in-process bus reaches only this process). Run `vodhub dev` for everything "
+            "in one process, or give every process the same Kafka."
+        )
+    else:
+        logger.warning(
+            "vodhub %s: VODHUB_KAFKA_BOOTSTRAP_SERVERS is not set, so it listens on an in-process bus that no other "
+            "process reaches. Run `vodhub dev` for everything in one process, or give every process the same Kafka.",
+            command,
+        )
+
+
+def configure_tracing(settings: Settings, service_name: str) -> None:
+    """Export spans when VODHUB_OTLP_ENDPOINT (or VODHUB_TRACE_CONSOLE) says where; else nothing
+    about tracing is set up at all."""
+    from adapters.outbound import tracing
+
+    if tracing.configure(service_name, settings.otlp_endpoint, settings.trace_console, settings.trace_sample_ratio):
+        tracing.instrument_libraries()
+        logger.info("tracing: %s exports spans to %s", service_name, settings.otlp_endpoint or "the console")
+
+
 def serve_metrics(settings: Settings) -> None:
     """Processes without the api expose their own metrics for Prometheus to scrape."""
     if settings.metrics_port:
@@ -118,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     redact_all_handlers()
+    warn_if_alone(settings, args.command)
+    settings.check_data_dir()
+    configure_tracing(settings, f"vodhub-{args.command}")
     COMMANDS[args.command][1](settings, args)
 
 

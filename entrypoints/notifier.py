@@ -10,6 +10,8 @@ import anyio
 
 from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner
 from adapters.inbound.notification_consumer import VideoProcessedConsumer
+from adapters.inbound.tracing import traced_handler
+from adapters.outbound import tracing
 from adapters.outbound.http_webhooks import HttpWebhookSender
 from adapters.outbound.in_process_bus import InProcessEventBus
 from adapters.outbound.metrics import PrometheusMetrics
@@ -27,6 +29,8 @@ def notifier_tasks(vodhub: Vodhub) -> list[Callable[[], Awaitable[None]]]:
     webhooks = vodhub.webhooks
     assert webhooks is not None
     handler = VideoProcessedConsumer(Notifier(webhooks.store, webhooks.clock))
+    if tracing.enabled():  # a webhook's queueing joins the trace of the upload it announces
+        handler = traced_handler(handler, CONSUMER_GROUP, {settings.topic_video_processed: "queue webhooks"})
     topic = settings.topic_video_processed
     consumer: InProcessConsumerRunner | KafkaConsumerRunner
     if isinstance(vodhub.publisher, InProcessEventBus):

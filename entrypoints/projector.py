@@ -16,6 +16,8 @@ from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.projection import BaseProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from adapters.inbound.tracing import trace_projection
+from adapters.outbound import tracing
 from adapters.outbound.metrics import watch_unfinished_videos
 from adapters.outbound.sql_catalog import SqlCatalog
 from application.playback import forget_video
@@ -81,8 +83,11 @@ def catalog_runner(
 ) -> BaseProjectionRunner[Application]:
     """Project one upstream log into the catalog, from where the catalog last got to. It starts
     at once, in threads; use it as a context manager to stop it."""
+    projection = CatalogProjection(catalog, on_video_changed)
+    if tracing.enabled():
+        trace_projection(projection, "project")
     return BaseProjectionRunner(
-        projection=CatalogProjection(catalog, on_video_changed), application_class=log, tracking_recorder=catalog,
+        projection=projection, application_class=log, tracking_recorder=catalog,
         topics=(), env=subscribable(eventstore_env),
     )
 

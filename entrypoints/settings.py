@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -70,6 +71,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks_secret_key: str | None = None  # base64 of 32 bytes, or a file's path; unset: made in data_dir
     webhooks_first_retry_s: float = 5.0  # pause after a failed delivery; doubles up to 6 h, with jitter
     metrics_port: int | None = None  # relay, worker, projector: serve /metrics here (the api has its own)
+    otlp_endpoint: str | None = None  # OTLP/HTTP collector, e.g. http://127.0.0.1:4318; unset: tracing off
+    trace_console: bool = False  # development: print finished spans on stdout
+    trace_sample_ratio: float = 1.0  # share of new traces kept (an upload's whole trace follows its root)
     log_level: str = "INFO"
 
     @classmethod
@@ -85,6 +89,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         settings.ladder_rungs()  # a bad ladder stops the process at start, not at the first upload
         settings.chunking()
         return settings
+
+    def uses_data_dir(self) -> bool:
+        """Whether an embedded default keeps something in data_dir (SQLite files, objects, keys)."""
+        return not (self.database_url and self.s3_endpoint and self.jwt_private_key and self.webhooks_secret_key)
+
+    def check_data_dir(self) -> None:
+        """Stop with a clear message, not a traceback from deep inside, when data_dir is needed
+        but cannot be written (a read-only root filesystem without a volume, another owner)."""
+        if not self.uses_data_dir():
+            return
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.data_dir):
+                pass
+        except OSError as error:
+            raise SystemExit(
+                f"vodhub: the data directory {self.data_dir.absolute()} is not writable ({error.strerror or error}).\n"
+                "  Set VODHUB_DATA_DIR to a directory this user may write, or mount a writable volume there\n"
+                "  (the image's is /var/lib/vodhub, for uid 10001: `docker run -v vodhub-data:/var/lib/vodhub …`).\n"
+                "  It holds the embedded defaults; configure the database, S3, the JWT key and the webhooks key\n"
+                "  (VODHUB_DATABASE_URL, VODHUB_S3_ENDPOINT, VODHUB_JWT_PRIVATE_KEY, VODHUB_WEBHOOKS_SECRET_KEY) to need none."
+            ) from None
 
     def topics(self) -> Topics:
         return Topics(video_uploaded=self.topic_video_uploaded, video_processed=self.topic_video_processed,
@@ -110,13 +136,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def eventstore_env(self, application: str) -> dict[str, str]:
         """eventsourcing's persistence settings for one application's event store."""
+        # Stored events carry the trace context of whoever stored them (adapters/outbound/tracing.py).
+        mapper = {"MAPPER_TOPIC": "adapters.outbound.tracing:TracingMapper"}
         if self.database_url:
-            return postgres_env(self.database_url)
+            return {**postgres_env(self.database_url), **mapper}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(self.data_dir / f"{application}.sqlite3"),
             "SQLITE_LOCK_TIMEOUT": "10",
+            **mapper,
         }
 
 

@@ -9,6 +9,8 @@ import anyio
 
 from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner
 from adapters.inbound.processing_consumer import ProcessingConsumer
+from adapters.inbound.tracing import traced_handler
+from adapters.outbound import tracing
 from adapters.outbound.in_process_bus import InProcessEventBus
 from adapters.outbound.metrics import PrometheusMetrics
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
@@ -36,6 +38,9 @@ def build_consumers(vodhub: Vodhub) -> list[Runner]:
     settings = vodhub.settings
     metrics = PrometheusMetrics()
     handler = ProcessingConsumer(build_processor(vodhub, metrics), settings.topic_transcode_tasks)
+    if tracing.enabled():
+        handler = traced_handler(handler, CONSUMER_GROUP, {settings.topic_video_uploaded: "plan",
+                                                           settings.topic_transcode_tasks: "task"})
     topics = [settings.topic_video_uploaded, settings.topic_transcode_tasks]
     backoff = tuple(settings.worker_backoff_s * 2**n for n in range(max(settings.worker_max_attempts - 1, 1)))
     if isinstance(vodhub.publisher, InProcessEventBus):

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.videos",
     "tests.fixtures.webhook_receiver",
     "tests.fixtures.audience",
+    "tests.fixtures.otlp_collector",
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.kafka",

@@ -36,6 +36,7 @@ class IncomingMessage:
     offset: int
     key: bytes  # b"" when the message has none
     value: bytes
+    trace_context: str | None = None  # the W3C traceparent it came with
 
 
 class MessageHandler(Protocol):
@@ -90,9 +91,17 @@ async def deliver(
                 break
             log.warning("Attempt %d at %s failed; retrying", attempt, _describe(message), exc_info=True)
         await asyncio.sleep(retry.wait_before(attempt + 1))
-    dead_letter = OutgoingMessage(topic=dead_letter_topic(message.topic), key=message.key, value=message.value)
+    dead_letter = OutgoingMessage(topic=dead_letter_topic(message.topic), key=message.key, value=message.value,
+                                  trace_context=message.trace_context)
     await dead_letters.publish([dead_letter])
     return True
+
+
+def _traceparent(headers: Sequence[tuple[str, bytes]] | None) -> str | None:
+    for name, value in headers or ():
+        if name == "traceparent" and value:
+            return value.decode("ascii", "replace")
+    return None
 
 
 def _describe(message: IncomingMessage) -> str:
@@ -217,7 +226,7 @@ class KafkaConsumerRunner(_StoppableRunner):
     ) -> None:
         message = IncomingMessage(
             topic=record.topic, partition=record.partition, offset=record.offset,
-            key=record.key or b"", value=record.value or b"",
+            key=record.key or b"", value=record.value or b"", trace_context=_traceparent(record.headers),
         )
         handling.begin(partition)
         try:
@@ -312,6 +321,7 @@ class InProcessConsumerRunner(_StoppableRunner):
         async with aclosing(self._bus.subscribe(self._topic)) as subscription:
             async for outgoing in subscription:
                 message = IncomingMessage(
-                    topic=outgoing.topic, partition=0, offset=next(offsets), key=outgoing.key, value=outgoing.value
+                    topic=outgoing.topic, partition=0, offset=next(offsets), key=outgoing.key, value=outgoing.value,
+                    trace_context=outgoing.trace_context,
                 )
                 await deliver(message, self._handler, self._retry, self._bus)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from adapters.outbound import tracing
 from application.ports import OutgoingMessage
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,14 @@ class KafkaEventPublisher:
                 # metadata and then on delivery; this bounds the whole call.
                 async with asyncio.timeout(self._timeout_s * 1.5):
                     producer = await self._started_producer()
-                    deliveries = [
-                        await producer.send(message.topic, message.value, key=message.key,
-                                            partition=await _partition(producer, message))
-                        for message in messages
-                    ]
-                    await asyncio.gather(*deliveries)
+                    with ExitStack() as spans:  # a traced message's span lasts until it is acknowledged
+                        deliveries = [
+                            await producer.send(message.topic, message.value, key=message.key,
+                                                partition=await _partition(producer, message),
+                                                headers=_trace_headers(message, spans))
+                            for message in messages
+                        ]
+                        await asyncio.gather(*deliveries)
             except (KafkaError, TimeoutError) as error:
                 await self._discard_producer()
                 raise BrokerUnavailable(
@@ -119,6 +123,20 @@ class KafkaEventPublisher:
                 await producer.stop()
         except (KafkaError, TimeoutError) as error:
             log.warning("Discarded a Kafka producer that did not stop cleanly: %r", error)
+
+
+def _trace_headers(message: OutgoingMessage, spans: ExitStack) -> list[tuple[str, bytes]] | None:
+    """The `traceparent` header continuing the trace of what the message announces: through a
+    publish span of this process when it traces, else passed on as it came."""
+    if not message.trace_context:
+        return None
+    span = spans.enter_context(tracing.span_from(
+        message.trace_context, f"publish {message.topic}", tracing.SpanKind.PRODUCER,
+        {"messaging.system": "kafka", "messaging.destination.name": message.topic,
+         "messaging.kafka.message.key": message.key.decode("utf-8", "replace")},
+    ))
+    traceparent = tracing.current_traceparent() if span is not None else message.trace_context
+    return [(tracing.TRACEPARENT, (traceparent or message.trace_context).encode("ascii"))]
 
 
 async def ensure_topics(

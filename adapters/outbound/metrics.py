@@ -37,6 +37,18 @@ RELAY_LAG = Gauge(
     "vodhub_relay_lag_notifications", "Notifications recorded but not yet published (latest - published).", ["log"],
     multiprocess_mode="livemostrecent",
 )
+# From the upload accepted (the Uploaded event) to the first rendition streaming, and to every
+# rendition, the MP4 and the storyboard done; a retried video counts from its upload too.
+VIDEO_MILESTONE_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600, 7200)
+TIME_TO_PLAYABLE = Histogram(
+    "vodhub_time_to_playable_seconds", "Seconds from an upload accepted to the video playable (its first rendition).",
+    buckets=VIDEO_MILESTONE_BUCKETS,
+)
+TIME_TO_READY = Histogram(
+    "vodhub_time_to_ready_seconds", "Seconds from an upload accepted to the video ready (every rendition, MP4, storyboard).",
+    buckets=VIDEO_MILESTONE_BUCKETS,
+)
+MILESTONES = {"playable": TIME_TO_PLAYABLE, "ready": TIME_TO_READY}
 DEAD_LETTERED = Counter(
     "vodhub_dead_lettered_messages", "Messages a consumer group gave up on and copied to a dead-letter topic.",
     ["group", "topic"],
@@ -63,6 +75,10 @@ class PrometheusMetrics:
         RELAY_PUBLISHED.labels(log=log).set(published)
         RELAY_LATEST.labels(log=log).set(latest)
         RELAY_LAG.labels(log=log).set(max(latest - published, 0))
+
+    def video_reached(self, milestone: str, seconds: float) -> None:
+        """A video became `playable` or `ready` `seconds` after its upload was accepted."""
+        MILESTONES[milestone].observe(max(seconds, 0.0))
 
     def consumer_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
         """How many messages a consumer group is behind on one partition."""
@@ -128,9 +144,13 @@ class InMemoryMetrics:
         self.relay: dict[str, tuple[int, int]] = {}
         self.lag: dict[tuple[str, str, int], int] = {}
         self.dead_letters: list[tuple[str, str]] = []
+        self.milestones: list[tuple[str, float]] = []
 
     def transcode_finished(self, rung: str, seconds: float) -> None:
         self.transcodes.append((rung, seconds))
+
+    def video_reached(self, milestone: str, seconds: float) -> None:
+        self.milestones.append((milestone, seconds))
 
     def processing_outcome(self, outcome: str) -> None:
         self.outcomes.append(outcome)

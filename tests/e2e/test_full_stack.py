@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.test_accounts_walkthrough import walk_through
 from tests.e2e.test_dev_playback import decoded_sizes, upload, wait_until_ready
 from tests.e2e.test_worker_group import Worker
+from tests.fixtures.otlp_collector import CollectedSpan, Collector
 from tests.fixtures.processes import free_port, vodhub_process
 from tests.media_factory import write_clip
 
@@ -48,9 +49,11 @@ def listed(base_url: str, headers: dict, query: str, timeout: float = 30) -> lis
     return [item["id"] for item in items]
 
 
-def test_upload_to_playback_across_processes(tmp_path, production_env, postgres_url, postgres_schema):
+def test_upload_to_playback_across_processes(tmp_path, production_env, postgres_url, postgres_schema, otlp_collector):
     clip = write_clip(tmp_path / "clip.mp4", width=640, height=360, seconds=4).read_bytes()
     metrics_port = free_port()
+    # Every process exports its spans to the test's collector; a short batch delay makes them arrive soon.
+    production_env = {**production_env, "VODHUB_OTLP_ENDPOINT": otlp_collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "300"}
     worker = Worker("worker", tmp_path, {**production_env, "VODHUB_METRICS_PORT": str(metrics_port)})
     try:
         with vodhub_process("api", cwd=tmp_path, env=production_env) as base_url, \
@@ -72,6 +75,9 @@ def test_upload_to_playback_across_processes(tmp_path, production_env, postgres_
             assert 'vodhub_processing_outcomes_total{outcome="ready"} 2.0' in worker_metrics
             assert 'vodhub_transcode_duration_seconds_count{rung="360p"} 2.0' in worker_metrics
             assert "vodhub_consumer_lag_messages" in worker_metrics
+            assert "vodhub_time_to_playable_seconds_count 2.0" in worker_metrics
+            assert "vodhub_time_to_ready_seconds_count 2.0" in worker_metrics
+            assert_one_trace_per_upload(otlp_collector, public)
 
         with psycopg.connect(postgres_url, autocommit=True) as db:  # the read model is lost…
             db.execute(f'delete from "{postgres_schema}".catalog_videos')
@@ -81,6 +87,31 @@ def test_upload_to_playback_across_processes(tmp_path, production_env, postgres_
             assert listed(base_url, headers, "?tag=harbour") == [public]  # …and rebuilt from the events
     finally:
         worker.stop()
+
+
+def assert_one_trace_per_upload(collector: Collector, video_id: str) -> None:
+    """The upload's request, the relay's publishes, the worker's plan and tasks and the
+    projector's updates are one trace, every span's parent in it, rooted at the request."""
+
+    def trace_of(spans: list[CollectedSpan]) -> list[CollectedSpan]:
+        published = [s for s in spans if s.service == "vodhub-relay"
+                     and s.attributes.get("messaging.kafka.message.key") == video_id]
+        return [s for s in spans if published and s.trace_id == published[0].trace_id]
+
+    spans = trace_of(collector.wait_for(
+        lambda spans: any(s.name == "project Video.Processed" for s in trace_of(spans)), timeout=120))
+    roots = [(s.service, s.name) for s in spans if not s.parent_span_id]
+    assert roots == [("vodhub-api", "POST /api/videos/upload")]
+    ids = {s.span_id for s in spans}
+    assert all(s.parent_span_id in ids for s in spans if s.parent_span_id), "a span's parent is not in the trace"
+    names = {(s.service, s.name) for s in spans}
+    assert {("vodhub-worker", "plan"), ("vodhub-worker", "task"), ("vodhub-projector", "project Video.Uploaded"),
+            ("vodhub-projector", "project Video.Processed")} <= names
+    published = {name for service, name in names if service == "vodhub-relay"}
+    assert any(name.endswith("-uploaded") for name in published) and any(name.endswith("-tasks") for name in published)
+    # psycopg's instrumentation puts the statements in it too (the api's INSERT of the upload's events).
+    assert any(s.service == "vodhub-api" and "postgresql" in (s.attributes.get("db.system"),
+                                                             s.attributes.get("db.system.name")) for s in spans)
 
 
 def log_in(base_url: str) -> str:

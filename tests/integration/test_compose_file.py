@@ -114,6 +114,23 @@ def test_the_observability_profile_adds_prometheus_and_grafana_with_the_reposito
     assert set(services["grafana"]["networks"]) & set(services["prometheus"]["networks"])
 
 
+def test_the_observability_profile_sends_traces_through_a_collector_to_jaeger(compose):
+    services = compose["services"]
+    collector, jaeger = services["otel-collector"], services["jaeger"]
+    assert collector["profiles"] == jaeger["profiles"] == ["observability"]
+    source, target, _ = collector["volumes"][0].split(":")
+    assert collector["command"] == [f"--config={target}"]
+    config = yaml.safe_load((ROOT / source).read_text())
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
+    assert config["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlp/jaeger"]
+    assert "backend" in collector["networks"] and "backend" in jaeger["networks"]
+    assert jaeger["ports"] == ["127.0.0.1:16686:16686"]
+    processes = [service for service in services.values() if service.get("image", "").startswith("vodhub:")]
+    # Unset by default (tracing off); README's "Observe" sets it to the collector.
+    assert processes and all("VODHUB_OTLP_ENDPOINT" in service["environment"] for service in processes)
+
+
 def test_start_up_ordering_can_converge(compose):
     services = compose["services"]
     graph = {name: dict(service.get("depends_on") or {}) for name, service in services.items()}

@@ -116,7 +116,8 @@ def test_dashboard_has_the_panels_an_operator_needs() -> None:
     titles = {panel["title"] for panel in dashboard["panels"]}
     assert {"Request rate by route", "Errors by route (5xx share)", "Latency by route (p95)", "Uploads",
             "Upload latency (p50, p95)", "Processing outcomes", "Transcode time per rung (p50)", "Consumer lag",
-            "Relay lag", "Dead-lettered messages", "Videos waiting", "Longest wait"} <= titles
+            "Relay lag", "Dead-lettered messages", "Videos waiting", "Longest wait", "Time to playable (p50, p95)",
+            "Time to ready (p50, p95)"} <= titles
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     # Any Prometheus will do: panels use the dashboard's data source variable, not a fixed uid.

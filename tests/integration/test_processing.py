@@ -141,9 +141,13 @@ def test_outcomes_and_transcode_times_are_measured(videos, clip):
     metrics = InMemoryMetrics()
     processor = VideoProcessor(videos, PyAVTranscoder(), videos.storage, metrics=metrics)
     video = uploaded(videos, clip)
+    videos.clock.advance(40)  # the processor's clock: 40 s after the upload was accepted
     process(processor, video.id)
     process(processor, video.id)
     assert metrics.outcomes[0] == "planned" and metrics.outcomes[-1] == "skipped"
+    # Each milestone once, by the save that reached it, however often the video is processed again.
+    assert [milestone for milestone, _ in metrics.milestones] == ["playable", "ready"]
+    assert all(35 < seconds < 60 for _, seconds in metrics.milestones)
     assert metrics.outcomes.count("ready") == 1 and "done" in metrics.outcomes
     assert "240p" in [rung for rung, _ in metrics.transcodes] and metrics.transcodes[0][1] > 0
 

@@ -376,7 +376,8 @@ def _copied_audio(path: Path, plan: dict) -> _AudioTrack | None:
         except source.UNREADABLE:
             return None  # the encoding path reports what is damaged
         first_shown = next((packet for packet in packets if packet.pts >= 0), None)
-        if (not packets or not -_MOST_PRIMING <= packets[0].pts < 0 or first_shown is None or first_shown.pts > AUDIO_FRAME_SAMPLES // 2
+        if (not packets or not -_MOST_PRIMING <= packets[0].pts < 0
+                or first_shown is None or first_shown.pts > AUDIO_FRAME_SAMPLES // 2
                 or packets[-1].pts_end < video_end * rate - AUDIO_FRAME_SAMPLES // 2):
             return None
         buffer = io.BytesIO()

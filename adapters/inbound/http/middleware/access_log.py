@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from adapters.log_redaction import redact_handler
+from adapters.outbound import tracing
 
 ACCESS_LOGGER = "vodhub.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -24,6 +25,7 @@ class JsonLinesFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             **getattr(record, "fields", {}),
+            **tracing.current_ids(),
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
