@@ -53,8 +53,9 @@ def chunk_segments(
     most `size` segments, smaller when that leaves fewer than `spread` chunks, so that a short
     video's work still spreads over a group of workers."""
     if spread > 1:
-        size = max(1, min(size, -(-(segment_count - first) // (spread - 1))))
-        first = min(first, size)
+        fit = max(1, (segment_count - min(first, size)) // (spread - 1))
+        if fit < size:
+            size, first = fit, min(first, fit)
     chunks: list[tuple[int, int]] = []
     start = 0
     while start < segment_count:

@@ -12,7 +12,6 @@ import msgspec
 from application.relay import Topics
 from domain.errors import ValidationError
 from domain.ladder import Rung, parse_ladder
-from domain.transcode_jobs import SPREAD_CHUNKS
 
 PREFIX = "VODHUB_"
 
@@ -117,10 +116,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                       transcode_tasks=self.topic_transcode_tasks)
 
     def chunking(self) -> tuple[int, int, int]:
-        """(first chunk, chunk size, spread); the spread may be left out (8)."""
+        """(first chunk, chunk size, spread); without the spread, chunks are as long as asked (1)."""
         parts = self.chunk_segments.split(",")
         try:
-            numbers = [int(part) for part in parts] + ([SPREAD_CHUNKS] if len(parts) == 2 else [])
+            numbers = [int(part) for part in parts] + ([1] if len(parts) == 2 else [])
         except ValueError:
             numbers = []
         if len(numbers) != 3 or min(numbers) < 1:

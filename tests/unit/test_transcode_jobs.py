@@ -62,7 +62,10 @@ def test_the_first_chunk_is_short_and_the_rest_are_full():
 
 def test_short_videos_are_cut_finer_so_a_group_of_workers_shares_them():
     assert [count for _, count in chunk_segments(5, first=2, size=8, spread=8)] == [1, 1, 1, 1, 1]  # 20 s
-    assert [count for _, count in chunk_segments(15, first=2, size=8, spread=8)] == [2, 2, 2, 2, 2, 2, 2, 1]  # 60 s
+    assert [count for _, count in chunk_segments(15, first=2, size=8, spread=8)] == [1] * 15  # 60 s
+    assert [count for _, count in chunk_segments(20, first=2, size=8, spread=8)] == [2] * 10  # 80 s
+    assert all(len(chunk_segments(n, first=2, size=8, spread=8)) >= 8 for n in range(8, 200))
+    assert chunk_segments(40, first=8, size=2, spread=8)[0] == (0, 8)  # as asked, when 8 chunks come anyway
     assert [count for _, count in chunk_segments(30, first=2, size=8, spread=8)] == [2] + [4] * 7  # 120 s
     long = chunk_segments(150, first=2, size=8, spread=8)  # 600 s: full chunks, seeks stay rare
     assert long[0] == (0, 2) and {count for _, count in long[1:-1]} == {8} and sum(c for _, c in long) == 150

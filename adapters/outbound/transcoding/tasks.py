@@ -341,6 +341,7 @@ def _encoded_audio(path: Path, plan: dict) -> _AudioTrack:
 
 
 _COPIED_CHANNELS = (1, 2)
+_COPIED_RATES = (44_100, 48_000)  # what every browser's AAC decoder takes; others are resampled
 _MOST_PRIMING = 3 * AUDIO_FRAME_SAMPLES  # encoders prime with 1024 or 2112 samples: more is audio before the picture
 
 
@@ -359,7 +360,7 @@ def _copied_audio(path: Path, plan: dict) -> _AudioTrack | None:
         context = audio.codec_context
         rate = context.sample_rate
         if (context.name != "aac" or context.profile != "LC" or not context.extradata or audio.time_base != Fraction(1, rate)
-                or context.channels not in _COPIED_CHANNELS):
+                or context.channels not in _COPIED_CHANNELS or rate not in _COPIED_RATES):
             return None
         start = round(origin * rate)  # the sample shown with the first picture
         packets: list[_AudioPacket] = []
@@ -375,9 +376,8 @@ def _copied_audio(path: Path, plan: dict) -> _AudioTrack | None:
                 packets.append(_AudioPacket(relative, relative + AUDIO_FRAME_SAMPLES, bytes(packet)))
         except source.UNREADABLE:
             return None  # the encoding path reports what is damaged
-        first_shown = next((packet for packet in packets if packet.pts >= 0), None)
+        # Gapless from before 0 (the priming) to the video's end: it covers the whole picture.
         if (not packets or not -_MOST_PRIMING <= packets[0].pts < 0
-                or first_shown is None or first_shown.pts > AUDIO_FRAME_SAMPLES // 2
                 or packets[-1].pts_end < video_end * rate - AUDIO_FRAME_SAMPLES // 2):
             return None
         buffer = io.BytesIO()
