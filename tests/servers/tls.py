@@ -196,6 +196,7 @@ def tls_s3(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory)
         process = subprocess.Popen(command, cwd=directory, env=environment, stdout=output, stderr=subprocess.STDOUT)
     try:
         _create_bucket_when_ready(master, filer, process, log)
+        _wait_for_port(s3, process, log, "SeaweedFS S3")
         yield TlsS3(endpoint=f"https://{HOST}:{s3}", bucket=TLS_BUCKET, credentials=credentials)
     finally:
         _stop(process)
