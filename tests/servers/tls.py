@@ -55,9 +55,18 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, name: str) -
 class TlsPostgres:
     port: int
     client_role: str  # may log in only over TLS with the client certificate
+    bin_dir: Path
+    socket_dir: Path
+    run_as: dict  # subprocess's user/group: the cluster's owner
 
-    def url(self, role: str | None = None) -> str:
-        return f"postgresql://{role or self.client_role}@{HOST}:{self.port}/vodhub"
+    def url(self, role: str | None = None, database: str = "vodhub") -> str:
+        return f"postgresql://{role or self.client_role}@{HOST}:{self.port}/{database}"
+
+    def psql(self, *arguments: str, database: str = "postgres") -> None:
+        """psql as the superuser, over the cluster's private socket."""
+        subprocess.run([self.bin_dir / "psql", "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres",
+                        "-d", database, "-v", "ON_ERROR_STOP=1", *arguments], check=True, capture_output=True,
+                       **self.run_as)
 
 
 def _postgres_bin() -> Path:
@@ -109,7 +118,7 @@ def tls_postgres(certificates: Certificates) -> Iterator[TlsPostgres]:
         _wait_for_port(port, process, log, "the private PostgreSQL")
         _psql(bin_dir, directory, port, user, f"create role {client_role} login",
               f"create database vodhub owner {client_role}")
-        yield TlsPostgres(port=port, client_role=client_role)
+        yield TlsPostgres(port=port, client_role=client_role, bin_dir=bin_dir, socket_dir=directory, run_as=user)
     finally:
         process.terminate()  # smart shutdown is enough: nothing here needs keeping
         try:
