@@ -43,7 +43,7 @@ RUN groupadd --system --gid 10001 vodhub \
  && install -d -o vodhub -g vodhub -m 0700 /var/lib/vodhub/work
 COPY --from=build /opt/vodhub/venv /opt/vodhub/venv
 # The one-shot jobs of docker-compose.yml (bucket, signing key, webhook-secret key).
-COPY deploy/create_bucket.py deploy/create_jwt_key.py deploy/create_webhooks_key.py /opt/vodhub/
+COPY deploy/create_jwt_key.py deploy/create_webhooks_key.py /opt/vodhub/
 ENV PATH=/opt/vodhub/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
