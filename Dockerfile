@@ -39,10 +39,11 @@ RUN groupadd --system --gid 10001 vodhub \
  && useradd --system --uid 10001 --gid vodhub --home-dir /var/lib/vodhub --shell /usr/sbin/nologin vodhub \
  && install -d -o vodhub -g vodhub -m 0750 /var/lib/vodhub \
  && install -d -o vodhub -g vodhub -m 0700 /var/lib/vodhub/keys \
- && install -d -o vodhub -g vodhub -m 0700 /var/lib/vodhub/webhooks
+ && install -d -o vodhub -g vodhub -m 0700 /var/lib/vodhub/webhooks \
+ && install -d -o vodhub -g vodhub -m 0700 /var/lib/vodhub/work
 COPY --from=build /opt/vodhub/venv /opt/vodhub/venv
 # The one-shot jobs of docker-compose.yml (bucket, signing key, webhook-secret key).
-COPY deploy/create_bucket.py deploy/create_jwt_key.py deploy/create_webhooks_key.py /opt/vodhub/
+COPY deploy/create_jwt_key.py deploy/create_webhooks_key.py /opt/vodhub/
 ENV PATH=/opt/vodhub/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -30,6 +30,7 @@ def build_views_consumer(
     return KafkaViewsConsumer(
         settings.kafka_bootstrap_servers, settings.topic_video_viewed, analytics,
         batch_size=settings.analytics_batch_size, session_timeout_ms=settings.kafka_session_timeout_ms,
+        security=settings.kafka_security(),
     )
 
 

@@ -18,7 +18,13 @@ from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound.cache import InMemoryCache
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
-from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
+from adapters.outbound.jwt_tokens import (
+    JwtPlaybackTokens,
+    JwtTokenIssuer,
+    NoSigningKey,
+    load_or_create_key,
+    load_private_key,
+)
 from adapters.outbound.media_sandbox import SandboxLimits
 from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
@@ -38,8 +44,10 @@ from application.ports import (
     IdGenerator,
     ObjectStorage,
     PasswordHasher,
+    PlaybackTokens,
     RefreshTokenStore,
     RevocationList,
+    TokenIssuer,
 )
 from application.rate_limits import LoginBudget, RateLimiter, RateLimits, parse_rate_limits
 from application.relay import OutboxRelay
@@ -92,8 +100,11 @@ def bootstrap(
     hasher: PasswordHasher | None = None, revocations: RevocationList | None = None,
     refresh_tokens: RefreshTokenStore | None = None, storage: ObjectStorage | None = None,
     publisher: EventPublisher | None = None, webhook_store: WebhookStore | None = None,
+    holds_signing_key: bool = True,
 ) -> Vodhub:
-    """Build the application from settings; tests pass their own adapters as keywords."""
+    """Build the application from settings; tests pass their own adapters as keywords.
+    Only the api holds the JWT signing key: the other processes pass holds_signing_key=False,
+    never read VODHUB_JWT_PRIVATE_KEY and never create a key."""
     clock = clock or SystemClock()
     ids = ids or RandomIdGenerator()
     hasher = hasher or Argon2PasswordHasher(
@@ -105,8 +116,7 @@ def bootstrap(
     if revocations is None or refresh_tokens is None:
         revocations, refresh_tokens = _token_stores(settings, redis_client, clock)
     with schema_creation_lock(settings.database_url):
-        signing_key = _signing_key(settings)
-        tokens = JwtTokenIssuer(signing_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock)
+        tokens, playback_tokens = _tokens(settings, clock, holds_signing_key)
         accounts = Accounts(
             hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
             revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
@@ -121,7 +131,7 @@ def bootstrap(
         if settings.kafka_bootstrap_servers:
             health_checks["kafka"] = publisher.ping
         links = MediaLinks(
-            JwtPlaybackTokens(signing_key, issuer=settings.jwt_issuer, clock=clock), clock,
+            playback_tokens, clock,
             base_url=settings.cdn_base_url or "/media", token_ttl=settings.media_token_ttl,
         )
         videos = Videos(
@@ -174,6 +184,7 @@ def _object_storage(settings: Settings) -> ObjectStorage:
         return S3ObjectStorage(
             settings.s3_endpoint, settings.s3_bucket, settings.s3_region,
             settings.s3_access_key_id, settings.s3_secret_access_key, prefix=settings.s3_prefix,
+            ca_file=settings.s3_ca_file,
         )
     from adapters.outbound.object_storage import LocalObjectStorage
 
@@ -184,7 +195,7 @@ def _publisher(settings: Settings) -> EventPublisher:
     if settings.kafka_bootstrap_servers:
         from adapters.outbound.kafka import KafkaEventPublisher
 
-        return KafkaEventPublisher(settings.kafka_bootstrap_servers)
+        return KafkaEventPublisher(settings.kafka_bootstrap_servers, security=settings.kafka_security())
     from adapters.outbound.in_process_bus import InProcessEventBus
 
     return InProcessEventBus()
@@ -240,6 +251,14 @@ def _read_model_check(catalog: SqlCatalog) -> HealthCheck:
 def _tracking_recorder(follower: str, env: dict[str, str]) -> TrackingRecorder:
     """Where a log follower remembers how far it got (its own table or file)."""
     return InfrastructureFactory.construct(Environment(name=follower, env=env)).tracking_recorder()
+
+
+def _tokens(settings: Settings, clock: Clock, holds_signing_key: bool) -> tuple[TokenIssuer, PlaybackTokens]:
+    if not holds_signing_key:
+        return NoSigningKey(), NoSigningKey()
+    signing_key = _signing_key(settings)
+    return (JwtTokenIssuer(signing_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock),
+            JwtPlaybackTokens(signing_key, issuer=settings.jwt_issuer, clock=clock))
 
 
 def _signing_key(settings: Settings) -> Any:

@@ -81,7 +81,7 @@ def serve_metrics(settings: Settings) -> None:
 
 def _relay(settings: Settings, _: argparse.Namespace) -> None:
     serve_metrics(settings)
-    vodhub = bootstrap(settings)
+    vodhub = bootstrap(settings, holds_signing_key=False)
 
     async def relay() -> None:
         await ensure_topics_exist(settings)

@@ -39,6 +39,7 @@ def notifier_tasks(vodhub: Vodhub) -> list[Callable[[], Awaitable[None]]]:
         assert settings.kafka_bootstrap_servers
         consumer = KafkaConsumerRunner(
             settings.kafka_bootstrap_servers, topic, CONSUMER_GROUP, handler, dead_letter_publisher=vodhub.publisher,
+            security=settings.kafka_security(),
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10), metrics=PrometheusMetrics(),
         )
@@ -49,7 +50,7 @@ def notifier_tasks(vodhub: Vodhub) -> list[Callable[[], Awaitable[None]]]:
 
 
 def run_notifier(settings: Settings) -> None:
-    vodhub = bootstrap(settings)
+    vodhub = bootstrap(settings, holds_signing_key=False)
 
     async def notify() -> None:
         from entrypoints.topics import ensure_topics_exist

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 
@@ -18,10 +18,17 @@ def schema_creation_lock(database_url: str | None) -> Iterator[None]:
     if not database_url:
         yield
         return
-    parts = urlsplit(database_url)
-    with psycopg.connect(urlunsplit(parts._replace(query="")), autocommit=True, connect_timeout=10) as connection:
+    with psycopg.connect(_libpq_url(database_url), autocommit=True, connect_timeout=10) as connection:
         connection.execute("select pg_advisory_lock(%s)", (SCHEMA_LOCK_ID,))
         try:
             yield
         finally:
             connection.execute("select pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
+
+
+def _libpq_url(database_url: str) -> str:
+    """The URL without vodhub's own `schema` parameter, which libpq would refuse; its TLS
+    parameters (sslmode, sslrootcert, …) stay."""
+    parts = urlsplit(database_url)
+    query = [(name, value) for name, value in parse_qsl(parts.query) if name != "schema"]
+    return parts._replace(query=urlencode(query)).geturl()

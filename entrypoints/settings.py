@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.outbound.kafka_security import KafkaSecurity
 from application.relay import Topics
 from domain.errors import ValidationError
 from domain.ladder import Rung, parse_ladder
@@ -21,9 +22,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8000
     data_dir: Path = Path("var")
     database_url: str | None = None  # postgresql://… ; unset: SQLite files in data_dir
+    database_sslmode: str | None = None  # TLS to PostgreSQL: libpq's sslmode, e.g. verify-full
+    database_sslrootcert: str | None = None  # CA file that signed the server's certificate
+    database_sslcert: str | None = None  # client certificate file (mTLS)
+    database_sslkey: str | None = None  # its key file (mode 0600)
     redis_url: str | None = None  # unset: in-memory
     redis_prefix: str = "vodhub:"
+    redis_ca_file: str | None = None  # TLS to Redis (a rediss:// URL): the CA that signed the server's certificate
+    redis_cert_file: str | None = None  # client certificate file (mTLS)
+    redis_key_file: str | None = None  # its key file
     kafka_bootstrap_servers: str | None = None  # unset: in-process bus
+    kafka_security_protocol: str | None = None  # SSL or SASL_SSL; unset: PLAINTEXT
+    kafka_ca_file: str | None = None  # the CA that signed the brokers' certificates
+    kafka_cert_file: str | None = None  # client certificate file (mTLS)
+    kafka_key_file: str | None = None  # its key file
+    kafka_sasl_mechanism: str | None = None  # with SASL_SSL: SCRAM-SHA-512 or PLAIN
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
     topic_video_uploaded: str = "video-uploaded-events"
     topic_video_processed: str = "video-processed-events"
     topic_partitions: int = 3
@@ -42,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     s3_prefix: str = ""  # keys live under this prefix in the bucket
+    s3_ca_file: str | None = None  # with an https endpoint: a CA to trust besides the system's
     jwt_private_key: str | None = None  # PEM text or path; unset: generated in data_dir
     jwt_issuer: str = "vodhub"
     jwt_audience: str = "vodhub-api"
@@ -87,7 +103,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SystemExit(f"vodhub: bad setting: {error}") from None
         settings.ladder_rungs()  # a bad ladder stops the process at start, not at the first upload
         settings.chunking()
-        return settings
+        settings.kafka_security()
+        return msgspec.structs.replace(
+            settings, database_url=settings.database_url and with_postgres_tls(settings.database_url, settings),
+            redis_url=settings.redis_url and with_redis_tls(settings.redis_url, settings),
+        )
+
+    def kafka_security(self) -> KafkaSecurity:
+        try:
+            return KafkaSecurity(
+                protocol=self.kafka_security_protocol or "PLAINTEXT", ca_file=self.kafka_ca_file,
+                cert_file=self.kafka_cert_file, key_file=self.kafka_key_file,
+                sasl_mechanism=self.kafka_sasl_mechanism, sasl_username=self.kafka_sasl_username,
+                sasl_password=self.kafka_sasl_password,
+            )
+        except ValueError as error:
+            raise SystemExit(f"vodhub: bad setting: {error}") from None
 
     def uses_data_dir(self) -> bool:
         """Whether an embedded default keeps something in data_dir (SQLite files, objects, keys)."""
@@ -154,14 +185,42 @@ def _decode_path(type_: type, value: object) -> object:
     raise NotImplementedError(f"cannot read {type_} from settings")
 
 
+# libpq's TLS parameters, carried in the database URL's query to every connection.
+POSTGRES_TLS_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+
+
+def with_postgres_tls(url: str, settings: Settings) -> str:
+    """The database URL with the VODHUB_DATABASE_SSL* settings added to its query."""
+    return _with_query(url, {name: getattr(settings, f"database_{name}") for name in POSTGRES_TLS_PARAMETERS})
+
+
+def with_redis_tls(url: str, settings: Settings) -> str:
+    """The Redis URL with the VODHUB_REDIS_*_FILE settings added as redis-py's ssl_* options."""
+    if not any((settings.redis_ca_file, settings.redis_cert_file, settings.redis_key_file)):
+        return url
+    if not url.startswith("rediss://"):
+        raise SystemExit("vodhub: bad setting: VODHUB_REDIS_CA_FILE and the like need a rediss:// VODHUB_REDIS_URL")
+    return _with_query(url, {"ssl_ca_certs": settings.redis_ca_file, "ssl_certfile": settings.redis_cert_file,
+                             "ssl_keyfile": settings.redis_key_file})
+
+
+def _with_query(url: str, extra: dict[str, str | None]) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query)) | {name: value for name, value in extra.items() if value}
+    return parts._replace(query=urlencode(query)).geturl()
+
+
 def postgres_env(url: str, schema: str | None = None) -> dict[str, str]:
-    """Split a postgresql:// URL into eventsourcing's POSTGRES_* settings."""
+    """Split a postgresql:// URL into eventsourcing's POSTGRES_* settings, TLS parameters included."""
     from urllib.parse import parse_qs, unquote, urlsplit
 
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # eventsourcing's own factory, plus the libpq TLS parameters it has no settings for.
+        "PERSISTENCE_MODULE": "adapters.outbound.postgres_tls:TlsPostgresFactory",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -177,4 +236,7 @@ def postgres_env(url: str, schema: str | None = None) -> dict[str, str]:
     }
     if schema or query.get("schema"):
         env["POSTGRES_SCHEMA"] = schema or query["schema"][0]
+    for name in POSTGRES_TLS_PARAMETERS:
+        if query.get(name):
+            env[f"POSTGRES_{name.upper()}"] = query[name][0]
     return env

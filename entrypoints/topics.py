@@ -26,7 +26,7 @@ async def ensure_topics_exist(settings: Settings) -> None:
               settings.topic_video_viewed: partitions}
     while True:
         try:
-            await ensure_topics(settings.kafka_bootstrap_servers, wanted)
+            await ensure_topics(settings.kafka_bootstrap_servers, wanted, security=settings.kafka_security())
             return
         except ConnectionError as error:
             logger.warning("kafka not reachable (%s); retrying", error)

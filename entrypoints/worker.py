@@ -55,6 +55,7 @@ def build_consumers(vodhub: Vodhub) -> list[Runner]:
     assert settings.kafka_bootstrap_servers
     return [KafkaConsumerRunner(
         settings.kafka_bootstrap_servers, topics, CONSUMER_GROUP, handler, dead_letter_publisher=vodhub.publisher,
+        security=settings.kafka_security(),
         max_attempts=settings.worker_max_attempts, backoff_s=backoff,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10), metrics=metrics,
@@ -62,7 +63,7 @@ def build_consumers(vodhub: Vodhub) -> list[Runner]:
 
 
 def run_worker(settings: Settings) -> None:
-    vodhub = bootstrap(settings)
+    vodhub = bootstrap(settings, holds_signing_key=False)
 
     async def work() -> None:
         from entrypoints.topics import ensure_topics_exist

@@ -15,4 +15,6 @@ pytest_plugins = [
     "tests.servers.redis",
     "tests.servers.kafka",
     "tests.servers.s3",
+    "tests.servers.certificates",
+    "tests.servers.tls",
 ]

@@ -14,6 +14,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from anyio import to_thread
 
 from adapters.outbound.in_process_bus import InProcessEventBus
+from adapters.outbound.kafka_security import PLAINTEXT, KafkaSecurity
 from application.analytics import Analytics, Position
 
 logger = logging.getLogger("vodhub.analytics")
@@ -25,6 +26,7 @@ class KafkaViewsConsumer:
     def __init__(
         self, bootstrap_servers: str, topic: str, analytics: Analytics, *, group_id: str = GROUP,
         batch_size: int = 2000, session_timeout_ms: int = 10_000, retry_s: float = 1.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.topic = topic
         self.analytics = analytics
@@ -35,7 +37,7 @@ class KafkaViewsConsumer:
         self._settings = dict(
             bootstrap_servers=bootstrap_servers, group_id=group_id, client_id="vodhub-analytics",
             enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=max(100, session_timeout_ms // 10),
+            heartbeat_interval_ms=max(100, session_timeout_ms // 10), **security.client_options(),
         )
 
     async def run(self) -> None:

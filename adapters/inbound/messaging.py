@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError
 
 from adapters.outbound.in_process_bus import InProcessEventBus
+from adapters.outbound.kafka_security import PLAINTEXT, KafkaSecurity
 from application.integration_events import dead_letter_topic
 from application.ports import EventPublisher, OutgoingMessage
 
@@ -177,6 +178,7 @@ class KafkaConsumerRunner(_StoppableRunner):
         max_poll_interval_ms: int = 300_000,
         client_id: str = "vodhub",
         metrics: ConsumerMetrics | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         super().__init__()
         self._topics = [topic] if isinstance(topic, str) else list(topic)
@@ -194,6 +196,7 @@ class KafkaConsumerRunner(_StoppableRunner):
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
             max_poll_interval_ms=max_poll_interval_ms,
+            **security.client_options(),
         )
         self._keepalive_s = min(1.0, max_poll_interval_ms / 1000 / 4)
         self._consumer: AIOKafkaConsumer | None = None

@@ -161,3 +161,17 @@ class JwtPlaybackTokens:
         if expired:
             raise InvalidPlaybackToken("the playback token has expired; ask the stream endpoint for a new URL")
         return video_id
+
+
+class NoSigningKey:
+    """TokenIssuer and PlaybackTokens for the processes that hold no signing key (all but the
+    api): they never issue or check a token, and if one tried, it fails loudly here."""
+
+    def issue(self, *_: Any) -> str:
+        raise RuntimeError("this process holds no signing key: only the api issues tokens")
+
+    def verify(self, token: str) -> Any:
+        raise RuntimeError("this process holds no signing key: only the api checks tokens")
+
+    def public_keys(self) -> dict:
+        raise RuntimeError("this process holds no signing key: only the api publishes its keys")

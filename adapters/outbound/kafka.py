@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from adapters.outbound import tracing
+from adapters.outbound.kafka_security import PLAINTEXT, KafkaSecurity
 from application.ports import OutgoingMessage
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,12 @@ class KafkaEventPublisher:
     so a publisher outlives broker restarts without stale connections or metadata.
     """
 
-    def __init__(self, bootstrap_servers: str, client_id: str = "vodhub", timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str = "vodhub", timeout_s: float = 10.0,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._security = security
         self._client_id = client_id
         self._timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
@@ -102,6 +107,7 @@ class KafkaEventPublisher:
                     acks="all",
                     enable_idempotence=False,
                     request_timeout_ms=int(self._timeout_s * 1000),
+                    **self._security.client_options(),
                 )
                 try:
                     await producer.start()
@@ -140,11 +146,13 @@ def _trace_headers(message: OutgoingMessage, spans: ExitStack) -> list[tuple[str
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: dict[str, int], replication_factor: int = 1, timeout_s: float = 10.0
+    bootstrap_servers: str, topics: dict[str, int], replication_factor: int = 1, timeout_s: float = 10.0,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Create the topics (name -> partition count) that do not exist yet; existing
     topics are left as they are, whatever their partition count."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000),
+                                **security.client_options())
     try:
         async with asyncio.timeout(timeout_s):
             await admin.start()

@@ -39,7 +39,6 @@ S3_CLIENT_OPTIONS: ClientConfig = {
     # A streamed GET is one request that lives as long as its reader; obstore's
     # default whole-request timeout (30 s) would cut off a slow viewer.
     "timeout": "1h",
-    "allow_http": True,  # in-cluster and test servers often speak plain HTTP
 }
 S3_RETRY_CONFIG: RetryConfig = {
     "max_retries": 3,
@@ -278,6 +277,7 @@ class S3ObjectStorage(ObstoreObjectStorage):
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         prefix: str = "",
+        ca_file: str | None = None,
     ) -> None:
         if (access_key_id is None) != (secret_access_key is None):
             raise ValueError("give both the access key id and the secret access key, or neither")
@@ -296,11 +296,19 @@ class S3ObjectStorage(ObstoreObjectStorage):
             endpoint=endpoint,
             region=region,
             virtual_hosted_style_request=False,
-            client_options=S3_CLIENT_OPTIONS,
+            client_options=s3_client_options(endpoint, ca_file),
             retry_config=S3_RETRY_CONFIG,
             **credentials,
         )
         super().__init__(store)
+
+
+def s3_client_options(endpoint: str, ca_file: str | None = None) -> ClientConfig:
+    """Plain HTTP only when the endpoint says http://; a custom CA is trusted besides the system's."""
+    options: ClientConfig = {**S3_CLIENT_OPTIONS, "allow_http": endpoint.lower().startswith("http://")}
+    if ca_file:
+        options["root_certificate"] = Path(ca_file).read_bytes()
+    return options
 
 
 class LocalObjectStorage(ObstoreObjectStorage):

@@ -78,8 +78,8 @@ def test_the_whole_stack_is_there(compose):
         environment = services[process]["environment"]
         assert environment["VODHUB_DATABASE_URL"].startswith("postgresql://")
         assert environment["VODHUB_KAFKA_BOOTSTRAP_SERVERS"] and environment["VODHUB_S3_ENDPOINT"]
-        # One signing key for every replica: tokens and signed media URLs verify anywhere.
-        assert environment["VODHUB_JWT_PRIVATE_KEY"].startswith("/var/lib/vodhub/keys/")
+    # One signing key for every api replica: tokens and signed media URLs verify on any of them.
+    assert services["api"]["environment"]["VODHUB_JWT_PRIVATE_KEY"].startswith("/var/lib/vodhub/keys/")
     published = [service for service in services.values() if service.get("ports") and not service.get("profiles")]
     assert published == [services["gateway"]], "only the gateway is reachable from outside"
     for name, service in services.items():
@@ -218,3 +218,51 @@ def test_the_notifier_runs_and_shares_the_webhook_secret_key_with_the_api(compos
     for process in ("api", "notifier"):
         assert "webhooks-key:/var/lib/vodhub/webhooks:ro" in services[process]["volumes"]
         assert services[process]["environment"]["VODHUB_WEBHOOKS_SECRET_KEY"] == "/var/lib/vodhub/webhooks/secret.key"
+
+
+VODHUB_PROCESSES = ("api", "worker", "relay", "projector", "notifier", "analytics")
+
+
+def test_only_the_api_holds_the_signing_key(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        holds_key = any(str(volume).startswith("jwt-key:") for volume in service.get("volumes") or [])
+        assert holds_key == (name in ("api", "jwt-key")), name
+        assert "VODHUB_JWT_PRIVATE_KEY" not in (service.get("environment") or {}) or name == "api", name
+
+
+def test_each_process_has_its_own_database_role_and_s3_identity(compose):
+    import json
+
+    services = compose["services"]
+    roles = {process: services[process]["environment"]["VODHUB_DATABASE_URL"].split("://")[1].split(":")[0]
+             for process in VODHUB_PROCESSES}
+    assert roles == {process: f"vodhub_{process}" for process in VODHUB_PROCESSES}
+    roles_sql = (ROOT / "deploy" / "postgres" / "roles.sql").read_text()
+    for role in roles.values():
+        assert f"CREATE ROLE {role} LOGIN" in roles_sql
+    postgres_mounts = services["postgres"]["volumes"]
+    assert "./deploy/postgres/init-roles.sh:/docker-entrypoint-initdb.d/10-roles.sh:ro" in postgres_mounts
+    assert "./deploy/postgres/roles.sql:/etc/vodhub/postgres/roles.sql:ro" in postgres_mounts
+    identities = {identity["credentials"][0]["accessKey"]: identity["credentials"][0]["secretKey"]
+                  for identity in json.loads((ROOT / "deploy" / "seaweedfs-s3.json").read_text())["identities"]}
+    keys = {process: services[process]["environment"].get("VODHUB_S3_ACCESS_KEY_ID")
+            for process in VODHUB_PROCESSES}
+    # The projector, notifier and analytics never touch objects: they get no S3 identity at all.
+    assert keys == {"api": "vodhub-api", "worker": "vodhub-worker", "relay": "vodhub-relay",
+                    "projector": None, "notifier": None, "analytics": None}
+    for process, key in keys.items():
+        if key:
+            assert services[process]["environment"]["VODHUB_S3_SECRET_ACCESS_KEY"] == identities[key]
+    assert "-s3.config=/etc/seaweedfs/s3.json" in services["s3"]["command"]
+    assert "./deploy/seaweedfs-s3.json:/etc/seaweedfs/s3.json:ro" in services["s3"]["volumes"]
+
+
+def test_every_container_is_read_only_without_capabilities_or_new_privileges(compose):
+    for name, service in compose["services"].items():
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        if name != "kafka":  # its start script writes its configuration into the image
+            assert service.get("read_only") is True, name
+    for name in ("api", "worker", "relay", "projector", "notifier", "analytics", "jwt-key", "webhooks-key"):
+        assert not compose["services"][name].get("cap_add"), f"{name} needs no capability"

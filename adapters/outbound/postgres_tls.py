@@ -1,0 +1,19 @@
+"""eventsourcing's PostgreSQL persistence with TLS: its factory has no settings for libpq's
+sslmode and certificates, so this one adds them (POSTGRES_SSLMODE, POSTGRES_SSLROOTCERT,
+POSTGRES_SSLCERT, POSTGRES_SSLKEY) to every pooled connection's parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.postgres import PostgresFactory
+
+TLS_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+
+
+class TlsPostgresFactory(PostgresFactory):
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        tls = {name: value for name in TLS_PARAMETERS if (value := self.env.get(f"POSTGRES_{name.upper()}"))}
+        # The pool is not open yet: every connection it makes gets these parameters.
+        self.datastore.pool.kwargs.update(tls)
