@@ -11,15 +11,13 @@ Two gateways:
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
-import shutil
-import subprocess
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urljoin
@@ -27,84 +25,13 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.fixtures.processes import free_port, vodhub_process
+from tests.fixtures.nginx import Gateway, access_log, nginx_gateway
+from tests.fixtures.processes import vodhub_process
 from tests.media_factory import write_clip
 
-ROOT = Path(__file__).resolve().parents[2]
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-START_TIMEOUT_S = 10.0
 READY_TIMEOUT_S = 60.0
 BIG_FILE = bytes(range(256)) * (10 * 1024 + 100)  # 2.5 MiB and a bit: three cache slices
 ALICE = {"username": "alice", "email": "alice@example.com", "password": "correct horse battery"}
-
-
-# ---- running nginx -------------------------------------------------------------------------
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
-    if found is None:
-        pytest.fail("nginx is not installed: `make test` installs it "
-                    "(apt-get install -y --no-install-recommends nginx-light)")
-    return found
-
-
-def render_config(prefix: Path, port: int, upstream: str) -> Path:
-    """deploy/nginx.conf with its listen port, upstream address, user and /var paths replaced;
-    nothing else changes."""
-    text = NGINX_CONF.read_text()
-    replacements = {
-        "listen 80;": f"listen 127.0.0.1:{port};",
-        "server api:8000 ": f"server {upstream} ",
-        "user nginx;": f"user {getpass.getuser()};",
-        "/var/run/nginx.pid": str(prefix / "nginx.pid"),
-        "/var/log/nginx/": f"{prefix}/logs/",
-        "/var/cache/nginx/": f"{prefix}/cache/",
-    }
-    for old, new in replacements.items():
-        assert old in text, f"deploy/nginx.conf no longer contains {old!r}; update the test's rendering"
-        text = text.replace(old, new)
-    for directory in ("logs", "cache"):
-        (prefix / directory).mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(text)
-    return conf
-
-
-@contextmanager
-def nginx_gateway(prefix: Path, upstream: str) -> Iterator[str]:
-    """Start nginx in the foreground on a free loopback port; stop it by its PID."""
-    port = free_port()
-    conf = render_config(prefix, port, upstream)
-    command = [nginx_binary(), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs" / "error.log")]
-    check = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=10)
-    assert check.returncode == 0, f"nginx -t rejected deploy/nginx.conf:\n{check.stderr}"
-    log = (prefix / "logs" / "nginx.out").open("wb")
-    process = subprocess.Popen([*command, "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {(prefix / 'logs' / 'error.log').read_text()[-2000:]}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"nginx did not listen within {START_TIMEOUT_S} s") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()  # SIGTERM to the master: it stops its workers and exits
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def access_log(prefix: Path) -> list[str]:
-    return (prefix / "logs" / "access.log").read_text().splitlines()
 
 
 # ---- a stub upstream that records what the gateway forwards -------------------------------
@@ -181,24 +108,70 @@ class _StubServer(ThreadingHTTPServer):
 
 
 @pytest.fixture(scope="module")
-def stub(tmp_path_factory) -> Iterator[tuple[str, list[dict], Path]]:
+def stub_gateway(tmp_path_factory) -> Iterator[tuple[Gateway, list[dict]]]:
     server = _StubServer(("127.0.0.1", 0), _Recorder)
     server.seen = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         prefix = tmp_path_factory.mktemp("nginx-stub")
-        with nginx_gateway(prefix, f"127.0.0.1:{server.server_port}") as url:
-            yield url, server.seen, prefix
+        with nginx_gateway(prefix, f"127.0.0.1:{server.server_port}") as gateway:
+            yield gateway, server.seen
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_gateway_forwards_identity_and_checks_the_token_without_the_body(stub):
-    url, seen, _ = stub
+@pytest.fixture(scope="module")
+def stub(stub_gateway) -> Iterator[tuple[httpx.Client, list[dict], Path]]:
+    gateway, seen = stub_gateway
+    with gateway.client() as client:
+        yield client, seen, gateway.prefix
+
+
+def _tls_version(gateway: Gateway, lowest: ssl.TLSVersion, highest: ssl.TLSVersion) -> str:
+    """The protocol the gateway agrees to when the client offers only lowest..highest."""
+    context = gateway.ssl_context()
+    if lowest < ssl.TLSVersion.TLSv1_2:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this client offer what the gateway must refuse
+    context.minimum_version, context.maximum_version = lowest, highest
+    host, port = gateway.url.removeprefix("https://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        return tls.version() or ""
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_https_speaks_tls_1_2_and_1_3_only(stub_gateway):
+    gateway, _ = stub_gateway
+    assert _tls_version(gateway, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert _tls_version(gateway, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    with pytest.raises(ssl.SSLError):
+        _tls_version(gateway, ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/media/hsts/a.m4s", "/media/t/token/a.m4s", "/nowhere", "/api/users/me"])
+def test_every_https_answer_carries_hsts(stub, path):
+    client, _, _ = stub
+    response = client.get(path)
+    assert response.headers["strict-transport-security"] == "max-age=63072000", response.headers
+
+
+def test_plain_http_only_redirects_to_https(stub_gateway):
+    gateway, seen = stub_gateway
     seen.clear()
-    response = httpx.post(f"{url}/api/videos/123?x=1", content=b"v" * 100_000,
+    response = httpx.post(f"{gateway.http_url}/api/videos/123?x=1", headers={"Authorization": "Bearer good"},
+                          content=b"secret")
+    assert response.status_code == 301
+    assert response.headers["location"] == "https://127.0.0.1/api/videos/123?x=1"
+    assert httpx.get(f"{gateway.http_url}/health/live").status_code == 301
+    assert seen == [], "nothing reached the api over plain HTTP"
+
+
+def test_gateway_forwards_identity_and_checks_the_token_without_the_body(stub):
+    client, seen, _ = stub
+    seen.clear()
+    response = client.post("/api/videos/123?x=1", content=b"v" * 100_000,
                           headers={"Authorization": "Bearer good", "X-User-Id": "spoofed", "X-User-Roles": "admin"})
     assert response.status_code == 200, response.text
     check, route = seen
@@ -214,18 +187,18 @@ def test_gateway_forwards_identity_and_checks_the_token_without_the_body(stub):
 
 
 def test_uploads_stream_through_after_the_check(stub):
-    url, seen, prefix = stub
-    control = httpx.post(f"{url}/api/videos/123", content=b"\0" * 300_000, headers={"Authorization": "Bearer good"})
+    client, seen, prefix = stub
+    control = client.post("/api/videos/123", content=b"\0" * 300_000, headers={"Authorization": "Bearer good"})
     assert control.status_code == 200
     seen.clear()
-    response = httpx.post(f"{url}/api/videos/upload", files={"file": ("a.mp4", b"\0" * 300_000, "video/mp4")},
+    response = client.post("/api/videos/upload", files={"file": ("a.mp4", b"\0" * 300_000, "video/mp4")},
                           headers={"Authorization": "Bearer good"})
     assert response.status_code == 200
     check, route = seen
     assert check["path"] == "/api/auth/validate" and check["body_length"] == 0
     assert route["path"] == "/api/videos/upload" and route["body_length"] > 300_000
     seen.clear()
-    chunked = httpx.patch(f"{url}/api/videos/uploads/abc", content=iter([b"x" * 70_000] * 3),
+    chunked = client.patch("/api/videos/uploads/abc", content=iter([b"x" * 70_000] * 3),
                           headers={"Authorization": "Bearer good", "Content-Type": "application/offset+octet-stream"})
     assert chunked.status_code == 200
     check, route = seen
@@ -239,10 +212,10 @@ def test_uploads_stream_through_after_the_check(stub):
 
 @pytest.mark.parametrize("authorization", [None, "Bearer nonsense", "Basic YWxpY2U6c2VjcmV0"])
 def test_unauthenticated_requests_get_401_and_never_reach_the_route(stub, authorization):
-    url, seen, _ = stub
+    client, seen, _ = stub
     seen.clear()
     headers = {"Authorization": authorization} if authorization else {}
-    response = httpx.delete(f"{url}/api/videos/123", headers=headers)
+    response = client.delete("/api/videos/123", headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["content-type"] == "application/problem+json"
@@ -251,11 +224,11 @@ def test_unauthenticated_requests_get_401_and_never_reach_the_route(stub, author
 
 
 def test_forbidden_tokens_get_403_and_a_failing_check_503(stub):
-    url, seen, _ = stub
+    client, seen, _ = stub
     seen.clear()
-    forbidden = httpx.get(f"{url}/api/users/me", headers={"Authorization": "Bearer forbidden"})
+    forbidden = client.get("/api/users/me", headers={"Authorization": "Bearer forbidden"})
     assert forbidden.status_code == 403 and forbidden.json()["status"] == 403
-    broken = httpx.get(f"{url}/api/users/me", headers={"Authorization": "Bearer broken"})
+    broken = client.get("/api/users/me", headers={"Authorization": "Bearer broken"})
     assert broken.status_code == 503 and broken.headers["content-type"] == "application/problem+json"
     assert [request["path"] for request in seen] == ["/api/auth/validate", "/api/auth/validate"]
 
@@ -267,26 +240,26 @@ def test_forbidden_tokens_get_403_and_a_failing_check_503(stub):
     ("GET", "/media/t/some-token/0c6ea7f1-54a3-4a8e-9d57-0d0c8c1b6a7e/cmaf/master.m3u8"),
 ])
 def test_public_routes_skip_the_check_and_carry_no_identity(stub, method, path):
-    url, seen, _ = stub
+    client, seen, _ = stub
     seen.clear()
-    response = httpx.request(method, url + path, headers={"X-User-Id": "spoofed"})
+    response = client.request(method, path, headers={"X-User-Id": "spoofed"})
     assert response.status_code == 200
     assert [request["path"] for request in seen] == [path]
     assert "x-user-id" not in seen[0]["headers"]
 
 
 def test_large_media_is_cached_in_slices_and_reassembled_exactly(stub):
-    url, seen, _ = stub
+    client, seen, _ = stub
     seen.clear()
-    whole = httpx.get(f"{url}/media/big/movie.mp4")
+    whole = client.get("/media/big/movie.mp4")
     assert whole.status_code == 200 and whole.content == BIG_FILE
     assert whole.headers["x-cache-status"] == "MISS"
     assert sorted(request["headers"]["range"] for request in seen) == [
         "bytes=0-1048575", "bytes=1048576-2097151", "bytes=2097152-3145727"]
     seen.clear()
-    again = httpx.get(f"{url}/media/big/movie.mp4")
+    again = client.get("/media/big/movie.mp4")
     assert again.content == BIG_FILE and again.headers["x-cache-status"] == "HIT"
-    across = httpx.get(f"{url}/media/big/movie.mp4", headers={"Range": "bytes=1048000-1049000"})
+    across = client.get("/media/big/movie.mp4", headers={"Range": "bytes=1048000-1049000"})
     assert across.status_code == 206 and across.content == BIG_FILE[1048000:1049001]
     assert across.headers["content-range"] == f"bytes 1048000-1049000/{len(BIG_FILE)}"
     assert seen == [], "every slice came from the cache"
@@ -294,9 +267,9 @@ def test_large_media_is_cached_in_slices_and_reassembled_exactly(stub):
 
 @pytest.mark.parametrize("path", ["/metrics", "/schema/openapi.json", "/", "/apix"])
 def test_other_paths_are_not_routed(stub, path):
-    url, seen, _ = stub
+    client, seen, _ = stub
     seen.clear()
-    response = httpx.get(url + path)
+    response = client.get(path)
     assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
     assert seen == []
 
@@ -304,28 +277,28 @@ def test_other_paths_are_not_routed(stub, path):
 # ---- in front of a real `vodhub dev` -------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory) -> Iterator[tuple[str, Path, Path]]:
-    """(gateway URL, nginx prefix, the api's working directory)."""
+def gateway(tmp_path_factory) -> Iterator[tuple[httpx.Client, Path, Path]]:
+    """(a client of the gateway, nginx prefix, the api's working directory)."""
     api_dir = tmp_path_factory.mktemp("vodhub-dev")
     prefix = tmp_path_factory.mktemp("nginx-api")
     with vodhub_process("dev", cwd=api_dir, env={}) as api_url:
-        with nginx_gateway(prefix, api_url.removeprefix("http://")) as url:
-            yield url, prefix, api_dir
+        with nginx_gateway(prefix, api_url.removeprefix("http://")) as gateway, gateway.client() as client:
+            yield client, prefix, api_dir
 
 
 @pytest.fixture(scope="module")
 def alice(gateway) -> dict:
-    url = gateway[0]
-    registered = httpx.post(f"{url}/api/auth/register", json=ALICE)
+    client = gateway[0]
+    registered = client.post("/api/auth/register", json=ALICE)
     assert registered.status_code == 201, registered.text
-    login = httpx.post(f"{url}/api/auth/login", json={"username_or_email": "alice", "password": ALICE["password"]})
+    login = client.post("/api/auth/login", json={"username_or_email": "alice", "password": ALICE["password"]})
     assert login.status_code == 200, login.text
     return {"id": registered.json()["id"], "headers": {"Authorization": f"Bearer {login.json()['access_token']}"}}
 
 
 def test_accounts_through_the_gateway(gateway, alice):
-    url, prefix, api_dir = gateway
-    me = httpx.get(f"{url}/api/users/me", headers=alice["headers"])
+    client, prefix, api_dir = gateway
+    me = client.get("/api/users/me", headers=alice["headers"])
     assert me.status_code == 200 and me.json()["username"] == "alice"
     # The identity the gateway forwarded, as its access log recorded it (written just after the answer).
     deadline = time.monotonic() + 5
@@ -333,36 +306,36 @@ def test_accounts_through_the_gateway(gateway, alice):
         assert time.monotonic() < deadline, access_log(prefix)[-5:]
         time.sleep(0.05)
 
-    validate = httpx.get(f"{url}/api/auth/validate", headers=alice["headers"])
+    validate = client.get("/api/auth/validate", headers=alice["headers"])
     assert validate.status_code == 200
     assert validate.headers["x-user-id"] == alice["id"] and validate.headers["x-user-roles"] == "admin"
 
     for headers in ({}, {"Authorization": "Bearer not.a.token"}):
-        refused = httpx.get(f"{url}/api/users/me", headers=headers)
+        refused = client.get("/api/users/me", headers=headers)
         assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
         assert refused.headers["content-type"] == "application/problem+json"
     reached = [line for line in (api_dir / "dev.log").read_text().splitlines() if "/api/users/me" in line]
     assert reached and not any(" 401" in line for line in reached)  # only the token check saw them
-    assert httpx.post(f"{url}/api/auth/login", json={"username_or_email": "alice", "password": "wrong password!"}
+    assert client.post("/api/auth/login", json={"username_or_email": "alice", "password": "wrong password!"}
                       ).status_code == 401
 
 
 def test_health_and_keys_are_routed(gateway):
-    url = gateway[0]
-    ready = httpx.get(f"{url}/health/ready")
+    client = gateway[0]
+    ready = client.get("/health/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    keys = httpx.get(f"{url}/.well-known/jwks.json")
+    keys = client.get("/.well-known/jwks.json")
     assert keys.status_code == 200 and keys.json()["keys"][0]["kid"]
 
 
-def _upload_and_wait(url: str, headers: dict, clip: bytes, **fields: str) -> dict:
-    uploaded = httpx.post(f"{url}/api/videos/upload", headers=headers, data=fields,
+def _upload_and_wait(client: httpx.Client, headers: dict, clip: bytes, **fields: str) -> dict:
+    uploaded = client.post("/api/videos/upload", headers=headers, data=fields,
                           files={"file": ("clip.mp4", clip, "video/mp4")}, timeout=30)
     assert uploaded.status_code == 202, uploaded.text
     video_id = uploaded.json()["id"]
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
-        video = httpx.get(f"{url}/api/videos/{video_id}", headers=headers).json()
+        video = client.get(f"/api/videos/{video_id}", headers=headers).json()
         if video["status"] in ("ready", "failed"):
             assert video["status"] == "ready", video
             return video
@@ -370,54 +343,53 @@ def _upload_and_wait(url: str, headers: dict, clip: bytes, **fields: str) -> dic
         time.sleep(0.3)
 
 
-def _first_segment(url: str, master_path: str, headers: dict | None = None) -> str:
+def _first_segment(client: httpx.Client, master_path: str, headers: dict | None = None) -> str:
     """The path of the first media segment the master playlist leads to."""
-    master_url = urljoin(url, master_path)
-    master = httpx.get(master_url, headers=headers)
+    master_url = urljoin(str(client.base_url), master_path)
+    master = client.get(master_url, headers=headers)
     assert master.status_code == 200, master.text
     variant_url = urljoin(master_url, next(line for line in master.text.splitlines() if line and not line.startswith("#")))
-    variant = httpx.get(variant_url, headers=headers)
+    variant = client.get(variant_url, headers=headers)
     assert variant.status_code == 200, variant.text
     segment = next(line for line in variant.text.splitlines() if line and not line.startswith("#"))
-    return urljoin(variant_url, segment).removeprefix(url)
+    return urljoin(variant_url, segment).removeprefix(str(client.base_url).rstrip("/"))
 
 
 def test_media_is_cached_at_the_edge_unless_signed(gateway, alice, tmp_path):
-    url, prefix, _ = gateway
+    client, prefix, _ = gateway
     clip = write_clip(tmp_path / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
 
-    public = _upload_and_wait(url, alice["headers"], clip, title="public")
-    segment = _first_segment(url, public["streams"]["hls"])
-    first, second = httpx.get(url + segment), httpx.get(url + segment)
+    public = _upload_and_wait(client, alice["headers"], clip, title="public")
+    segment = _first_segment(client, public["streams"]["hls"])
+    first, second = client.get(segment), client.get(segment)
     assert first.status_code == second.status_code == 200
     assert (first.headers["x-cache-status"], second.headers["x-cache-status"]) == ("MISS", "HIT")
     assert first.content == second.content and len(first.content) > 0
     assert "immutable" in second.headers["cache-control"]
-    ranged = httpx.get(url + segment, headers={"Range": "bytes=0-99"})
+    ranged = client.get(segment, headers={"Range": "bytes=0-99"})
     assert ranged.status_code == 206 and ranged.headers["x-cache-status"] == "HIT"
     assert ranged.content == first.content[:100]
     assert any(path.is_file() for path in (prefix / "cache" / "media").rglob("*"))
-    other = httpx.get(url + segment + "?v=2")  # the key is the whole request URI
+    other = client.get(segment + "?v=2")  # the key is the whole request URI
     assert other.headers["x-cache-status"] == "MISS"
 
-    private = _upload_and_wait(url, alice["headers"], clip, title="private", visibility="private")
-    signed = httpx.get(f"{url}/api/videos/stream/{private['id']}", headers=alice["headers"])
+    private = _upload_and_wait(client, alice["headers"], clip, title="private", visibility="private")
+    signed = client.get(f"/api/videos/stream/{private['id']}", headers=alice["headers"])
     assert signed.status_code == 302 and signed.headers["location"].startswith("/media/t/")
-    private_segment = _first_segment(url, signed.headers["location"])
+    private_segment = _first_segment(client, signed.headers["location"])
     for _ in range(2):
-        response = httpx.get(url + private_segment)
+        response = client.get(private_segment)
         assert response.status_code == 200
         assert response.headers["x-cache-status"] == "BYPASS"
         assert response.headers["cache-control"].startswith("private")
-    ranged = httpx.get(url + private_segment, headers={"Range": "bytes=10-19"})
+    ranged = client.get(private_segment, headers={"Range": "bytes=10-19"})
     assert ranged.status_code == 206 and ranged.headers["content-range"].startswith("bytes 10-19/")
 
 
 def test_bursts_are_rate_limited(gateway):
     """Last in this file: it spends the client address's burst allowance."""
-    url = gateway[0]
-    with httpx.Client(base_url=url) as client:
-        statuses = [client.get("/.well-known/jwks.json") for _ in range(80)]
+    client = gateway[0]
+    statuses = [client.get("/.well-known/jwks.json") for _ in range(80)]
     limited = [response for response in statuses if response.status_code == 429]
     assert statuses[0].status_code == 200 and limited, [response.status_code for response in statuses]
     assert limited[0].headers["retry-after"] and limited[0].json()["status"] == 429
