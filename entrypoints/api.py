@@ -10,6 +10,7 @@ from litestar import Litestar
 
 from adapters.inbound.http.app import create_app
 from adapters.inbound.http.middleware import parse_cors_origins
+from adapters.inbound.http.middleware.state import TrustedProxies
 from adapters.inbound.http.web import origin_of
 from entrypoints.bootstrap import Vodhub
 from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
@@ -59,6 +60,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         listing=vodhub.listing, uploads=vodhub.uploads,
         health_checks=vodhub.health_checks, rate_limiter=vodhub.rate_limiter, rate_limits=vodhub.rate_limits,
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
+        trusted_proxies=TrustedProxies(vodhub.settings.trusted_proxy_networks()),
         max_request_bytes=vodhub.settings.max_request_bytes,
         upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
         engagement=vodhub.engagement, beacon=vodhub.beacon, media_origins=origin_of(vodhub.settings.cdn_base_url),

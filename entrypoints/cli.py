@@ -20,9 +20,11 @@ logger = logging.getLogger("vodhub")
 
 
 def _serve(app: Litestar, settings: Settings) -> None:
-    # The app writes its own JSON access log (vodhub.access); uvicorn's would repeat it.
+    # The app writes its own JSON access log (vodhub.access); uvicorn's would repeat it. The app
+    # also finds the client address itself (VODHUB_TRUSTED_PROXIES), so uvicorn must not rewrite it.
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False,
+        proxy_headers=False,
         h11_max_incomplete_event_size=settings.max_header_bytes, timeout_keep_alive=5,
     )
 

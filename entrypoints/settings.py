@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 import msgspec
@@ -61,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_session_timeout_ms: int = 10_000  # how soon a dead worker's partitions move to another
     rate_limits: str = ""  # e.g. login=10/60,upload=30/1h,default=1200/60 or off; unset: API.md's defaults
     cors_origins: str = "*"  # comma-separated origins, or off
+    trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For names the client; unset: none
     webhooks_allow_http: bool = False  # development and tests only: deliver to http:// URLs
     webhooks_allow_private: bool = False  # development and tests only: deliver to loopback/private addresses
     webhooks_secret_key: str | None = None  # base64 of 32 bytes, or a file's path; unset: made in data_dir
@@ -80,6 +82,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SystemExit(f"vodhub: bad setting: {error}") from None
         settings.ladder_rungs()  # a bad ladder stops the process at start, not at the first upload
         settings.chunking()
+        settings.trusted_proxy_networks()
         return settings
 
     def topics(self) -> Topics:
@@ -94,6 +97,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if first < 1 or size < 1:
             raise SystemExit("vodhub: bad setting: VODHUB_CHUNK_SEGMENTS: two whole numbers ≥ 1, e.g. 2,8")
         return first, size
+
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        try:
+            return [ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()]
+        except ValueError as error:
+            raise SystemExit(f"vodhub: bad setting: VODHUB_TRUSTED_PROXIES: {error}") from None
 
     def ladder_rungs(self) -> tuple[Rung, ...]:
         try:

@@ -172,7 +172,8 @@ def test_gateway_forwards_identity_and_checks_the_token_without_the_body(stub):
     client, seen, _ = stub
     seen.clear()
     response = client.post("/api/videos/123?x=1", content=b"v" * 100_000,
-                          headers={"Authorization": "Bearer good", "X-User-Id": "spoofed", "X-User-Roles": "admin"})
+                          headers={"Authorization": "Bearer good", "X-User-Id": "spoofed", "X-User-Roles": "admin",
+                                   "X-Forwarded-For": "6.6.6.6"})
     assert response.status_code == 200, response.text
     check, route = seen
     assert (check["method"], check["path"]) == ("GET", "/api/auth/validate")
@@ -183,7 +184,9 @@ def test_gateway_forwards_identity_and_checks_the_token_without_the_body(stub):
     assert (route["method"], route["path"], route["body_length"]) == ("POST", "/api/videos/123?x=1", 100_000)
     assert route["headers"]["x-user-id"] == "user-123"  # the gateway's, not the client's
     assert route["headers"]["x-user-roles"] == "user,moderator"
-    assert route["headers"]["x-forwarded-for"] == "127.0.0.1" and route["headers"]["x-request-id"]
+    # The client's own X-Forwarded-For is replaced by the address the gateway saw, never extended.
+    assert route["headers"]["x-forwarded-for"] == check["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert route["headers"]["x-request-id"]
 
 
 def test_uploads_stream_through_after_the_check(stub):
@@ -277,13 +280,13 @@ def test_other_paths_are_not_routed(stub, path):
 # ---- in front of a real `vodhub dev` -------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory) -> Iterator[tuple[httpx.Client, Path, Path]]:
-    """(a client of the gateway, nginx prefix, the api's working directory)."""
+def gateway(tmp_path_factory) -> Iterator[tuple[httpx.Client, Path, Path, str]]:
+    """(a client of the gateway, nginx prefix, the api's working directory, the api's URL)."""
     api_dir = tmp_path_factory.mktemp("vodhub-dev")
     prefix = tmp_path_factory.mktemp("nginx-api")
-    with vodhub_process("dev", cwd=api_dir, env={}) as api_url:
+    with vodhub_process("dev", cwd=api_dir, env={"VODHUB_TRUSTED_PROXIES": "127.0.0.1/32"}) as api_url:
         with nginx_gateway(prefix, api_url.removeprefix("http://")) as gateway, gateway.client() as client:
-            yield client, prefix, api_dir
+            yield client, prefix, api_dir, api_url
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +300,7 @@ def alice(gateway) -> dict:
 
 
 def test_accounts_through_the_gateway(gateway, alice):
-    client, prefix, api_dir = gateway
+    client, prefix, api_dir, _ = gateway
     me = client.get("/api/users/me", headers=alice["headers"])
     assert me.status_code == 200 and me.json()["username"] == "alice"
     # The identity the gateway forwarded, as its access log recorded it (written just after the answer).
@@ -328,6 +331,37 @@ def test_health_and_keys_are_routed(gateway):
     assert keys.status_code == 200 and keys.json()["keys"][0]["kid"]
 
 
+def _client_seen_by_the_api(api_dir: Path, request_id: str) -> str:
+    """The client address in the api's access log line of that request."""
+    deadline = time.monotonic() + 5
+    while True:
+        for line in (api_dir / "dev.log").read_text().splitlines():
+            if line.startswith("{") and f'"request_id":"{request_id}"' in line:
+                return json.loads(line)["client"]
+        assert time.monotonic() < deadline, f"no access log line for request {request_id}"
+        time.sleep(0.05)
+
+
+def test_a_client_cannot_spoof_its_address_through_the_gateway(gateway):
+    """The api trusts the gateway (VODHUB_TRUSTED_PROXIES), which forwards only what it saw.
+    (An untrusted peer's header: tests/unit/test_client_address.py and
+    tests/integration/test_client_address_spoofing.py.)"""
+    client, _, api_dir, _ = gateway
+    through = client.get("/health/ready", headers={"X-Forwarded-For": "6.6.6.6"})
+    assert _client_seen_by_the_api(api_dir, through.headers["x-request-id"]) == "127.0.0.1"
+
+
+def test_behind_a_trusted_load_balancer_the_client_is_the_address_it_reports(gateway, tmp_path):
+    """A second gateway from the same file, with the test's own address as a trusted balancer."""
+    _, _, api_dir, api_url = gateway
+    trusting = {"# set_real_ip_from 10.0.0.0/8;": "set_real_ip_from 127.0.0.1;"}
+    with nginx_gateway(tmp_path, api_url.removeprefix("http://"), trusting) as balanced, balanced.client() as client:
+        response = client.get("/health/ready", headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.9"})
+        assert response.status_code == 200
+        assert _client_seen_by_the_api(api_dir, response.headers["x-request-id"]) == "198.51.100.9"
+        assert any(line.startswith("198.51.100.9 ") for line in access_log(tmp_path))  # nginx's own limits too
+
+
 def _upload_and_wait(client: httpx.Client, headers: dict, clip: bytes, **fields: str) -> dict:
     uploaded = client.post("/api/videos/upload", headers=headers, data=fields,
                           files={"file": ("clip.mp4", clip, "video/mp4")}, timeout=30)
@@ -356,7 +390,7 @@ def _first_segment(client: httpx.Client, master_path: str, headers: dict | None 
 
 
 def test_media_is_cached_at_the_edge_unless_signed(gateway, alice, tmp_path):
-    client, prefix, _ = gateway
+    client, prefix, _, _ = gateway
     clip = write_clip(tmp_path / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
 
     public = _upload_and_wait(client, alice["headers"], clip, title="public")

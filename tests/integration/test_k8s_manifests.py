@@ -267,7 +267,7 @@ def test_every_setting_set_is_one_vodhub_reads(rendered: dict[str, list[dict]]) 
                 names |= {variable["name"] for variable in container.get("env", [])}
         vodhub = {name for name in names if name.startswith(PREFIX)}
         assert vodhub - known == set(), overlay
-        assert names - vodhub <= {"FORWARDED_ALLOW_IPS"}, overlay  # uvicorn's own
+        assert names == vodhub, overlay
 
 
 # --- scaling ------------------------------------------------------------------------------------
