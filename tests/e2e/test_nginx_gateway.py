@@ -43,7 +43,7 @@ class _Recorder(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self._answer()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def _answer(self) -> None:
         body = self._read_body()
@@ -268,13 +268,34 @@ def test_large_media_is_cached_in_slices_and_reassembled_exactly(stub):
     assert seen == [], "every slice came from the cache"
 
 
-@pytest.mark.parametrize("path", ["/metrics", "/schema/openapi.json", "/", "/apix"])
-def test_other_paths_are_not_routed(stub, path):
+@pytest.mark.parametrize("path", ["/metrics", "/metrics/x", "/schema", "/schema/openapi.json"])
+def test_the_apis_internal_paths_are_not_routed(stub, path):
     client, seen, _ = stub
     seen.clear()
     response = client.get(path)
     assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
     assert seen == []
+
+
+@pytest.mark.parametrize("path", ["/", "/watch/0c6ea7f1-54a3-4a8e-9d57-0d0c8c1b6a7e", "/static/js/main.js", "/apix"])
+def test_the_web_client_and_other_paths_go_to_the_api_without_a_check(stub, path):
+    client, seen, _ = stub
+    seen.clear()
+    response = client.get(path, headers={"X-User-Id": "spoofed"})
+    assert response.status_code == 200
+    assert [request["path"] for request in seen] == [path]
+    assert "x-user-id" not in seen[0]["headers"]
+
+
+@pytest.mark.parametrize("path", ["/api/videos/123", "/api/videos/upload", "/api/videos/123/events"])
+def test_cors_preflights_skip_the_token_check(stub, path):
+    client, seen, _ = stub
+    seen.clear()
+    response = client.options(path, headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                                             "Access-Control-Request-Headers": "authorization"})
+    assert response.status_code == 200
+    assert [(request["method"], request["path"]) for request in seen] == [("OPTIONS", path)]
+    assert seen[0]["headers"]["origin"] == "https://app.example"
 
 
 # ---- in front of a real `vodhub dev` -------------------------------------------------------
@@ -329,6 +350,33 @@ def test_health_and_keys_are_routed(gateway):
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     keys = client.get("/.well-known/jwks.json")
     assert keys.status_code == 200 and keys.json()["keys"][0]["kid"]
+
+
+def test_a_cross_origin_browser_call_through_the_gateway(gateway, alice):
+    """A page on another origin: the preflight gets the api's CORS answer with no token, then
+    the call itself carries the bearer token."""
+    client = gateway[0]
+    origin = {"Origin": "https://app.example"}
+    preflight = client.options("/api/users/me", headers={
+        **origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"})
+    assert preflight.status_code in (200, 204), preflight.text
+    assert preflight.headers["access-control-allow-origin"] in ("*", "https://app.example")
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert "GET" in preflight.headers["access-control-allow-methods"] or preflight.headers["access-control-allow-methods"] == "*"
+    call = client.get("/api/users/me", headers={**origin, **alice["headers"]})
+    assert call.status_code == 200 and call.json()["username"] == "alice"
+    assert call.headers["access-control-allow-origin"] in ("*", "https://app.example")
+    assert "x-request-id" in call.headers["access-control-expose-headers"].lower()
+
+
+def test_the_web_client_is_served_through_the_gateway(gateway):
+    client = gateway[0]
+    page = client.get("/watch/0c6ea7f1-54a3-4a8e-9d57-0d0c8c1b6a7e")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    script = client.get("/static/js/main.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert client.get("/metrics").status_code == 404
 
 
 def _client_seen_by_the_api(api_dir: Path, request_id: str) -> str:
