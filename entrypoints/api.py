@@ -9,11 +9,13 @@ import anyio
 from litestar import Litestar
 
 from adapters.inbound.http.app import create_app
+from adapters.inbound.http.media_delivery import MediaDelivery, accel_prefix
 from adapters.inbound.http.middleware import parse_cors_origins
 from adapters.inbound.http.middleware.state import TrustedProxies
 from adapters.inbound.http.web import origin_of
 from entrypoints.bootstrap import Vodhub
 from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
+from entrypoints.settings import Settings
 
 BackgroundTask = Callable[[], Awaitable[None]]
 
@@ -61,6 +63,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         health_checks=vodhub.health_checks, rate_limiter=vodhub.rate_limiter, rate_limits=vodhub.rate_limits,
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
         trusted_proxies=TrustedProxies(vodhub.settings.trusted_proxy_networks()),
+        media_delivery=_media_delivery(vodhub.settings),
         max_request_bytes=vodhub.settings.max_request_bytes,
         upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
         engagement=vodhub.engagement, beacon=vodhub.beacon, media_origins=origin_of(vodhub.settings.cdn_base_url),
@@ -68,3 +71,10 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
     )
     app.on_shutdown.append(vodhub.close)
     return app
+
+
+def _media_delivery(settings: Settings) -> MediaDelivery:
+    prefix = None
+    if settings.media_accel:
+        prefix = accel_prefix(local=not settings.s3_endpoint, bucket=settings.s3_bucket, prefix=settings.s3_prefix)
+    return MediaDelivery(edge_max_age=settings.edge_max_age, accel_prefix=prefix)

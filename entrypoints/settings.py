@@ -56,6 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cdn_base_url: str | None = None  # unset: the api's own /media
     stream_redirects: bool = True  # off: the stream endpoint serves bytes instead of redirecting
     media_token_ttl: int = 3600  # seconds a signed media URL stays valid
+    edge_max_age: int = 60  # s-maxage of public media: how soon shared caches drop a deleted or now-private video
+    media_accel: bool = False  # behind deploy/nginx.conf: /media authorizes, nginx moves the bytes (X-Accel-Redirect)
     work_dir: Path | None = None  # transcoding scratch space; unset: the system temp dir
     worker_max_attempts: int = 5  # transient failures are retried this often, then dead-lettered
     worker_backoff_s: float = 1.0  # first pause between attempts; doubles each time

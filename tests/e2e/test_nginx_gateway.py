@@ -30,6 +30,7 @@ from tests.fixtures.processes import vodhub_process
 from tests.media_factory import write_clip
 
 READY_TIMEOUT_S = 60.0
+EDGE_MAX_AGE_S = 5  # VODHUB_EDGE_MAX_AGE of the real api: how long the gateway keeps public media
 BIG_FILE = bytes(range(256)) * (10 * 1024 + 100)  # 2.5 MiB and a bit: three cache slices
 ALICE = {"username": "alice", "email": "alice@example.com", "password": "correct horse battery"}
 
@@ -51,7 +52,11 @@ class _Recorder(BaseHTTPRequestHandler):
                 "headers": {name.lower(): value for name, value in self.headers.items()}}
         self.server.seen.append(seen)
         status, headers, payload = 200, {"Content-Type": "application/json"}, json.dumps(seen).encode()
-        if self.path.startswith("/media/big/"):
+        if self.path.startswith("/media/big/"):  # the api, authorizing: the bytes are in S3
+            headers = {"X-Accel-Redirect": "/_media/s3/vodhub/big/movie.mp4", "X-Accel-Expires": "60",
+                       "Cache-Control": "public, max-age=31536000, s-maxage=60, immutable", "Content-Type": "video/mp4"}
+            payload = b""
+        elif self.path.startswith("/vodhub/big/"):  # S3
             status, headers, payload = self._ranged(BIG_FILE)
         elif self.path == "/api/auth/validate":
             token = self.headers.get("Authorization", "")
@@ -84,9 +89,8 @@ class _Recorder(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _ranged(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Like the api's /media: one `bytes=a-b` range → 206, immutable and public."""
-        headers = {"Content-Type": "video/mp4", "ETag": '"big-1"', "Accept-Ranges": "bytes",
-                   "Cache-Control": "public, max-age=31536000, immutable"}
+        """Like S3: one `bytes=a-b` range → 206."""
+        headers = {"Content-Type": "binary/octet-stream", "ETag": '"big-1"', "Accept-Ranges": "bytes"}
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if not match:
             return 200, headers, body
@@ -115,7 +119,8 @@ def stub_gateway(tmp_path_factory) -> Iterator[tuple[Gateway, list[dict]]]:
     thread.start()
     try:
         prefix = tmp_path_factory.mktemp("nginx-stub")
-        with nginx_gateway(prefix, f"127.0.0.1:{server.server_port}") as gateway:
+        upstream = f"127.0.0.1:{server.server_port}"
+        with nginx_gateway(prefix, upstream, s3_upstream=upstream) as gateway:
             yield gateway, server.seen
     finally:
         server.shutdown()
@@ -251,14 +256,22 @@ def test_public_routes_skip_the_check_and_carry_no_identity(stub, method, path):
     assert "x-user-id" not in seen[0]["headers"]
 
 
-def test_large_media_is_cached_in_slices_and_reassembled_exactly(stub):
+def test_s3_media_is_cached_in_slices_and_reassembled_exactly(stub):
+    """The api authorizes once (X-Accel-Redirect, kept for its X-Accel-Expires); the bytes come
+    from S3 in 1 MiB slices, cached by object."""
     client, seen, _ = stub
     seen.clear()
     whole = client.get("/media/big/movie.mp4")
     assert whole.status_code == 200 and whole.content == BIG_FILE
     assert whole.headers["x-cache-status"] == "MISS"
-    assert sorted(request["headers"]["range"] for request in seen) == [
+    assert whole.headers["content-type"] == "video/mp4"  # the api's, not S3's
+    assert whole.headers["cache-control"] == "public, max-age=31536000, s-maxage=60, immutable"
+    asked = [request for request in seen if request["path"].startswith("/media/")]
+    assert len(asked) == 1 and "range" not in asked[0]["headers"]
+    fetched = [request for request in seen if request["path"] == "/vodhub/big/movie.mp4"]
+    assert sorted(request["headers"]["range"] for request in fetched) == [
         "bytes=0-1048575", "bytes=1048576-2097151", "bytes=2097152-3145727"]
+    assert all("authorization" not in request["headers"] for request in fetched)
     seen.clear()
     again = client.get("/media/big/movie.mp4")
     assert again.content == BIG_FILE and again.headers["x-cache-status"] == "HIT"
@@ -305,8 +318,11 @@ def gateway(tmp_path_factory) -> Iterator[tuple[httpx.Client, Path, Path, str]]:
     """(a client of the gateway, nginx prefix, the api's working directory, the api's URL)."""
     api_dir = tmp_path_factory.mktemp("vodhub-dev")
     prefix = tmp_path_factory.mktemp("nginx-api")
-    with vodhub_process("dev", cwd=api_dir, env={"VODHUB_TRUSTED_PROXIES": "127.0.0.1/32"}) as api_url:
-        with nginx_gateway(prefix, api_url.removeprefix("http://")) as gateway, gateway.client() as client:
+    env = {"VODHUB_TRUSTED_PROXIES": "127.0.0.1/32", "VODHUB_MEDIA_ACCEL": "true",
+           "VODHUB_EDGE_MAX_AGE": str(EDGE_MAX_AGE_S)}
+    with vodhub_process("dev", cwd=api_dir, env=env) as api_url, \
+            nginx_gateway(prefix, api_url.removeprefix("http://"), objects_dir=api_dir / "var" / "objects") as gateway, \
+            gateway.client() as client:
             yield client, prefix, api_dir, api_url
 
 
@@ -403,7 +419,7 @@ def test_behind_a_trusted_load_balancer_the_client_is_the_address_it_reports(gat
     """A second gateway from the same file, with the test's own address as a trusted balancer."""
     _, _, api_dir, api_url = gateway
     trusting = {"# set_real_ip_from 10.0.0.0/8;": "set_real_ip_from 127.0.0.1;"}
-    with nginx_gateway(tmp_path, api_url.removeprefix("http://"), trusting) as balanced, balanced.client() as client:
+    with nginx_gateway(tmp_path, api_url.removeprefix("http://"), extra=trusting) as balanced, balanced.client() as client:
         response = client.get("/health/ready", headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.9"})
         assert response.status_code == 200
         assert _client_seen_by_the_api(api_dir, response.headers["x-request-id"]) == "198.51.100.9"
@@ -437,35 +453,114 @@ def _first_segment(client: httpx.Client, master_path: str, headers: dict | None 
     return urljoin(variant_url, segment).removeprefix(str(client.base_url).rstrip("/"))
 
 
-def test_media_is_cached_at_the_edge_unless_signed(gateway, alice, tmp_path):
-    client, prefix, _, _ = gateway
-    clip = write_clip(tmp_path / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
+@pytest.fixture(scope="module")
+def public_video(gateway, alice, tmp_path_factory) -> dict:
+    clip = write_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
+    return _upload_and_wait(gateway[0], alice["headers"], clip, title="public")
 
-    public = _upload_and_wait(client, alice["headers"], clip, title="public")
-    segment = _first_segment(client, public["streams"]["hls"])
+
+@pytest.fixture(scope="module")
+def private_video(gateway, alice, tmp_path_factory) -> dict:
+    clip = write_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
+    return _upload_and_wait(gateway[0], alice["headers"], clip, title="private", visibility="private")
+
+
+def _object_bytes(api_dir: Path, video_id: str, segment_path: str) -> bytes:
+    relative = segment_path.split(f"/{video_id}/", 1)[1]
+    return (api_dir / "var" / "objects" / "processed" / video_id / relative).read_bytes()
+
+
+def _media_requests_to_the_api(api_dir: Path, path: str) -> int:
+    return sum(1 for line in (api_dir / "dev.log").read_text().splitlines()
+               if line.startswith("{") and f'"path":"{path}"' in line)
+
+
+def _assert_served_by_nginx(client: httpx.Client, path: str, expected: bytes) -> None:
+    """Range, ETag and 304 as API.md says, from the bytes nginx moved."""
+    whole = client.get(path)
+    assert whole.status_code == 200 and whole.content == expected
+    assert whole.headers["content-type"] == "video/iso.segment"
+    assert whole.headers["accept-ranges"] == "bytes" and whole.headers["etag"]
+    assert "x-accel-redirect" not in whole.headers and "x-accel-expires" not in whole.headers
+    ranged = client.get(path, headers={"Range": "bytes=10-109"})
+    assert ranged.status_code == 206 and ranged.content == expected[10:110]
+    assert ranged.headers["content-range"] == f"bytes 10-109/{len(expected)}"
+    suffix = client.get(path, headers={"Range": "bytes=-10"})
+    assert suffix.status_code == 206 and suffix.content == expected[-10:]
+    unsatisfiable = client.get(path, headers={"Range": f"bytes={len(expected)}-"})
+    assert unsatisfiable.status_code == 416
+    assert unsatisfiable.headers["content-range"] == f"bytes */{len(expected)}"
+    unchanged = client.get(path, headers={"If-None-Match": whole.headers["etag"]})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    stale = client.get(path, headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200 and stale.content == expected
+
+
+def test_public_media_bytes_come_from_nginx_after_one_authorization(gateway, public_video):
+    client, _, api_dir, api_url = gateway
+    segment = _first_segment(client, public_video["streams"]["hls"])
+    expected = _object_bytes(api_dir, public_video["id"], segment)
     first, second = client.get(segment), client.get(segment)
-    assert first.status_code == second.status_code == 200
     assert (first.headers["x-cache-status"], second.headers["x-cache-status"]) == ("MISS", "HIT")
-    assert first.content == second.content and len(first.content) > 0
-    assert "immutable" in second.headers["cache-control"]
-    ranged = client.get(segment, headers={"Range": "bytes=0-99"})
-    assert ranged.status_code == 206 and ranged.headers["x-cache-status"] == "HIT"
-    assert ranged.content == first.content[:100]
-    assert any(path.is_file() for path in (prefix / "cache" / "media").rglob("*"))
-    other = client.get(segment + "?v=2")  # the key is the whole request URI
-    assert other.headers["x-cache-status"] == "MISS"
+    assert first.content == second.content == expected
+    assert second.headers["cache-control"] == f"public, max-age=31536000, s-maxage={EDGE_MAX_AGE_S}, immutable"
+    _assert_served_by_nginx(client, segment, expected)
+    master = public_video["streams"]["hls"]
+    manifest = client.get(master)
+    assert manifest.status_code == 200 and manifest.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert client.get(master, headers={"If-None-Match": manifest.headers["etag"]}).status_code == 304
+    # What the api itself answers there: the authorization only.
+    answer = httpx.get(api_url + segment)
+    assert answer.status_code == 200 and answer.content == b""
+    assert answer.headers["x-accel-redirect"].startswith("/_media/local/processed/")
+    assert answer.headers["x-accel-expires"] == str(EDGE_MAX_AGE_S)
 
-    private = _upload_and_wait(client, alice["headers"], clip, title="private", visibility="private")
-    signed = client.get(f"/api/videos/stream/{private['id']}", headers=alice["headers"])
+
+def test_signed_media_is_checked_by_the_api_every_time_and_served_by_nginx(gateway, alice, private_video):
+    client, _, api_dir, _ = gateway
+    signed = client.get(f"/api/videos/stream/{private_video['id']}", headers=alice["headers"])
     assert signed.status_code == 302 and signed.headers["location"].startswith("/media/t/")
-    private_segment = _first_segment(client, signed.headers["location"])
+    segment = _first_segment(client, signed.headers["location"])
+    expected = _object_bytes(api_dir, private_video["id"], segment)
+    before = _media_requests_to_the_api(api_dir, segment)
     for _ in range(2):
-        response = client.get(private_segment)
-        assert response.status_code == 200
+        response = client.get(segment)
+        assert response.status_code == 200 and response.content == expected
         assert response.headers["x-cache-status"] == "BYPASS"
         assert response.headers["cache-control"].startswith("private")
-    ranged = client.get(private_segment, headers={"Range": "bytes=10-19"})
-    assert ranged.status_code == 206 and ranged.headers["content-range"].startswith("bytes 10-19/")
+    _assert_served_by_nginx(client, segment, expected)
+    deadline = time.monotonic() + 5  # the api logs just after it answers
+    while _media_requests_to_the_api(api_dir, segment) - before < 8:
+        assert time.monotonic() < deadline, "every signed request is authorized by the api"
+        time.sleep(0.05)
+    forged = client.get(segment.replace("/media/t/", "/media/t/x", 1))
+    assert forged.status_code in (401, 403, 404) and not forged.content.startswith(expected[:16])
+
+
+def _until_gone(client: httpx.Client, path: str) -> int:
+    """Poll until the gateway stops serving `path` (it may keep it for EDGE_MAX_AGE_S)."""
+    deadline = time.monotonic() + 12 * EDGE_MAX_AGE_S
+    while (response := client.get(path)).status_code == 200:
+        assert time.monotonic() < deadline, f"the gateway still serves {path}"
+        time.sleep(0.2)
+    return response.status_code
+
+
+def test_the_edge_stops_serving_a_video_made_private_or_deleted(gateway, alice, tmp_path):
+    client = gateway[0]
+    clip = write_clip(tmp_path / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
+    made_private, deleted = (_upload_and_wait(client, alice["headers"], clip, title=title) for title in ("a", "b"))
+    paths = {}
+    for video in (made_private, deleted):
+        paths[video["id"]] = (segment := _first_segment(client, video["streams"]["hls"]))
+        assert client.get(segment).status_code == 200
+        assert client.get(segment).headers["x-cache-status"] == "HIT"  # kept at the edge
+    patched = client.patch(f"/api/videos/{made_private['id']}", json={"visibility": "private"}, headers=alice["headers"])
+    assert patched.status_code == 200, patched.text
+    assert client.delete(f"/api/videos/{deleted['id']}", headers=alice["headers"]).status_code == 204
+    assert _until_gone(client, paths[made_private["id"]]) == 404
+    assert _until_gone(client, paths[deleted["id"]]) in (404, 410)
+    assert _until_gone(client, made_private["streams"]["hls"]) == 404  # the manifests too
 
 
 def test_bursts_are_rate_limited(gateway):

@@ -1,0 +1,42 @@
+"""Public media's lifetime in shared caches, and the X-Accel-Redirect answers for the gateway."""
+
+from __future__ import annotations
+
+from adapters.inbound.http.media_delivery import (
+    MediaDelivery,
+    accel_prefix,
+    accel_response,
+    edge_expiry,
+    shared_lifetime,
+    with_edge_lifetime,
+)
+
+
+def test_shared_caches_get_the_edge_lifetime_and_browsers_keep_theirs():
+    assert with_edge_lifetime("public, max-age=31536000, immutable", 60) == "public, max-age=31536000, s-maxage=60, immutable"
+    assert with_edge_lifetime("public, max-age=300", 60) == "public, max-age=300, s-maxage=60"
+    assert with_edge_lifetime("public, max-age=10", 60) == "public, max-age=10"  # already shorter
+    assert with_edge_lifetime("private, max-age=3600", 60) == "private, max-age=3600"
+
+
+def test_how_long_a_shared_cache_may_keep_an_answer():
+    assert shared_lifetime("public, max-age=31536000, s-maxage=60, immutable") == 60
+    assert shared_lifetime("public, max-age=10") == 10
+    assert shared_lifetime("private, max-age=3600") == 0
+
+
+def test_the_internal_location_follows_the_storage():
+    assert accel_prefix(local=True) == "/_media/local/"
+    assert accel_prefix(local=False, bucket="vodhub") == "/_media/s3/vodhub/"
+    assert accel_prefix(local=False, bucket="media", prefix="/tenant-a/") == "/_media/s3/media/tenant-a/"
+
+
+def test_an_accel_answer_names_the_object_and_how_long_it_may_be_reused():
+    delivery = MediaDelivery(edge_max_age=60, accel_prefix="/_media/s3/vodhub/")
+    public = accel_response(delivery, "processed/v/p/cmaf/240p/seg 1.m4s", "public, max-age=31536000, s-maxage=60, immutable")
+    assert public.headers["X-Accel-Redirect"] == "/_media/s3/vodhub/processed/v/p/cmaf/240p/seg%201.m4s"
+    assert public.headers["X-Accel-Expires"] == "60" and public.headers["Content-Type"] == "video/iso.segment"
+    signed = accel_response(delivery, "processed/v/p/mp4/720p.mp4", "private, max-age=3600")
+    assert signed.headers["X-Accel-Expires"] == "0" and signed.headers["Content-Type"] == "video/mp4"
+    assert edge_expiry(delivery, "public, max-age=300, s-maxage=60") == {"X-Accel-Expires": "60"}
+    assert edge_expiry(MediaDelivery(), "public, max-age=300") == {}  # embedded: no gateway to tell
