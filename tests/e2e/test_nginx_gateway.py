@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -571,6 +572,32 @@ def test_the_edge_stops_serving_a_video_made_private_or_deleted(gateway, alice, 
     assert _until_gone(client, paths[made_private["id"]]) == 404
     assert _until_gone(client, paths[deleted["id"]]) in (404, 410)
     assert _until_gone(client, made_private["streams"]["hls"]) == 404  # the manifests too
+
+
+def test_media_in_s3_goes_through_the_gateways_slice_cache(s3_server, s3_bucket, tmp_path):
+    """The compose setup: objects in S3 (SeaweedFS), vodhub authorizes, nginx fetches the bytes
+    from S3 once and serves public and signed paths from the same cache."""
+    prefix = f"gateway-{uuid.uuid4().hex[:8]}"
+    env = {"VODHUB_TRUSTED_PROXIES": "127.0.0.1/32", "VODHUB_MEDIA_ACCEL": "true", "VODHUB_S3_ENDPOINT": s3_server.endpoint,
+           "VODHUB_S3_BUCKET": s3_bucket, "VODHUB_S3_PREFIX": prefix}
+    clip = write_clip(tmp_path / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
+    (tmp_path / "api").mkdir()
+    with vodhub_process("dev", cwd=tmp_path / "api", env=env) as api_url, \
+            nginx_gateway(tmp_path / "nginx", api_url.removeprefix("http://"),
+                          s3_upstream=s3_server.endpoint.removeprefix("http://")) as gateway, \
+            gateway.client() as client:
+        assert client.post("/api/auth/register", json=ALICE).status_code == 201
+        login = client.post("/api/auth/login", json={"username_or_email": "alice", "password": ALICE["password"]})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        video = _upload_and_wait(client, headers, clip, title="in s3", visibility="unlisted")
+        signed = client.get(f"/api/videos/stream/{video['id']}", headers=headers).headers["location"]
+        segment = _first_segment(client, signed)
+        key = f"processed/{video['id']}/" + segment.split(f"/{video['id']}/", 1)[1]
+        expected = httpx.get(f"{s3_server.endpoint}/{s3_bucket}/{prefix}/{key}").content
+        assert expected
+        _assert_served_by_nginx(client, segment, expected)
+        cached = [path for path in (gateway.prefix / "cache" / "media").rglob("*") if path.is_file()]
+        assert cached, "the bytes are kept in the gateway's slice cache"
 
 
 def test_bursts_are_rate_limited(gateway):
