@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import ExitStack, asynccontextmanager
+from urllib.parse import urlsplit
 
 import anyio
 from litestar import Litestar
@@ -74,7 +75,18 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
 
 
 def _media_delivery(settings: Settings) -> MediaDelivery:
-    prefix = None
-    if settings.media_accel:
-        prefix = accel_prefix(local=not settings.s3_endpoint, bucket=settings.s3_bucket, prefix=settings.s3_prefix)
-    return MediaDelivery(edge_max_age=settings.edge_max_age, accel_prefix=prefix)
+    if not settings.media_accel:
+        return MediaDelivery(edge_max_age=settings.edge_max_age)
+    prefix = accel_prefix(local=not settings.s3_endpoint, bucket=settings.s3_bucket, prefix=settings.s3_prefix)
+    if not settings.s3_endpoint:
+        return MediaDelivery(edge_max_age=settings.edge_max_age, accel_prefix=prefix)
+    presign = None
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        from adapters.outbound.s3_url_signer import S3UrlSigner
+
+        # Public answers are reused for the edge lifetime: their URLs must outlive it.
+        signer = S3UrlSigner(settings.s3_endpoint, settings.s3_bucket, settings.s3_region, settings.s3_access_key_id,
+                             settings.s3_secret_access_key, settings.s3_prefix, ttl_s=max(3600, 2 * settings.edge_max_age))
+        presign = signer.signed_path
+    return MediaDelivery(edge_max_age=settings.edge_max_age, accel_prefix=prefix,
+                         s3_host=urlsplit(settings.s3_endpoint).netloc, presign=presign)

@@ -54,10 +54,11 @@ class _Recorder(BaseHTTPRequestHandler):
         self.server.seen.append(seen)
         status, headers, payload = 200, {"Content-Type": "application/json"}, json.dumps(seen).encode()
         if self.path.startswith("/media/big/"):  # the api, authorizing: the bytes are in S3
-            headers = {"X-Accel-Redirect": "/_media/s3/vodhub/big/movie.mp4", "X-Accel-Expires": "60",
+            headers = {"X-Accel-Redirect": "/_media/s3/vodhub/big/movie.mp4?X-Amz-Signature=abc", "X-Accel-Expires": "60",
+                       "X-Media-S3-Host": "s3.internal:8333",
                        "Cache-Control": "public, max-age=31536000, s-maxage=60, immutable", "Content-Type": "video/mp4"}
             payload = b""
-        elif self.path.startswith("/vodhub/big/"):  # S3
+        elif self.path.startswith("/vodhub/big/movie.mp4?X-Amz-Signature=abc"):  # S3, presigned
             status, headers, payload = self._ranged(BIG_FILE)
         elif self.path == "/api/auth/validate":
             token = self.headers.get("Authorization", "")
@@ -269,9 +270,10 @@ def test_s3_media_is_cached_in_slices_and_reassembled_exactly(stub):
     assert whole.headers["cache-control"] == "public, max-age=31536000, s-maxage=60, immutable"
     asked = [request for request in seen if request["path"].startswith("/media/")]
     assert len(asked) == 1 and "range" not in asked[0]["headers"]
-    fetched = [request for request in seen if request["path"] == "/vodhub/big/movie.mp4"]
+    fetched = [request for request in seen if request["path"] == "/vodhub/big/movie.mp4?X-Amz-Signature=abc"]
     assert sorted(request["headers"]["range"] for request in fetched) == [
         "bytes=0-1048575", "bytes=1048576-2097151", "bytes=2097152-3145727"]
+    assert {request["headers"]["host"] for request in fetched} == {"s3.internal:8333"}  # what the api signed for
     assert all("authorization" not in request["headers"] for request in fetched)
     seen.clear()
     again = client.get("/media/big/movie.mp4")
@@ -579,7 +581,9 @@ def test_media_in_s3_goes_through_the_gateways_slice_cache(s3_server, s3_bucket,
     from S3 once and serves public and signed paths from the same cache."""
     prefix = f"gateway-{uuid.uuid4().hex[:8]}"
     env = {"VODHUB_TRUSTED_PROXIES": "127.0.0.1/32", "VODHUB_MEDIA_ACCEL": "true", "VODHUB_S3_ENDPOINT": s3_server.endpoint,
-           "VODHUB_S3_BUCKET": s3_bucket, "VODHUB_S3_PREFIX": prefix}
+           "VODHUB_S3_BUCKET": s3_bucket, "VODHUB_S3_PREFIX": prefix,
+           # SeaweedFS here has no identities and ignores signatures, but the gateway still gets presigned paths.
+           "VODHUB_S3_ACCESS_KEY_ID": "gateway-test", "VODHUB_S3_SECRET_ACCESS_KEY": "gateway-test-secret"}
     clip = write_clip(tmp_path / "clip.mp4", width=160, height=90, seconds=1).read_bytes()
     (tmp_path / "api").mkdir()
     with vodhub_process("dev", cwd=tmp_path / "api", env=env) as api_url, \
@@ -596,6 +600,8 @@ def test_media_in_s3_goes_through_the_gateways_slice_cache(s3_server, s3_bucket,
         expected = httpx.get(f"{s3_server.endpoint}/{s3_bucket}/{prefix}/{key}").content
         assert expected
         _assert_served_by_nginx(client, segment, expected)
+        redirect = httpx.get(api_url + segment).headers["x-accel-redirect"]
+        assert redirect.startswith(f"/_media/s3/{s3_bucket}/{prefix}/processed/") and "X-Amz-Signature=" in redirect
         cached = [path for path in (gateway.prefix / "cache" / "media").rglob("*") if path.is_file()]
         assert cached, "the bytes are kept in the gateway's slice cache"
 

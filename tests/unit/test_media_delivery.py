@@ -40,3 +40,20 @@ def test_an_accel_answer_names_the_object_and_how_long_it_may_be_reused():
     assert signed.headers["X-Accel-Expires"] == "0" and signed.headers["Content-Type"] == "video/mp4"
     assert edge_expiry(delivery, "public, max-age=300, s-maxage=60") == {"X-Accel-Expires": "60"}
     assert edge_expiry(MediaDelivery(), "public, max-age=300") == {}  # embedded: no gateway to tell
+
+
+def test_presigned_s3_targets_carry_the_signature_and_the_host_it_was_made_for():
+    delivery = MediaDelivery(accel_prefix="/_media/s3/vodhub/", s3_host="s3:8333",
+                             presign=lambda key: f"/vodhub/{key}?X-Amz-Signature=sig")
+    answer = accel_response(delivery, "processed/v/p/cmaf/240p/1.m4s", "private, max-age=3600")
+    assert answer.headers["X-Accel-Redirect"] == "/_media/s3/vodhub/processed/v/p/cmaf/240p/1.m4s?X-Amz-Signature=sig"
+    assert answer.headers["X-Media-S3-Host"] == "s3:8333"
+
+
+def test_the_api_signs_with_its_own_s3_identity():
+    from adapters.outbound.s3_url_signer import S3UrlSigner
+
+    signer = S3UrlSigner("http://s3:8333", "vodhub", "us-east-1", "AKID", "SECRET", prefix="tenant")
+    path, query = signer.signed_path("processed/v/seg 1.m4s").split("?")
+    assert path == "/vodhub/tenant/processed/v/seg%201.m4s"
+    assert "X-Amz-Credential=AKID" in query and "X-Amz-SignedHeaders=host" in query and "X-Amz-Signature=" in query
