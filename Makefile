@@ -42,6 +42,8 @@ test: install
 
 bench: install
 	command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg)  # the reference
+	command -v wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk)  # HTTP load
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light)  # the gateway and the static reference
 	$(VENV)/bin/pytest tests/bench -o python_files='bench_*.py' -s
 
 # Build the Dockerfile for real and run the README walk-through in the image (not part of `make

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import ExitStack, asynccontextmanager
+from urllib.parse import urlsplit
 
 import anyio
 from litestar import Litestar
 
 from adapters.inbound.http.app import create_app
+from adapters.inbound.http.media_delivery import MediaDelivery, accel_prefix
 from adapters.inbound.http.middleware import parse_cors_origins
+from adapters.inbound.http.middleware.state import TrustedProxies
 from adapters.inbound.http.web import origin_of
 from adapters.inbound.tracing import traced_asgi
 from adapters.outbound import tracing
 from entrypoints.bootstrap import Vodhub
 from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
+from entrypoints.settings import Settings
 
 BackgroundTask = Callable[[], Awaitable[None]]
 
@@ -61,6 +65,8 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         listing=vodhub.listing, uploads=vodhub.uploads,
         health_checks=vodhub.health_checks, rate_limiter=vodhub.rate_limiter, rate_limits=vodhub.rate_limits,
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
+        trusted_proxies=TrustedProxies(vodhub.settings.trusted_proxy_networks()),
+        media_delivery=_media_delivery(vodhub.settings),
         max_request_bytes=vodhub.settings.max_request_bytes,
         upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
         engagement=vodhub.engagement, beacon=vodhub.beacon, media_origins=origin_of(vodhub.settings.cdn_base_url),
@@ -70,3 +76,21 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
     if tracing.enabled():
         app.asgi_handler = traced_asgi(app.asgi_handler)
     return app
+
+
+def _media_delivery(settings: Settings) -> MediaDelivery:
+    if not settings.media_accel:
+        return MediaDelivery(edge_max_age=settings.edge_max_age)
+    prefix = accel_prefix(local=not settings.s3_endpoint, bucket=settings.s3_bucket, prefix=settings.s3_prefix)
+    if not settings.s3_endpoint:
+        return MediaDelivery(edge_max_age=settings.edge_max_age, accel_prefix=prefix)
+    presign = None
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        from adapters.outbound.s3_url_signer import S3UrlSigner
+
+        # Public answers are reused for the edge lifetime: their URLs must outlive it.
+        signer = S3UrlSigner(settings.s3_endpoint, settings.s3_bucket, settings.s3_region, settings.s3_access_key_id,
+                             settings.s3_secret_access_key, settings.s3_prefix, ttl_s=max(3600, 2 * settings.edge_max_age))
+        presign = signer.signed_path
+    return MediaDelivery(edge_max_age=settings.edge_max_age, accel_prefix=prefix,
+                         s3_host=urlsplit(settings.s3_endpoint).netloc, presign=presign)

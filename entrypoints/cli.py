@@ -22,10 +22,11 @@ logger = logging.getLogger("vodhub")
 
 def _serve(app: Litestar, settings: Settings) -> None:
     # The app writes its own JSON access log (vodhub.access); uvicorn's would repeat it. No
-    # log_config: uvicorn's loggers go through the root handler, which redacts secrets.
+    # log_config: uvicorn's loggers go through the root handler, which redacts secrets. The app
+    # also finds the client address itself (VODHUB_TRUSTED_PROXIES), so uvicorn must not rewrite it.
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False,
-        log_config=None,
+        log_config=None, proxy_headers=False,
         h11_max_incomplete_event_size=settings.max_header_bytes, timeout_keep_alive=5,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 import msgspec
@@ -75,12 +76,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cdn_base_url: str | None = None  # unset: the api's own /media
     stream_redirects: bool = True  # off: the stream endpoint serves bytes instead of redirecting
     media_token_ttl: int = 3600  # seconds a signed media URL stays valid
+    edge_max_age: int = 60  # s-maxage of public media: how soon shared caches drop a deleted or now-private video
+    media_accel: bool = False  # behind deploy/nginx.conf: /media authorizes, nginx moves the bytes (X-Accel-Redirect)
     work_dir: Path | None = None  # transcoding scratch space; unset: the system temp dir
     worker_max_attempts: int = 5  # transient failures are retried this often, then dead-lettered
     worker_backoff_s: float = 1.0  # first pause between attempts; doubles each time
     kafka_session_timeout_ms: int = 10_000  # how soon a dead worker's partitions move to another
     rate_limits: str = ""  # e.g. login=10/60,upload=30/1h,default=1200/60 or off; unset: API.md's defaults
     cors_origins: str = "*"  # comma-separated origins, or off
+    trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For names the client; unset: none
     webhooks_allow_http: bool = False  # development and tests only: deliver to http:// URLs
     webhooks_allow_private: bool = False  # development and tests only: deliver to loopback/private addresses
     webhooks_secret_key: str | None = None  # base64 of 32 bytes, or a file's path; unset: made in data_dir
@@ -104,6 +108,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         settings.ladder_rungs()  # a bad ladder stops the process at start, not at the first upload
         settings.chunking()
         settings.kafka_security()
+        settings.trusted_proxy_networks()
         return msgspec.structs.replace(
             settings, database_url=settings.database_url and with_postgres_tls(settings.database_url, settings),
             redis_url=settings.redis_url and with_redis_tls(settings.redis_url, settings),
@@ -157,6 +162,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SystemExit("vodhub: bad setting: VODHUB_CHUNK_SEGMENTS: two or three whole numbers ≥ 1, e.g. 2,8,8")
         first, size, spread = numbers
         return first, size, spread
+
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        try:
+            return [ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()]
+        except ValueError as error:
+            raise SystemExit(f"vodhub: bad setting: VODHUB_TRUSTED_PROXIES: {error}") from None
 
     def ladder_rungs(self) -> tuple[Rung, ...]:
         try:

@@ -177,10 +177,23 @@ def test_the_gateway_mounts_deploy_nginx_conf(compose):
     conf = NGINX_CONF.read_text()
     api_port = compose["services"]["api"]["environment"]["VODHUB_PORT"]
     assert f"server api:{api_port} " in conf, "the gateway's upstream is the api service on its port"
-    container_port = gateway["ports"][0].rsplit(":", 1)[1]
-    assert f"listen {container_port};" in conf
+    container_ports = [port.rsplit(":", 1)[1] for port in gateway["ports"]]
+    assert container_ports == ["80", "443"]
+    assert "listen 80;" in conf and "listen 443 ssl;" in conf
     probe = " ".join(gateway["healthcheck"]["test"])
-    assert "http://127.0.0.1/health/live" in probe and container_port == "80"
+    assert "https://127.0.0.1/health/live" in probe
+
+
+def test_the_gateway_gets_the_certificate_that_the_cert_job_makes(compose):
+    services = compose["services"]
+    conf = NGINX_CONF.read_text()
+    gateway, job = services["gateway"], services["gateway-cert"]
+    tls_volume = next(volume.split(":")[0] for volume in gateway["volumes"] if ":/etc/nginx/tls" in volume)
+    assert f"{tls_volume}:/etc/nginx/tls" in job["volumes"] and job["command"][0] == "/etc/nginx/tls"
+    assert "ssl_certificate /etc/nginx/tls/cert.pem;" in conf and "ssl_certificate_key /etc/nginx/tls/key.pem;" in conf
+    assert gateway["depends_on"]["gateway-cert"]["condition"] == "service_completed_successfully"
+    script = next(volume.split(":")[0] for volume in job["volumes"] if volume.startswith("./"))
+    assert (ROOT / script).is_file() and job["entrypoint"][-1].endswith(Path(script).name)
     for route in ("location /api/", "location /media/", "location /.well-known/", "location /health/",
                   "auth_request ", "limit_req ", "proxy_cache media;", "client_max_body_size 10g;",
                   "proxy_request_buffering off;", "proxy_pass_request_body off;"):

@@ -267,7 +267,7 @@ def test_every_setting_set_is_one_vodhub_reads(rendered: dict[str, list[dict]]) 
                 names |= {variable["name"] for variable in container.get("env", [])}
         vodhub = {name for name in names if name.startswith(PREFIX)}
         assert vodhub - known == set(), overlay
-        assert names - vodhub <= {"FORWARDED_ALLOW_IPS"}, overlay  # uvicorn's own
+        assert names == vodhub, overlay
 
 
 # --- scaling ------------------------------------------------------------------------------------
@@ -310,7 +310,9 @@ def test_workers_scale_on_the_tasks_lag_up_to_the_partitions(objects: list[dict]
 # --- ingress ------------------------------------------------------------------------------------
 
 ANNOTATION = "nginx.ingress.kubernetes.io/"
-PUBLIC_PATHS = {"/api/auth/register", "/api/auth/login", "/api/auth/refresh", "/.well-known", "/health", "/media"}
+WEB_CLIENT_PATHS = {"/", "/static", "/watch", "/shared", "/signin", "/signup", "/upload", "/my", "/browse", "/admin"}
+PUBLIC_PATHS = {"/api/auth/register", "/api/auth/login", "/api/auth/refresh", "/.well-known", "/health", "/media",
+                *WEB_CLIENT_PATHS}
 
 
 def nginx_limits() -> dict[str, tuple[int, int]]:
@@ -321,7 +323,7 @@ def nginx_limits() -> dict[str, tuple[int, int]]:
     for location, body in re.findall(r"location (?:= )?(/[^\s{]*) \{(.*?)\n        \}", conf, re.S):
         match = re.search(r"limit_req zone=(\w+) burst=(\d+)", body)
         if match:
-            limits[location.rstrip("/")] = (rates[match.group(1)], int(match.group(2)))
+            limits[location.rstrip("/") or "/"] = (rates[match.group(1)], int(match.group(2)))
     return limits
 
 
@@ -427,3 +429,13 @@ def test_network_policies_allow_the_architecture_flows_only(objects: list[dict])
                    for policy in policies_for(objects, "api", "Ingress")
                    for rule in policy["spec"].get("ingress", []) for source in rule["from"]}
     assert api_sources == {"ingress-nginx", "monitoring"}
+
+
+def test_the_ingress_routes_every_page_of_the_web_client(objects: list[dict]) -> None:
+    from adapters.inbound.http.web import CLIENT_PATHS
+
+    paths = ingress_paths(objects)
+    for page in CLIENT_PATHS:
+        route = page.split("/{", 1)[0] or "/"
+        assert route in paths and route in WEB_CLIENT_PATHS, page
+    assert "/static" in paths

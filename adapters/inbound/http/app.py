@@ -16,6 +16,7 @@ from adapters.inbound.http.audience import AudienceController, CommentsControlle
 from adapters.inbound.http.auth import AuthController, jwks
 from adapters.inbound.http.health import HealthChecks, live, ready
 from adapters.inbound.http.media import get_media, head_media
+from adapters.inbound.http.media_delivery import MEDIA_DELIVERY, MediaDelivery
 from adapters.inbound.http.metrics import metrics
 from adapters.inbound.http.middleware import (
     RateLimiting,
@@ -25,6 +26,7 @@ from adapters.inbound.http.middleware import (
     observe_requests,
     principal_provider,
 )
+from adapters.inbound.http.middleware.state import TRUSTED_PROXIES, TrustedProxies
 from adapters.inbound.http.openapi_problems import document_problems
 from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.tus import TusController
@@ -66,10 +68,13 @@ def create_app(
     cors_origins: Sequence[str] = ("*",), max_request_bytes: int = 1024 * 1024,
     upload_read_timeout_s: float = 60.0, webhooks: Webhooks | None = None, engagement: Engagement | None = None,
     beacon: ViewBeacon | None = None, media_origins: Sequence[str] = (),
+    trusted_proxies: TrustedProxies | None = None, media_delivery: MediaDelivery | None = None,
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
     `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off. The web
-    client's pages may load media and images from `media_origins` (a CDN) too."""
+    client's pages may load media and images from `media_origins` (a CDN) too. Only peers in
+    `trusted_proxies` may name the client in X-Forwarded-For. `media_delivery`: the edge lifetime
+    of public media and, behind the gateway, X-Accel-Redirect answers."""
     rate_limiting = RateLimiting(rate_limiter, rate_limits or RateLimits())
     configure_access_log()
     openapi = OpenAPIConfig(
@@ -112,6 +117,8 @@ def create_app(
         lifespan=list(lifespan),
         debug=debug,
         request_max_body_size=max_request_bytes,  # uploads stream and have their own limit
-        state=State({"upload_read_timeout_s": upload_read_timeout_s}),
+        state=State({"upload_read_timeout_s": upload_read_timeout_s,
+                     TRUSTED_PROXIES: trusted_proxies or TrustedProxies(),
+                     MEDIA_DELIVERY: media_delivery or MediaDelivery()}),
     )
     return observe_requests(app)

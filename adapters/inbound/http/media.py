@@ -10,6 +10,7 @@ from litestar import Request, Response, get, head
 from litestar.response import Stream
 
 from adapters.inbound.http.dependencies import StorageDep, StreamingDep
+from adapters.inbound.http.media_delivery import accel_response, edge_expiry, media_delivery, with_edge_lifetime
 from adapters.inbound.http.problems import problem
 from adapters.inbound.http.ranges import Unsatisfiable, parse_range
 from application.errors import NotFound
@@ -103,10 +104,16 @@ async def serve_object(request: Request, storage: ObjectStorage, key: str, cache
 async def _media(request: Request, streaming: Streaming, storage: ObjectStorage, *, body: bool) -> Response:
     token, video_id, name = split_media_path(request)
     file = await to_thread.run_sync(streaming.media_file, video_id, name, token)
+    delivery = media_delivery(request)
+    cache = with_edge_lifetime(cache_control(file, name), delivery.edge_max_age)
     if name.endswith(MANIFEST_SUFFIXES):
         manifest = await cached_manifest(streaming.playback, storage, file.key, file.version)
-        return _manifest_response(request, manifest, cache_control(file, name), body=body)
-    return await serve_object(request, storage, file.key, cache_control(file, name), body=body)
+        response = _manifest_response(request, manifest, cache, body=body)
+        response.headers.update(edge_expiry(delivery, cache))
+        return response
+    if delivery.accel_prefix is not None:
+        return accel_response(delivery, file.key, cache)
+    return await serve_object(request, storage, file.key, cache, body=body)
 
 
 async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: str, version: str = "") -> CachedFile:
