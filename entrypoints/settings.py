@@ -65,6 +65,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks_allow_private: bool = False  # development and tests only: deliver to loopback/private addresses
     webhooks_secret_key: str | None = None  # base64 of 32 bytes, or a file's path; unset: made in data_dir
     webhooks_first_retry_s: float = 5.0  # pause after a failed delivery; doubles up to 6 h, with jitter
+    hashing_capacity: int = 4  # password hashes at once (argon2: 64 MiB each by default)
+    hashing_queue: int = 32  # more waiting than this: 503 + Retry-After at once
+    inspection_capacity: int = 4  # uploads probed (PyAV) at once
+    inspection_queue: int = 16
+    event_store_capacity: int = 16  # event-store calls of requests at once
+    event_store_queue: int = 128
+    storage_capacity: int = 64  # short object-storage calls at once (uploads and streamed reads are not counted)
+    storage_queue: int = 256
+    sse_streams_per_user: int = 10  # open status streams (SSE) per user; more: 429
+    sse_streams_per_process: int = 1000
+    breaker_failures: int = 3  # consecutive outage errors that open a dependency's circuit breaker
+    breaker_open_s: float = 10.0  # how long it stays open (503 at once) before a call is tried again
     metrics_port: int | None = None  # relay, worker, projector: serve /metrics here (the api has its own)
     log_level: str = "INFO"
 

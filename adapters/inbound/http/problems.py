@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -26,6 +27,7 @@ from application.errors import (
     UnsupportedMedia,
     ValidationError,
 )
+from application.status_feed import TooManyStreams
 
 logger = logging.getLogger("vodhub.http")
 
@@ -41,6 +43,7 @@ DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
     (PayloadTooLarge, 413, "payload-too-large"),
     (UnsupportedMedia, 415, "unsupported-media-type"),
     (ValidationError, 422, "validation-error"),
+    (TooManyStreams, 429, "too-many-streams"),
     (Unavailable, 503, "backend-unavailable"),
     (DomainError, 422, "rule-violated"),
 )
@@ -81,8 +84,9 @@ def domain_error_handler(_: Request, error: DomainError) -> Response:
     if isinstance(error, ValidationError):
         extra["errors"] = [{"field": error.field, "message": error.message}]
     headers = _bearer_challenge(error) if status == 401 else None
-    if status == 503:
-        headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if status in (429, 503):
+        # A breaker that is open or a full bulkhead knows when trying again makes sense.
+        headers = {"Retry-After": str(math.ceil(getattr(error, "retry_after_s", RETRY_AFTER_S)))}
     extra.update(getattr(error, "problem_extra", {}))
     return problem(status, str(error), slug=slug, headers=headers, **extra)
 
