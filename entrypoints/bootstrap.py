@@ -16,8 +16,8 @@ from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound.breakers import Breakers, guard_eventsourcing, guard_sqlalchemy
 from adapters.outbound.cache import InMemoryCache
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
-from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.guarded import GuardedEventPublisher, GuardedObjectStorage
+from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
 from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
-
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide

@@ -31,8 +31,8 @@ from adapters.inbound.http.multipart import upload_events
 from adapters.inbound.http.schemas import VideoPatchRequest
 from application.errors import PayloadTooLarge, ValidationError
 from application.listing import VideoPage
-from application.streaming import Streaming, StreamTarget, format_from_accept
 from application.status_feed import ProcessingState
+from application.streaming import Streaming, StreamTarget, format_from_accept
 from application.videos import HistoryEntry, VideoView
 from domain.genres import GENRES
 from domain.videos import FAILED, READY
@@ -171,7 +171,8 @@ class VideosController(Controller):
     @get("/stream/{video_id:uuid}", status_code=302)
     async def stream(
         self, request: Request, video_id: FromPath[UUID], principal: PrincipalDep, streaming: StreamingDep,
-        storage: StorageDep, bulkheads: BulkheadsDep, format: Annotated[str | None, QueryParameter(description="hls, dash or mp4")] = None,
+        storage: StorageDep, bulkheads: BulkheadsDep,
+        format: Annotated[str | None, QueryParameter(description="hls, dash or mp4")] = None,
         quality: Annotated[str, QueryParameter(description="240p…1080p or auto")] = "auto",
         delivery: Annotated[str, QueryParameter(description="redirect or proxy")] = "redirect",
     ) -> Response:
