@@ -49,17 +49,29 @@ class CircuitOpen(Unavailable, ConnectionError):
         self.problem_extra = {"dependency": dependency}
 
 
+# Libraries' own classes for "could not talk to the server", matched by name so that this
+# module imports none of the drivers.
+OUTAGE_CLASSES = frozenset({"OperationalError", "InterfaceError", "ConnectionError", "TimeoutError",
+                            "KafkaConnectionError", "KafkaTimeoutError"})
+# PostgreSQL answers that psycopg files under OperationalError although the server is up:
+# contention (eventsourcing locks the events table with a timeout), cancelled statements.
+ANSWERED_CLASSES = frozenset({"LockNotAvailable", "QueryCanceled", "TransactionRollback", "SerializationFailure",
+                              "DeadlockDetected"})
+
+
 def is_outage(error: BaseException) -> bool:
     """Whether an error means the server is away, rather than that it answered 'no'."""
     if isinstance(error, CircuitOpen):
         return False
-    if isinstance(error, ConnectionError | TimeoutError):
-        return True
-    # Libraries' own classes for "could not talk to the server", matched by name so this module
-    # imports none of the drivers.
-    names = {cls.__name__ for cls in type(error).__mro__}
-    return bool(names & {"OperationalError", "InterfaceError", "ConnectionError", "TimeoutError",
-                         "KafkaConnectionError", "KafkaTimeoutError"})
+    chain: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and len(chain) < 5:
+        chain.append(cause)
+        cause = cause.__cause__
+    names = {cls.__name__ for link in chain for cls in type(link).__mro__}
+    if names & ANSWERED_CLASSES:
+        return False
+    return isinstance(error, ConnectionError | TimeoutError) or bool(names & OUTAGE_CLASSES)
 
 
 class Breaker:

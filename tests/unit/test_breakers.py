@@ -76,3 +76,23 @@ async def test_the_same_breaker_guards_coroutines():
         await guarded()
     with pytest.raises(CircuitOpen):
         await guarded()
+
+
+def test_a_lock_timeout_is_an_answer_not_an_outage():
+    import psycopg.errors
+    from eventsourcing.persistence import OperationalError
+
+    breakers = Breakers(failures=1, open_s=30)
+    server = Dependency()
+    try:
+        raise psycopg.errors.LockNotAvailable("lock timeout")
+    except psycopg.errors.LockNotAvailable as contention:
+        server.failing = OperationalError(str(contention))
+        server.failing.__cause__ = contention
+    with pytest.raises(OperationalError):
+        breakers["postgresql"].guard(server.call)()
+    assert breakers.states()["postgresql"] == "closed"
+    server.failing = OperationalError("connection refused")
+    with pytest.raises(OperationalError):
+        breakers["postgresql"].guard(server.call)()
+    assert breakers.states()["postgresql"] == "open"
