@@ -72,6 +72,7 @@ class StatusFeed:
         self._open = 0
         self._position: int | None = None  # last notification seen; None while nothing is watched
         self._wake = anyio.Event()
+        self._changed: set[UUID] = set()  # watched videos with news not yet pushed
         self.reloads = 0  # states read for streams since start (one per change, not per stream)
 
     @property
@@ -137,6 +138,7 @@ class StatusFeed:
                 self._by_originator.pop(watched.job_id, None)
         if not self._watched:
             self._position = None  # nothing to follow; start from the end next time
+            self._changed.clear()
 
     def watch_job(self, state: ProcessingState, video_id: UUID) -> None:
         """Follow the video's current transcode job too: its progress events carry the job's id."""
@@ -181,14 +183,14 @@ class StatusFeed:
         notifications = await self._bulkhead.run(self._select, start)
         if self._position != start:  # everything unwatched meanwhile
             return
-        changed: set[UUID] = set()
         for notification in notifications:
             self._position = notification.id
             video_id = self._by_originator.get(notification.originator_id)
             if video_id is not None:
-                changed.add(video_id)
-        for video_id in changed:
+                self._changed.add(video_id)
+        for video_id in list(self._changed):  # one that fails to reload stays for the next round
             await self._publish(video_id)
+            self._changed.discard(video_id)
 
     def _select(self, after: int) -> list:
         return list(self._videos.recorder.select_notifications(
