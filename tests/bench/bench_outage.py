@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import statistics
 import time
+import uuid
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 
 from tests.e2e.test_accounts_walkthrough import walk_through
 from tests.fixtures.processes import vodhub_process
@@ -22,7 +24,10 @@ from tests.fixtures.tcp_proxy import TcpProxy
 REQUESTS = 5
 
 
-def outage_timings(tmp_path, postgres_url: str, schema: str, failures: str) -> list[float]:
+def outage_timings(tmp_path, postgres_url: str, failures: str) -> list[float]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"  # a fresh schema per run
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f'create schema "{schema}"')
     proxy = TcpProxy(urlsplit(postgres_url).port or 5432).start()
     database = postgres_url.replace(f":{urlsplit(postgres_url).port}", f":{proxy.port}")
     env = {"VODHUB_DATABASE_URL": f"{database}?schema={schema}", "VODHUB_DATA_DIR": str(tmp_path / failures),
@@ -39,12 +44,14 @@ def outage_timings(tmp_path, postgres_url: str, schema: str, failures: str) -> l
                 assert response.status_code == 503, response.text
     finally:
         proxy.cut()
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            connection.execute(f'drop schema "{schema}" cascade')
     return timings
 
 
-def test_outage_cost_with_and_without_the_breaker(tmp_path, postgres_url, postgres_schema):
-    with_breaker = outage_timings(tmp_path, postgres_url, postgres_schema, "3")
-    without = outage_timings(tmp_path, postgres_url, postgres_schema, "1000000")
+def test_outage_cost_with_and_without_the_breaker(tmp_path, postgres_url):
+    with_breaker = outage_timings(tmp_path, postgres_url, "3")
+    without = outage_timings(tmp_path, postgres_url, "1000000")
     later_with, later_without = statistics.median(with_breaker[1:]), statistics.median(without[1:])
     print(f"\nPostgreSQL cut, GET /api/users/me x{REQUESTS}:"
           f"\n  breaker on:  first {with_breaker[0]:.2f} s, then median {later_with:.3f} s"
