@@ -36,12 +36,15 @@ class Overloaded(Unavailable):
 
 
 class Bulkhead:
-    def __init__(self, name: str, capacity: int, queue: int = UNBOUNDED, retry_after_s: float = 1.0) -> None:
+    def __init__(
+        self, name: str, capacity: int, queue: int = UNBOUNDED, retry_after_s: float = 1.0,
+        on_reject: Callable[[str], None] = lambda name: None,
+    ) -> None:
         self.name = name
         self.capacity = capacity
         self.queue = queue
         self.retry_after_s = retry_after_s
-        self.rejected = 0  # calls refused since start
+        self.on_reject = on_reject  # told the bulkhead's name each time a call is refused (a metric)
         # anyio primitives belong to one event loop; a process may run several in turn (tests).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: anyio.Semaphore | None = None
@@ -68,7 +71,7 @@ class Bulkhead:
         """Hold one of the bulkhead's places; Overloaded at once when none is free and the queue is full."""
         slots, _ = self._primitives()
         if slots.value == 0 and slots.statistics().tasks_waiting >= self.queue:
-            self.rejected += 1
+            self.on_reject(self.name)
             raise Overloaded(self.name, self.retry_after_s)
         async with slots:
             yield

@@ -19,7 +19,7 @@ from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.guarded import GuardedEventPublisher, GuardedObjectStorage
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import JwtPlaybackTokens, JwtTokenIssuer, load_or_create_key, load_private_key
-from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics
+from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics, bulkhead_rejected
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
 from adapters.outbound.sql_catalog import SqlCatalog
@@ -181,11 +181,14 @@ def bootstrap(
 
 
 def _bulkheads(settings: Settings) -> Bulkheads:
+    def bulkhead(name: str, capacity: int, queue: int) -> Bulkhead:
+        return Bulkhead(name, capacity, queue, on_reject=bulkhead_rejected)
+
     return Bulkheads(
-        hashing=Bulkhead("password hashing", settings.hashing_capacity, settings.hashing_queue),
-        inspection=Bulkhead("media inspection", settings.inspection_capacity, settings.inspection_queue),
-        event_store=Bulkhead("event store", settings.event_store_capacity, settings.event_store_queue),
-        storage=Bulkhead("object storage", settings.storage_capacity, settings.storage_queue),
+        hashing=bulkhead("password hashing", settings.hashing_capacity, settings.hashing_queue),
+        inspection=bulkhead("media inspection", settings.inspection_capacity, settings.inspection_queue),
+        event_store=bulkhead("event store", settings.event_store_capacity, settings.event_store_queue),
+        storage=bulkhead("object storage", settings.storage_capacity, settings.storage_queue),
     )
 
 

@@ -92,7 +92,9 @@ def test_a_full_hashing_queue_answers_503_at_once_while_probes_and_metrics_answe
         assert ready.status_code == 200, ready.text
         assert ready.json()["breakers"] == {"postgresql": "closed", "s3": "closed", "kafka": "closed",
                                             "redis": "closed"}
-        assert client.get("/metrics").status_code == 200
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200
+        assert 'vodhub_bulkhead_rejected_total{bulkhead="password hashing"}' in metrics.text
     finally:
         release.set()
         hasher.gate.set()
