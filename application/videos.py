@@ -10,10 +10,10 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from anyio import to_thread
 from eventsourcing.application import AggregateNotFoundError, Application
 
 from application.accounts import Principal
+from application.bulkheads import Bulkheads
 from application.errors import NotFound, PayloadTooLarge, PermissionDenied, UnsupportedMedia, ValidationError
 from application.media_links import MediaLinks
 from application.ports import Clock, IdGenerator, MediaInfo, MediaInspector, ObjectStorage
@@ -145,6 +145,7 @@ class Videos(Application):
         self.links = links
         self.on_change: list[Callable[[UUID], None]] = []  # told after an edit or deletion is saved
         self.figures: FiguresSource | None = None  # views, likes, comments; none: all zero
+        self.bulkheads = Bulkheads()  # the composition root hands in the process's own
 
     # --- upload ------------------------------------------------------------------------
 
@@ -164,13 +165,13 @@ class Videos(Application):
             details = _details_from(fields, received.filename)
             if received.size == 0:
                 raise UnsupportedMedia("the file is empty")
-            media = await to_thread.run_sync(self._inspect, received.key)
+            media = await self.bulkheads.inspection.run(self._inspect, received.key)
             video = Video.upload(
                 video_id, principal.user_id, principal.roles, **details, source_key=received.key,
                 source_size=received.size, source_content_type=CONTENT_TYPES.get(media.container, "video/mp4"),
                 source_sha256=received.sha256, source_container=media.container,
             )
-            await to_thread.run_sync(self.save, video)
+            await self.bulkheads.event_store.run(self.save, video)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 for key in written:

@@ -70,6 +70,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         max_request_bytes=vodhub.settings.max_request_bytes,
         upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
         engagement=vodhub.engagement, beacon=vodhub.beacon, media_origins=origin_of(vodhub.settings.cdn_base_url),
+        bulkheads=vodhub.bulkheads, status_feed=vodhub.status_feed, breaker_states=vodhub.breakers.states,
         lifespan=[run_background] if tasks else [],
     )
     app.on_shutdown.append(vodhub.close)

@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anyio import to_thread
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.utils import Environment
 
 from adapters.outbound import tracing
 from adapters.outbound.argon2_hasher import Argon2PasswordHasher
+from adapters.outbound.breakers import Breakers, guard_eventsourcing, guard_sqlalchemy
 from adapters.outbound.cache import InMemoryCache
 from adapters.outbound.clock import RandomIdGenerator, SystemClock
+from adapters.outbound.guarded import GuardedEventPublisher, GuardedObjectStorage
 from adapters.outbound.in_memory_tokens import InMemoryRefreshTokenStore, InMemoryRevocationList
 from adapters.outbound.jwt_tokens import (
     JwtPlaybackTokens,
@@ -26,12 +27,13 @@ from adapters.outbound.jwt_tokens import (
     load_private_key,
 )
 from adapters.outbound.media_sandbox import SandboxLimits
-from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics
+from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics, bulkhead_rejected
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
 from adapters.outbound.sql_catalog import SqlCatalog
 from application.accounts import Accounts
 from application.analytics import ViewBeacon, ViewBuffer, ViewDedup
+from application.bulkheads import Bulkhead, Bulkheads
 from application.engagement import AudienceFigures, Engagement
 from application.janitor import Janitor
 from application.listing import VideoListing
@@ -52,6 +54,7 @@ from application.ports import (
 from application.rate_limits import LoginBudget, RateLimiter, RateLimits, parse_rate_limits
 from application.relay import OutboxRelay
 from application.resumable import ResumableUploads
+from application.status_feed import StatusFeed
 from application.streaming import Streaming
 from application.videos import Videos
 from application.webhook_ports import SecretBox, WebhookStore
@@ -89,6 +92,9 @@ class Vodhub:
     beacon: ViewBeacon | None = None
     view_buffer: ViewBuffer | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    breakers: Breakers = field(default_factory=Breakers)
+    bulkheads: Bulkheads = field(default_factory=Bulkheads)
+    status_feed: StatusFeed | None = None
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -112,9 +118,11 @@ def bootstrap(
     )
     health_checks: dict[str, HealthCheck] = {}
     closers: list[Callable[[], None]] = []
-    redis_client = _redis_client(settings, health_checks, closers)
+    breakers = Breakers(failures=settings.breaker_failures, open_s=settings.breaker_open_s)
+    bulkheads = _bulkheads(settings)
+    redis_client = _redis_client(settings, health_checks, closers, bulkheads, breakers)
     if revocations is None or refresh_tokens is None:
-        revocations, refresh_tokens = _token_stores(settings, redis_client, clock)
+        revocations, refresh_tokens = _token_stores(settings, redis_client, clock, breakers)
     with schema_creation_lock(settings.database_url):
         tokens, playback_tokens = _tokens(settings, clock, holds_signing_key)
         accounts = Accounts(
@@ -124,10 +132,11 @@ def bootstrap(
             env=settings.eventstore_env("accounts"),
         )
         closers.append(accounts.close)
-        health_checks["event_store"] = _eventstore_check(accounts)
-        storage = storage or _object_storage(settings)
+        guard_eventsourcing(accounts.recorder, breakers["postgresql"])
+        health_checks["event_store"] = _eventstore_check(accounts, bulkheads)
+        storage = storage or _object_storage(settings, breakers, bulkheads)
         health_checks["object_storage"] = storage.ping
-        publisher = publisher or _publisher(settings)
+        publisher = publisher or _publisher(settings, breakers)
         if settings.kafka_bootstrap_servers:
             health_checks["kafka"] = publisher.ping
         links = MediaLinks(
@@ -140,21 +149,27 @@ def bootstrap(
             max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
         )
         closers.append(videos.close)
+        videos.bulkheads = bulkheads
         uploads = ResumableUploads(
             videos=videos, storage=storage, clock=clock, ids=ids, env=settings.eventstore_env("uploads"),
         )
         closers.append(uploads.close)
-        relay = OutboxRelay(videos, _relay_tracking(settings), publisher, topics=settings.topics(),
-                            metrics=PrometheusMetrics(), trace_context_of=tracing.trace_context_of)
-        janitor = Janitor(videos, _tracking_recorder("janitor", settings.eventstore_env("janitor")), storage)
+        relay_tracking = _relay_tracking(settings)
+        relay = OutboxRelay(videos, relay_tracking, publisher, topics=settings.topics(), metrics=PrometheusMetrics(),
+                            trace_context_of=tracing.trace_context_of)
+        janitor_tracking = _tracking_recorder("janitor", settings.eventstore_env("janitor"))
+        janitor = Janitor(videos, janitor_tracking, storage)
         catalog = build_catalog(settings)
         closers.append(catalog.close)
+        for recorder in (videos.recorder, uploads.recorder, relay_tracking, janitor_tracking):
+            guard_eventsourcing(recorder, breakers["postgresql"])
+        guard_sqlalchemy(catalog.engine, breakers["postgresql"])
         listing = VideoListing(catalog, links)
         listing.liked_among = catalog.liked_among
         videos.figures = AudienceFigures(catalog)
         engagement = Engagement(videos, catalog, catalog, listing, clock, ids)
-        health_checks["read_model"] = _read_model_check(catalog)
-        playback = PlaybackCache(videos, _cache(settings, redis_client))
+        health_checks["read_model"] = _read_model_check(catalog, bulkheads)
+        playback = PlaybackCache(videos, _cache(settings, redis_client, breakers))
         videos.on_change.append(playback.invalidate)
         streaming = Streaming(playback, links, redirects=settings.stream_redirects)
         if webhook_store is None:
@@ -166,36 +181,52 @@ def bootstrap(
         )
         view_buffer = ViewBuffer(publisher, topic=settings.topic_video_viewed, capacity=settings.view_buffer_size,
                                  metrics=PrometheusViewMetrics())
-        beacon = ViewBeacon(playback, _view_dedup(settings, redis_client), view_buffer, clock, ids,
+        beacon = ViewBeacon(playback, _view_dedup(settings, redis_client, breakers), view_buffer, clock, ids,
                             window_s=settings.view_window_s)
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
         playback=playback, publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing,
         uploads=uploads, webhooks=webhooks, health_checks=health_checks, engagement=engagement, beacon=beacon,
-        view_buffer=view_buffer,
-        closers=closers, rate_limiter=_rate_limiter(settings), rate_limits=_rate_limits(settings),
+        view_buffer=view_buffer, closers=closers, rate_limiter=_rate_limiter(settings, breakers),
+        rate_limits=_rate_limits(settings), breakers=breakers, bulkheads=bulkheads,
+        status_feed=StatusFeed(videos, bulkheads.event_store, per_user=settings.sse_streams_per_user,
+                               per_process=settings.sse_streams_per_process),
     )
 
 
-def _object_storage(settings: Settings) -> ObjectStorage:
+def _bulkheads(settings: Settings) -> Bulkheads:
+    def bulkhead(name: str, capacity: int, queue: int) -> Bulkhead:
+        return Bulkhead(name, capacity, queue, on_reject=bulkhead_rejected)
+
+    return Bulkheads(
+        hashing=bulkhead("password hashing", settings.hashing_capacity, settings.hashing_queue),
+        inspection=bulkhead("media inspection", settings.inspection_capacity, settings.inspection_queue),
+        event_store=bulkhead("event store", settings.event_store_capacity, settings.event_store_queue),
+        storage=bulkhead("object storage", settings.storage_capacity, settings.storage_queue),
+    )
+
+
+def _object_storage(settings: Settings, breakers: Breakers, bulkheads: Bulkheads) -> ObjectStorage:
     if settings.s3_endpoint:
         from adapters.outbound.object_storage import S3ObjectStorage
 
-        return S3ObjectStorage(
+        s3 = S3ObjectStorage(
             settings.s3_endpoint, settings.s3_bucket, settings.s3_region,
             settings.s3_access_key_id, settings.s3_secret_access_key, prefix=settings.s3_prefix,
             ca_file=settings.s3_ca_file,
         )
+        return GuardedObjectStorage(s3, breakers["s3"], bulkheads.storage)
     from adapters.outbound.object_storage import LocalObjectStorage
 
     return LocalObjectStorage(settings.data_dir / "objects")
 
 
-def _publisher(settings: Settings) -> EventPublisher:
+def _publisher(settings: Settings, breakers: Breakers) -> EventPublisher:
     if settings.kafka_bootstrap_servers:
         from adapters.outbound.kafka import KafkaEventPublisher
 
-        return KafkaEventPublisher(settings.kafka_bootstrap_servers, security=settings.kafka_security())
+        return GuardedEventPublisher(
+            KafkaEventPublisher(settings.kafka_bootstrap_servers, security=settings.kafka_security()), breakers["kafka"])
     from adapters.outbound.in_process_bus import InProcessEventBus
 
     return InProcessEventBus()
@@ -241,9 +272,9 @@ def _relay_tracking(settings: Settings) -> TrackingRecorder:
     return POPOTrackingRecorder()
 
 
-def _read_model_check(catalog: SqlCatalog) -> HealthCheck:
+def _read_model_check(catalog: SqlCatalog, bulkheads: Bulkheads) -> HealthCheck:
     async def check() -> None:
-        await to_thread.run_sync(catalog.list_public, abandon_on_cancel=True)
+        await bulkheads.operations.run(catalog.list_public, abandon_on_cancel=True)
 
     return check
 
@@ -268,7 +299,8 @@ def _signing_key(settings: Settings) -> Any:
 
 
 def _redis_client(
-    settings: Settings, health_checks: dict[str, HealthCheck], closers: list[Callable[[], None]]
+    settings: Settings, health_checks: dict[str, HealthCheck], closers: list[Callable[[], None]],
+    bulkheads: Bulkheads, breakers: Breakers,
 ) -> Any:
     if not settings.redis_url:
         return None
@@ -278,48 +310,51 @@ def _redis_client(
     closers.append(client.close)
 
     async def ping_redis() -> None:
-        await to_thread.run_sync(client.ping)
+        await bulkheads.operations.run(breakers["redis"].guard(client.ping), abandon_on_cancel=True)
 
     health_checks["redis"] = ping_redis
     return client
 
 
-def _token_stores(settings: Settings, client: Any, clock: Clock) -> tuple[RevocationList, RefreshTokenStore]:
+def _token_stores(
+    settings: Settings, client: Any, clock: Clock, breakers: Breakers,
+) -> tuple[RevocationList, RefreshTokenStore]:
     if client is None:
         return InMemoryRevocationList(clock), InMemoryRefreshTokenStore(clock)
     from adapters.outbound.redis_tokens import RedisRefreshTokenStore, RedisRevocationList
 
-    prefix = settings.redis_prefix
-    return RedisRevocationList(client, clock, prefix), RedisRefreshTokenStore(client, clock, prefix)
+    prefix, breaker = settings.redis_prefix, breakers["redis"]
+    return (RedisRevocationList(client, clock, prefix, breaker=breaker),
+            RedisRefreshTokenStore(client, clock, prefix, breaker=breaker))
 
 
-def _cache(settings: Settings, client: Any) -> Cache:
+def _cache(settings: Settings, client: Any, breakers: Breakers) -> Cache:
     if client is None:
         return InMemoryCache()
     from adapters.outbound.cache import RedisCache
 
-    return RedisCache(client, settings.redis_prefix)
+    return RedisCache(client, settings.redis_prefix, breaker=breakers["redis"])
 
 
-def _view_dedup(settings: Settings, client: Any) -> ViewDedup:
+def _view_dedup(settings: Settings, client: Any, breakers: Breakers) -> ViewDedup:
     from adapters.outbound.view_dedup import InMemoryViewDedup, RedisViewDedup
 
     if client is None:
         return InMemoryViewDedup()
-    return RedisViewDedup(client, settings.redis_prefix)
+    return RedisViewDedup(client, settings.redis_prefix, breaker=breakers["redis"])
 
 
-def _eventstore_check(application: Accounts) -> HealthCheck:
+def _eventstore_check(application: Accounts, bulkheads: Bulkheads) -> HealthCheck:
     async def check() -> None:
-        await to_thread.run_sync(lambda: application.recorder.max_notification_id(), abandon_on_cancel=True)
+        await bulkheads.operations.run(application.recorder.max_notification_id, abandon_on_cancel=True)
 
     return check
 
 
-def _rate_limiter(settings: Settings) -> RateLimiter:
+def _rate_limiter(settings: Settings, breakers: Breakers) -> RateLimiter:
     """Shared by all replicas in Redis; per process without Redis, or while it does not answer."""
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url, settings.redis_prefix)
+        return RedisRateLimiter(settings.redis_url, settings.redis_prefix, breaker=breakers["redis"])
     return InMemoryRateLimiter()
 
 

@@ -10,6 +10,8 @@ from collections import OrderedDict
 
 import redis
 
+from adapters.outbound.breakers import Breaker, CircuitOpen, standalone_breaker
+
 logger = logging.getLogger("vodhub.cache")
 
 
@@ -42,15 +44,13 @@ class InMemoryCache:
 
 
 class RedisCache:
-    """After a failure the cache is bypassed for a few seconds instead of paying a timeout
-    on every request; an invalidation lost that way leaves stale data for at most its TTL."""
+    """While Redis's breaker is open the cache is bypassed instead of paying a timeout on
+    every request; an invalidation lost that way leaves stale data for at most its TTL."""
 
-    BYPASS_S = 5.0
-
-    def __init__(self, client: redis.Redis, prefix: str = "vodhub:") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "vodhub:", breaker: Breaker | None = None) -> None:
         self._redis = client
         self._prefix = f"{prefix}cache:"
-        self._bypass_until = 0.0
+        self._breaker = breaker or standalone_breaker("redis")
 
     def get(self, key: str) -> bytes | None:
         return self._call(lambda: self._redis.get(self._prefix + key))
@@ -63,12 +63,11 @@ class RedisCache:
             self._call(lambda: self._redis.delete(*(self._prefix + key for key in keys)))
 
     def _call(self, operation):  # type: ignore[no-untyped-def]
-        if time.monotonic() < self._bypass_until:
-            return None
         try:
-            return operation()
+            with self._breaker:
+                return operation()
+        except CircuitOpen:
+            return None
         except redis.RedisError as error:
-            if not self._bypass_until:
-                logger.warning("redis cache unavailable, bypassing it: %s", error)
-            self._bypass_until = time.monotonic() + self.BYPASS_S
+            logger.warning("redis cache unavailable, bypassing it: %s", error)
             return None

@@ -58,6 +58,15 @@ CONSUMER_LAG = Gauge(
     ["group", "topic", "partition"], multiprocess_mode="livemostrecent",
 )
 
+BULKHEAD_REJECTED = Counter(
+    "vodhub_bulkhead_rejected", "Requests refused at once (503) because a bulkhead's queue was full.", ["bulkhead"],
+)
+
+
+def bulkhead_rejected(bulkhead: str) -> None:
+    """A bulkhead (password hashing, media inspection, …) refused a call."""
+    BULKHEAD_REJECTED.labels(bulkhead=bulkhead).inc()
+
 
 class PrometheusMetrics:
     """The recording API; stateless, so any number of instances share the same metrics."""

@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from adapters.outbound.breakers import Breaker, CircuitOpen, standalone_breaker
 from application.rate_limits import Rate, RateDecision
 
 logger = logging.getLogger("vodhub.rate_limits")
@@ -95,21 +96,21 @@ return {1, math.floor((period - ahead) / interval + 1e-9), 0, math.ceil(ahead)}
 
 
 class RedisRateLimiter:
-    """Buckets in Redis, shared by every replica. While Redis does not answer, each process
-    counts in its in-memory twin (per-process limits) and tries Redis again every
-    `retry_after_s`; the outage is logged once when it starts and once when it ends."""
+    """Buckets in Redis, shared by every replica. While Redis does not answer (its breaker is
+    open), each process counts in its in-memory twin (per-process limits) until the breaker
+    lets a call through again; the outage is logged once when it starts and once when it ends."""
 
     def __init__(
         self, url: str, prefix: str = "vodhub:", *, fallback: InMemoryRateLimiter | None = None,
         timeout_s: float = 0.5, retry_after_s: float = 5.0, now: Callable[[], float] = time.monotonic,
+        breaker: Breaker | None = None,
     ) -> None:
         self._url = url
         self._prefix = f"{prefix}ratelimit:"
         self._fallback = fallback or InMemoryRateLimiter(now)
         self._timeout_s = timeout_s
-        self._retry_after_s = retry_after_s
-        self._now = now
-        self._down_until: float | None = None
+        self._breaker = breaker or standalone_breaker("redis", open_s=retry_after_s)
+        self._down = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Redis | None = None
         self._script = None
@@ -117,13 +118,14 @@ class RedisRateLimiter:
     @property
     def degraded(self) -> bool:
         """Whether limits are currently per process because Redis did not answer."""
-        return self._down_until is not None
+        return self._down
 
     async def hit(self, key: str, rate: Rate) -> RateDecision:
-        if self._down_until is not None and self._now() < self._down_until:
-            return await self._fallback.hit(key, rate)
         try:
-            answer = await self._gcra()(keys=[self._prefix + key], args=[int(rate.period_s * 1000), rate.limit])
+            with self._breaker:
+                answer = await self._gcra()(keys=[self._prefix + key], args=[int(rate.period_s * 1000), rate.limit])
+        except CircuitOpen:
+            return await self._fallback.hit(key, rate)
         except (TimeoutError, OSError, RedisError) as error:
             self._went_down(error)
             return await self._fallback.hit(key, rate)
@@ -145,17 +147,17 @@ class RedisRateLimiter:
         return self._script
 
     def _went_down(self, error: BaseException) -> None:
-        if self._down_until is None:
+        if not self._down:
             logger.warning(
                 "redis did not answer the rate limiter (%s: %s); limits are per process until it does",
                 type(error).__name__, error,
             )
-        self._down_until = self._now() + self._retry_after_s
+        self._down = True
 
     def _came_back(self) -> None:
-        if self._down_until is not None:
+        if self._down:
             logger.warning("redis answers the rate limiter again; limits are shared by all replicas")
-            self._down_until = None
+            self._down = False
 
     async def aclose(self) -> None:
         client, loop = self._client, self._loop

@@ -12,6 +12,7 @@ from uuid import UUID
 import redis
 from redis.exceptions import RedisError
 
+from adapters.outbound.breakers import Breaker, CircuitOpen, standalone_breaker
 from application.errors import Unavailable
 from application.ports import Clock, RefreshGrant
 
@@ -43,7 +44,8 @@ def _fails_closed(method: Callable[P, T]) -> Callable[P, T]:
     @functools.wraps(method)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            return method(*args, **kwargs)
+            with args[0]._breaker:  # type: ignore[attr-defined]
+                return method(*args, **kwargs)
         except RedisError as error:
             raise Unavailable(f"the token store is unavailable: {error}") from None
 
@@ -56,11 +58,12 @@ def _expire_at(until: datetime) -> int:
 
 
 class RedisRevocationList:
-    def __init__(self, client: redis.Redis, clock: Clock, prefix: str = "vodhub:") -> None:
+    def __init__(self, client: redis.Redis, clock: Clock, prefix: str = "vodhub:", breaker: Breaker | None = None) -> None:
         self._redis = client
         self._clock = clock
         self._prefix = f"{prefix}revoked:"
         self._outage = _Outage()
+        self._breaker = breaker or standalone_breaker("redis")
 
     @_fails_closed
     def revoke(self, token_id: str, until: datetime) -> None:
@@ -80,12 +83,12 @@ class RedisRevocationList:
 
     def is_revoked(self, *token_ids: str, user_id: UUID | None = None, issued_at: datetime | None = None) -> bool:
         try:
-            with self._redis.pipeline(transaction=False) as pipe:
+            with self._breaker, self._redis.pipeline(transaction=False) as pipe:
                 pipe.exists(*(self._prefix + token_id for token_id in token_ids))
                 if user_id is not None:
                     pipe.zscore(self._user_cutoffs_key(user_id), "cutoff")
                 answers = pipe.execute()
-        except RedisError as error:
+        except (RedisError, CircuitOpen) as error:
             self._outage.warn_once(error)
             return False
         self._outage.recovered()
@@ -102,9 +105,10 @@ class RedisRefreshTokenStore:
     """One hash per token; HINCRBY on `uses` is atomic, so of two concurrent refreshes with
     the same token exactly one sees uses == 1."""
 
-    def __init__(self, client: redis.Redis, clock: Clock, prefix: str = "vodhub:") -> None:
+    def __init__(self, client: redis.Redis, clock: Clock, prefix: str = "vodhub:", breaker: Breaker | None = None) -> None:
         self._redis = client
         self._clock = clock
+        self._breaker = breaker or standalone_breaker("redis")
         self._token_prefix = f"{prefix}refresh:"
         self._family_prefix = f"{prefix}refresh-family-revoked:"
 

@@ -11,6 +11,8 @@ from uuid import UUID
 
 import redis
 
+from adapters.outbound.breakers import Breaker, CircuitOpen, standalone_breaker
+
 logger = logging.getLogger("vodhub.views")
 
 SWEEP_EVERY_S = 60.0
@@ -38,19 +40,21 @@ class InMemoryViewDedup:
 class RedisViewDedup:
     """SET NX with a TTL: the first beacon in the window creates the key, later ones find it."""
 
-    BYPASS_S = 5.0
-
-    def __init__(self, client: redis.Redis, prefix: str = "vodhub:", fallback: InMemoryViewDedup | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str = "vodhub:", fallback: InMemoryViewDedup | None = None,
+        breaker: Breaker | None = None,
+    ) -> None:
         self._redis = client
         self._prefix = f"{prefix}viewed:"
         self._fallback = fallback or InMemoryViewDedup()
-        self._bypass_until = 0.0
+        self._breaker = breaker or standalone_breaker("redis")
 
     def first_view(self, video_id: UUID, viewer_id: UUID, window_s: int) -> bool:
-        if time.monotonic() >= self._bypass_until:
-            try:
+        try:
+            with self._breaker:
                 return bool(self._redis.set(f"{self._prefix}{video_id}:{viewer_id}", b"1", nx=True, ex=window_s))
-            except redis.RedisError as error:
-                logger.warning("redis unavailable for view de-duplication, deciding in this process: %s", error)
-                self._bypass_until = time.monotonic() + self.BYPASS_S
+        except CircuitOpen:
+            pass
+        except redis.RedisError as error:
+            logger.warning("redis unavailable for view de-duplication, deciding in this process: %s", error)
         return self._fallback.first_view(video_id, viewer_id, window_s)

@@ -36,7 +36,8 @@ def statuses_until(predicate, call, timeout: float = 40.0) -> list[int]:
 def test_postgres_going_away_gives_503s_and_the_api_recovers(tmp_path, postgres_url, postgres_schema):
     proxy = TcpProxy(urlsplit(postgres_url).port or 5432).start()
     database = postgres_url.replace(f":{urlsplit(postgres_url).port}", f":{proxy.port}")
-    env = {"VODHUB_DATABASE_URL": f"{database}?schema={postgres_schema}", "VODHUB_DATA_DIR": str(tmp_path / "d")}
+    env = {"VODHUB_DATABASE_URL": f"{database}?schema={postgres_schema}", "VODHUB_DATA_DIR": str(tmp_path / "d"),
+           "VODHUB_BREAKER_OPEN_S": "5"}
     try:
         with vodhub_process("api", cwd=tmp_path, env=env) as base_url:
             headers = {"Authorization": f"Bearer {walk_through(base_url)['access_token']}"}
@@ -46,8 +47,14 @@ def test_postgres_going_away_gives_503s_and_the_api_recovers(tmp_path, postgres_
 
             proxy.cut()
             statuses_until(lambda status: status == 503, me)
+            # The breaker is open now: the next request is not even tried against the database.
+            again = me()
+            assert again.status_code == 503 and again.json()["dependency"] == "postgresql", again.text
+            assert again.headers["retry-after"].isdigit()
             ready = httpx.get(f"{base_url}/health/ready", timeout=REQUEST_TIMEOUT)
             assert ready.status_code == 503 and "event_store" in ready.json()["detail"]
+            assert ready.json()["breakers"]["postgresql"] == "open"
+            assert 'vodhub_breaker_state{dependency="postgresql"} 1.0' in httpx.get(f"{base_url}/metrics").text
             proxy.restore()
             statuses_until(lambda status: status == 200, me)
             assert httpx.get(f"{base_url}/health/ready", timeout=REQUEST_TIMEOUT).status_code == 200
@@ -75,6 +82,7 @@ def test_redis_going_away_keeps_tokens_working_and_refuses_refreshes(tmp_path, r
             assert login.status_code == 503
             ready = httpx.get(f"{base_url}/health/ready", timeout=REQUEST_TIMEOUT).json()
             assert ready["status"] == 503 and "redis" in ready["detail"]
+            assert ready["breakers"]["redis"] == "open"  # the same breaker for every use of Redis
             proxy.restore()
             statuses_until(lambda status: status == 200, lambda: httpx.post(
                 f"{base_url}/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}, timeout=REQUEST_TIMEOUT))

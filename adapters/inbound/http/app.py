@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import anyio
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -36,11 +38,13 @@ from adapters.inbound.http.web import web_client_handlers
 from adapters.inbound.http.webhooks import WebhooksController
 from application.accounts import Accounts
 from application.analytics import ViewBeacon
+from application.bulkheads import Bulkheads
 from application.engagement import Engagement
 from application.listing import VideoListing
 from application.ports import ObjectStorage
 from application.rate_limits import RateLimiter, RateLimits
 from application.resumable import ResumableUploads
+from application.status_feed import StatusFeed
 from application.streaming import Streaming
 from application.videos import Videos
 from application.webhooks import Webhooks
@@ -51,6 +55,19 @@ def _constant(value: object) -> Provide:
         return value
 
     return Provide(provide, use_cache=True)
+
+
+def _following(status_feed: StatusFeed) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The status feed's one follower of the log runs as long as the app."""
+
+    @asynccontextmanager
+    async def follow(_: Litestar) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as group:
+            group.start_soon(status_feed.run)
+            yield
+            group.cancel_scope.cancel()
+
+    return follow
 
 
 def _handlers_of(route_handlers: Sequence[object]) -> list[HTTPRouteHandler]:
@@ -67,7 +84,8 @@ def create_app(
     debug: bool = False, rate_limiter: RateLimiter | None = None, rate_limits: RateLimits | None = None,
     cors_origins: Sequence[str] = ("*",), max_request_bytes: int = 1024 * 1024,
     upload_read_timeout_s: float = 60.0, webhooks: Webhooks | None = None, engagement: Engagement | None = None,
-    beacon: ViewBeacon | None = None, media_origins: Sequence[str] = (),
+    beacon: ViewBeacon | None = None, media_origins: Sequence[str] = (), bulkheads: Bulkheads | None = None,
+    status_feed: StatusFeed | None = None, breaker_states: Callable[[], Mapping[str, str]] = dict,
     trusted_proxies: TrustedProxies | None = None, media_delivery: MediaDelivery | None = None,
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
@@ -76,6 +94,8 @@ def create_app(
     `trusted_proxies` may name the client in X-Forwarded-For. `media_delivery`: the edge lifetime
     of public media and, behind the gateway, X-Accel-Redirect answers."""
     rate_limiting = RateLimiting(rate_limiter, rate_limits or RateLimits())
+    bulkheads = bulkheads or Bulkheads()
+    status_feed = status_feed or StatusFeed(videos, bulkheads.event_store)
     configure_access_log()
     openapi = OpenAPIConfig(
         title="vodhub",
@@ -107,6 +127,9 @@ def create_app(
             "engagement": _constant(engagement),
             "beacon": _constant(beacon),
             "health_checks": _constant(health_checks),
+            "bulkheads": _constant(bulkheads),
+            "status_feed": _constant(status_feed),
+            "breaker_states": _constant(breaker_states),
             "principal": Provide(principal_provider(rate_limiting)),
         },
         middleware=[DefineMiddleware(RateLimitMiddleware, rate_limiting=rate_limiting)],
@@ -114,7 +137,7 @@ def create_app(
         on_shutdown=[rate_limiting.aclose],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
-        lifespan=list(lifespan),
+        lifespan=[*lifespan, _following(status_feed)],
         debug=debug,
         request_max_body_size=max_request_bytes,  # uploads stream and have their own limit
         state=State({"upload_read_timeout_s": upload_read_timeout_s,

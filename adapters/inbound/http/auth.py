@@ -6,7 +6,7 @@ from anyio import to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody
 
-from adapters.inbound.http.dependencies import AccountsDep, PrincipalDep
+from adapters.inbound.http.dependencies import AccountsDep, BulkheadsDep, PrincipalDep
 from adapters.inbound.http.schemas import LoginRequest, RefreshRequest, RegisterRequest, ValidateResponse
 from application.accounts import Principal, Profile, TokenPair
 from application.errors import InvalidToken
@@ -26,15 +26,17 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/register", status_code=201, sync_to_thread=True, **PUBLIC)
-    def register(self, data: JSONBody[RegisterRequest], accounts: AccountsDep) -> Profile:
+    # Both hash a password (argon2, 64 MiB each by default): they run in the hashing bulkhead.
+    @post("/register", status_code=201, **PUBLIC)
+    async def register(self, data: JSONBody[RegisterRequest], accounts: AccountsDep, bulkheads: BulkheadsDep) -> Profile:
         """Create an account; the first one ever registered is admin."""
-        return accounts.register(data.username, data.email, data.password, data.display_name)
+        return await bulkheads.hashing.run(accounts.register, data.username, data.email, data.password,
+                                           data.display_name)
 
-    @post("/login", status_code=200, sync_to_thread=True, **PUBLIC)
-    def login(self, data: JSONBody[LoginRequest], accounts: AccountsDep) -> TokenPair:
+    @post("/login", status_code=200, **PUBLIC)
+    async def login(self, data: JSONBody[LoginRequest], accounts: AccountsDep, bulkheads: BulkheadsDep) -> TokenPair:
         """Exchange credentials for an access token and a refresh token."""
-        return accounts.login(data.username_or_email, data.password)
+        return await bulkheads.hashing.run(accounts.login, data.username_or_email, data.password)
 
     @post("/refresh", status_code=200, sync_to_thread=True, **PUBLIC)
     def refresh(self, data: JSONBody[RefreshRequest], accounts: AccountsDep) -> TokenPair:

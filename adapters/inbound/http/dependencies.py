@@ -11,10 +11,12 @@ from litestar.params import SkipValidationMarker
 
 from application.accounts import Accounts, Principal
 from application.analytics import ViewBeacon
+from application.bulkheads import Bulkheads
 from application.engagement import Engagement
 from application.listing import VideoListing
 from application.ports import ObjectStorage
 from application.resumable import ResumableUploads
+from application.status_feed import StatusFeed
 from application.streaming import Streaming
 from application.videos import Videos
 from application.webhooks import Webhooks
@@ -32,3 +34,6 @@ WebhooksDep = Annotated[Webhooks, _named, _unchecked]
 HealthChecksDep = Annotated[Mapping[str, Callable[[], Awaitable[None]]], _named, _unchecked]
 EngagementDep = Annotated[Engagement, _named, _unchecked]
 BeaconDep = Annotated[ViewBeacon, _named, _unchecked]
+BulkheadsDep = Annotated[Bulkheads, _named, _unchecked]
+StatusFeedDep = Annotated[StatusFeed, _named, _unchecked]
+BreakerStatesDep = Annotated[Callable[[], Mapping[str, str]], _named, _unchecked]

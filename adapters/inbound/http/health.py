@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import anyio
 from litestar import Response, get
 
-from adapters.inbound.http.dependencies import HealthChecksDep
+from adapters.inbound.http.dependencies import BreakerStatesDep, HealthChecksDep
 from adapters.inbound.http.problems import problem
+from application.errors import Unavailable
 
 HealthChecks = Mapping[str, Callable[[], Awaitable[None]]]
 CHECK_TIMEOUT_S = 3.0
@@ -31,6 +32,9 @@ async def _run_check(name: str, check: Callable[[], Awaitable[None]]) -> str | N
     except TimeoutError:
         logger.warning("readiness: %s gave no answer within %g s", name, CHECK_TIMEOUT_S)
         return f"no answer within {CHECK_TIMEOUT_S:g} s"
+    except Unavailable as error:  # its circuit breaker is open: not even tried
+        logger.warning("readiness: %s failing: %s", name, error)
+        return "circuit open" if getattr(error, "dependency", None) else "unavailable"
     except Exception as error:  # a readiness probe reports any failure, it never raises
         logger.warning("readiness: %s failing: %s", name, error)
         return "unreachable"
@@ -38,8 +42,9 @@ async def _run_check(name: str, check: Callable[[], Awaitable[None]]) -> str | N
 
 
 @get("/health/ready", tags=["operations"], security=[{}])
-async def ready(health_checks: HealthChecksDep) -> Response:
-    """Every configured backend answers; 503 names the ones that do not."""
+async def ready(health_checks: HealthChecksDep, breaker_states: BreakerStatesDep) -> Response:
+    """Every configured backend answers; 503 names the ones that do not. `breakers` gives each
+    dependency's circuit breaker state (closed, open, half-open)."""
     results: dict[str, str | None] = {}
 
     async def run(name: str, check: Callable[[], Awaitable[None]]) -> None:
@@ -50,6 +55,8 @@ async def ready(health_checks: HealthChecksDep) -> Response:
             group.start_soon(run, name, check)
     failing = {name: reason for name, reason in results.items() if reason}
     checks = {name: (reason or "ok") for name, reason in sorted(results.items())}
+    breakers = dict(breaker_states())
     if failing:
-        return problem(503, f"not ready: {', '.join(sorted(failing))} failing", slug="not-ready", checks=checks)
-    return Response({"status": "ready", "checks": checks})
+        return problem(503, f"not ready: {', '.join(sorted(failing))} failing", slug="not-ready", checks=checks,
+                       breakers=breakers)
+    return Response({"status": "ready", "checks": checks, "breakers": breakers})

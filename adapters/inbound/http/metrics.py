@@ -13,6 +13,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 # Pulled in so that one scrape reports the pipeline's metrics too, whichever process records them.
+from adapters.inbound.http.dependencies import BulkheadsDep
+from adapters.outbound import breakers as _breaker_metrics  # noqa: F401
 from adapters.outbound import metrics as _pipeline_metrics  # noqa: F401
 
 UNMATCHED = "<unmatched>"
@@ -55,10 +57,11 @@ def _registry() -> CollectorRegistry:
 
 
 @get(
-    "/metrics", tags=["operations"], security=[{}], sync_to_thread=True, media_type="text/plain",
+    "/metrics", tags=["operations"], security=[{}], media_type="text/plain",
     summary="Metrics", description="Prometheus text format (OpenMetrics if the Accept header asks for it).",
 )
-def metrics(request: Request) -> Response[bytes]:
+async def metrics(request: Request, bulkheads: BulkheadsDep) -> Response[bytes]:
     """Request counts and latencies by route and status, uploads, transcode durations, lags."""
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encode(_registry()), media_type=content_type)
+    # On the operations bulkhead's own threads: a scrape never waits behind the api's work.
+    return Response(await bulkheads.operations.run(lambda: encode(_registry())), media_type=content_type)

@@ -28,6 +28,7 @@ from application.errors import (
     UnsupportedMedia,
     ValidationError,
 )
+from application.status_feed import TooManyStreams
 
 logger = logging.getLogger("vodhub.http")
 
@@ -44,6 +45,7 @@ DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
     (UnsupportedMedia, 415, "unsupported-media-type"),
     (ValidationError, 422, "validation-error"),
     (TooManyAttempts, 429, "too-many-requests"),
+    (TooManyStreams, 429, "too-many-streams"),
     (Unavailable, 503, "backend-unavailable"),
     (DomainError, 422, "rule-violated"),
 )
@@ -84,10 +86,9 @@ def domain_error_handler(_: Request, error: DomainError) -> Response:
     if isinstance(error, ValidationError):
         extra["errors"] = [{"field": error.field, "message": error.message}]
     headers = _bearer_challenge(error) if status == 401 else None
-    if status == 503:
-        headers = {"Retry-After": str(RETRY_AFTER_S)}
-    if isinstance(error, TooManyAttempts):
-        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
+    if status in (429, 503):
+        # A breaker that is open, a full bulkhead or a spent budget knows when trying again makes sense.
+        headers = {"Retry-After": str(max(1, math.ceil(getattr(error, "retry_after_s", RETRY_AFTER_S))))}
     extra.update(getattr(error, "problem_extra", {}))
     return problem(status, str(error), slug=slug, headers=headers, **extra)
 

@@ -10,19 +10,28 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from anyio import to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from adapters.inbound.http.dependencies import ListingDep, PrincipalDep, StorageDep, StreamingDep, VideosDep
+from adapters.inbound.http.dependencies import (
+    BulkheadsDep,
+    ListingDep,
+    PrincipalDep,
+    StatusFeedDep,
+    StorageDep,
+    StreamingDep,
+    VideosDep,
+)
 from adapters.inbound.http.manifests import rebase_dash, rebase_hls
 from adapters.inbound.http.media import serve_object
 from adapters.inbound.http.multipart import upload_events
 from adapters.inbound.http.schemas import VideoPatchRequest
-from application.errors import NotFound, PayloadTooLarge, ValidationError
+from application.errors import PayloadTooLarge, ValidationError
 from application.listing import VideoPage
+from application.status_feed import ProcessingState
 from application.streaming import Streaming, StreamTarget, format_from_accept
 from application.videos import HistoryEntry, VideoView
 from domain.genres import GENRES
@@ -30,8 +39,7 @@ from domain.videos import FAILED, READY
 
 FINAL_STATUSES = (READY, FAILED)
 PROXIED_CACHE = "private, no-store"
-STATUS_POLL_S = 0.5
-MAX_EVENT_STREAM_S = 30 * 60  # bounds how long one client holds a poller
+MAX_EVENT_STREAM_S = 30 * 60  # bounds how long one client holds a stream
 # Room for the form's boundaries, part headers and text fields around the file itself.
 MULTIPART_OVERHEAD = 1024 * 1024
 
@@ -96,76 +104,75 @@ class VideosController(Controller):
         video = await videos.upload(principal, events)
         return Response(video, status_code=202, headers={"Location": f"/api/videos/{video.id}"})
 
-    @get("/{video_id:uuid}", sync_to_thread=True)
-    def get_video(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> VideoView:
+    @get("/{video_id:uuid}")
+    async def get_video(
+        self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep, bulkheads: BulkheadsDep,
+    ) -> VideoView:
         """One video; others' private videos are not found."""
-        return videos.get_video(principal, video_id)
+        return await bulkheads.event_store.run(videos.get_video, principal, video_id)
 
-    @patch("/{video_id:uuid}", sync_to_thread=True)
-    def edit_video(
-        self, video_id: FromPath[UUID], data: JSONBody[VideoPatchRequest], principal: PrincipalDep, videos: VideosDep
+    @patch("/{video_id:uuid}")
+    async def edit_video(
+        self, video_id: FromPath[UUID], data: JSONBody[VideoPatchRequest], principal: PrincipalDep, videos: VideosDep,
+        bulkheads: BulkheadsDep,
     ) -> VideoView:
         """Change title, description, tags, genre or visibility (owner, moderator, admin). A JSON merge
         patch: absent fields stay, null clears description, tags or genre (and is refused for the others)."""
         values, cleared = data.given()
-        return videos.edit_details(principal, video_id, **values, cleared=cleared)
+        return await bulkheads.event_store.run(
+            lambda: videos.edit_details(principal, video_id, **values, cleared=cleared))
 
-    @delete("/{video_id:uuid}", status_code=204, sync_to_thread=True)
-    def delete_video(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> None:
+    @delete("/{video_id:uuid}", status_code=204)
+    async def delete_video(
+        self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep, bulkheads: BulkheadsDep,
+    ) -> None:
         """Delete (owner, moderator, admin); its media is removed in the background."""
-        videos.delete_video(principal, video_id)
+        await bulkheads.event_store.run(videos.delete_video, principal, video_id)
 
-    @post("/{video_id:uuid}/retry", status_code=202, sync_to_thread=True)
-    def retry(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> VideoView:
+    @post("/{video_id:uuid}/retry", status_code=202)
+    async def retry(
+        self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep, bulkheads: BulkheadsDep,
+    ) -> VideoView:
         """Re-drive a failed video's processing (owner, moderator, admin); 409 unless it failed."""
-        return videos.retry(principal, video_id)
+        return await bulkheads.event_store.run(videos.retry, principal, video_id)
 
-    @get("/{video_id:uuid}/history", sync_to_thread=True)
-    def history(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> list[HistoryEntry]:
+    @get("/{video_id:uuid}/history")
+    async def history(
+        self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep, bulkheads: BulkheadsDep,
+    ) -> list[HistoryEntry]:
         """The video's domain events: its audit trail (owner, moderator, admin)."""
-        return videos.history(principal, video_id)
+        return await bulkheads.event_store.run(videos.history, principal, video_id)
 
     @get("/{video_id:uuid}/events")
-    async def status_events(self, video_id: FromPath[UUID], principal: PrincipalDep, videos: VideosDep) -> ServerSentEvent:
+    async def status_events(
+        self, video_id: FromPath[UUID], principal: PrincipalDep, status_feed: StatusFeedDep, bulkheads: BulkheadsDep,
+    ) -> ServerSentEvent:
         """Server-Sent Events of the status, the current one first, until it is ready or failed.
-        The stream also ends when the caller's token expires (reconnect with a fresh one)."""
-        status, progress, renditions = await to_thread.run_sync(videos.processing_state, principal, video_id)
+        The stream also ends when the caller's token expires (reconnect with a fresh one).
+        At most a few streams per user are open at once (429 beyond)."""
+        subscription = await status_feed.open(principal, video_id)
+        try:
+            state = await bulkheads.event_store.run(status_feed.visible_state, principal, video_id)
+        except BaseException:
+            status_feed.close(subscription)
+            raise
+        status_feed.watch_job(state, video_id)
         ends_at = min(principal.expires_at, datetime.now(UTC) + timedelta(seconds=MAX_EVENT_STREAM_S))
 
         async def changes() -> AsyncIterator[ServerSentEventMessage]:
-            current, shown, published = status, None, set()
-            yield ServerSentEventMessage(data=current, event="status")  # the first event, always
-            if current in FINAL_STATUSES:
-                return
-            state = (status, progress, renditions)
-            while True:
-                latest, done, streamable = state
-                for rendition in streamable:
-                    if rendition["name"] not in published:
-                        published.add(rendition["name"])
-                        data = {key: rendition[key] for key in ("name", "width", "height")}
-                        yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event="rendition")
-                if latest != current:  # after the renditions, so that `ready` comes last
-                    current = latest
-                    yield ServerSentEventMessage(data=current, event="status")
-                if latest == "processing" and done != shown:
-                    shown = done
-                    yield ServerSentEventMessage(data=msgspec.json.encode({"progress": done}).decode(), event="progress")
-                if current in FINAL_STATUSES or datetime.now(UTC) >= ends_at:
-                    return
-                await anyio.sleep(STATUS_POLL_S)
-                try:
-                    state = await to_thread.run_sync(videos.processing_state, principal, video_id)
-                except NotFound:
-                    yield ServerSentEventMessage(data="deleted", event="status")
-                    return
+            try:
+                async for message in status_messages(state, subscription.receive, ends_at):
+                    yield message
+            finally:
+                status_feed.close(subscription)
 
         return ServerSentEvent(changes())
 
     @get("/stream/{video_id:uuid}", status_code=302)
     async def stream(
         self, request: Request, video_id: FromPath[UUID], principal: PrincipalDep, streaming: StreamingDep,
-        storage: StorageDep, format: Annotated[str | None, QueryParameter(description="hls, dash or mp4")] = None,
+        storage: StorageDep, bulkheads: BulkheadsDep,
+        format: Annotated[str | None, QueryParameter(description="hls, dash or mp4")] = None,
         quality: Annotated[str, QueryParameter(description="240p…1080p or auto")] = "auto",
         delivery: Annotated[str, QueryParameter(description="redirect or proxy")] = "redirect",
     ) -> Response:
@@ -173,10 +180,40 @@ class VideosController(Controller):
         if delivery not in ("redirect", "proxy"):
             raise ValidationError("delivery", "redirect or proxy")
         fmt = format or format_from_accept(request.headers.get("accept"))
-        target = await to_thread.run_sync(streaming.stream, principal, video_id, fmt, quality)
+        target = await bulkheads.event_store.run(streaming.stream, principal, video_id, fmt, quality)
         if delivery == "redirect" and streaming.redirects:
             return Response(content=b"", status_code=302, headers={"Location": target.url, "Cache-Control": "no-store"})
         return await _proxy(request, storage, streaming, target)
+
+
+async def status_messages(
+    first: ProcessingState, states: MemoryObjectReceiveStream[ProcessingState], ends_at: datetime,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """The status first; then, for each new state, the renditions that became streamable, the
+    status if it changed (after the renditions, so that `ready` comes last) and the progress."""
+    current, shown, published = first.status, None, set()
+    yield ServerSentEventMessage(data=current, event="status")  # the first event, always
+    if current in FINAL_STATUSES:
+        return
+    state = first
+    while True:
+        for rendition in state.renditions:
+            if rendition["name"] not in published:
+                published.add(rendition["name"])
+                data = {key: rendition[key] for key in ("name", "width", "height")}
+                yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event="rendition")
+        if state.status != current:
+            current = state.status
+            yield ServerSentEventMessage(data=current, event="status")
+        if state.status == "processing" and state.progress != shown:
+            shown = state.progress
+            yield ServerSentEventMessage(data=msgspec.json.encode({"progress": shown}).decode(), event="progress")
+        if current in (*FINAL_STATUSES, "deleted"):
+            return
+        with anyio.move_on_after((ends_at - datetime.now(UTC)).total_seconds()):
+            state = await states.receive()
+            continue
+        return  # the token expired, or the stream's time is up
 
 
 async def _proxy(request: Request, storage: StorageDep, streaming: Streaming, target: StreamTarget) -> Response:
