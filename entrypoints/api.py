@@ -59,7 +59,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         listing=vodhub.listing, uploads=vodhub.uploads,
         health_checks=vodhub.health_checks, rate_limiter=vodhub.rate_limiter, rate_limits=vodhub.rate_limits,
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
-        max_request_bytes=vodhub.settings.max_request_bytes,
+        max_request_bytes=vodhub.settings.max_request_bytes, max_header_bytes=vodhub.settings.max_header_bytes,
         upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
         engagement=vodhub.engagement, beacon=vodhub.beacon, media_origins=origin_of(vodhub.settings.cdn_base_url),
         lifespan=[run_background] if tasks else [],

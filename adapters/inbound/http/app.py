@@ -65,7 +65,7 @@ def create_app(
     debug: bool = False, rate_limiter: RateLimiter | None = None, rate_limits: RateLimits | None = None,
     cors_origins: Sequence[str] = ("*",), max_request_bytes: int = 1024 * 1024,
     upload_read_timeout_s: float = 60.0, webhooks: Webhooks | None = None, engagement: Engagement | None = None,
-    beacon: ViewBeacon | None = None, media_origins: Sequence[str] = (),
+    beacon: ViewBeacon | None = None, media_origins: Sequence[str] = (), max_header_bytes: int = 16 * 1024,
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
     `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off. The web
@@ -105,7 +105,6 @@ def create_app(
             "principal": Provide(principal_provider(rate_limiting)),
         },
         middleware=[DefineMiddleware(RateLimitMiddleware, rate_limiting=rate_limiting)],
-        cors_config=cors_config(cors_origins),
         on_shutdown=[rate_limiting.aclose],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
@@ -114,4 +113,4 @@ def create_app(
         request_max_body_size=max_request_bytes,  # uploads stream and have their own limit
         state=State({"upload_read_timeout_s": upload_read_timeout_s}),
     )
-    return observe_requests(app)
+    return observe_requests(app, cors=cors_config(cors_origins), max_header_bytes=max_header_bytes)

@@ -2,36 +2,93 @@
 access-log line and the request metrics.
 
 Litestar runs app-level middleware only after routing, so 404s, 405s and CORS preflights
-would pass it by; this wraps the app's whole ASGI handler instead (`observe_requests`)."""
+would pass it by; this wraps the app's whole ASGI handler instead (`observe_requests`).
+It is plain ASGI and runs on every request, so it does the least it can: one clock read at
+each end, shared by the log and the metrics; the response's header list extended in place;
+request ids from a counter rather than the system's random source."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
-from collections.abc import Iterable
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.inbound.http.metrics import record_request
-from adapters.inbound.http.middleware.access_log import access_log
+from adapters.inbound.http.middleware.access_log import ACCESS_LOGGER, access_log
 from adapters.inbound.http.middleware.state import RATE, REQUEST_ID, USER, client_address, rate_limit_headers
+from adapters.inbound.http.problems import problem
 
 REQUEST_ID_HEADER = b"x-request-id"
+ORIGIN_HEADER = b"origin"
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
+SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+RATE_LIMIT_LIMIT = b"ratelimit-limit"
+
+# 32 hex digits, unique per process and request: a random prefix and a counter.
+_REQUEST_ID_PREFIX = os.urandom(8).hex()
+_request_numbers = itertools.count()
 
 
-def observe_requests(app: Litestar) -> Litestar:
-    """Wrap the app's outermost ASGI handler (inside Litestar's own entry point) with ObserveRequests."""
-    app.asgi_handler = ObserveRequests(app.asgi_handler)
+def observe_requests(app: Litestar, cors: CORSConfig | None = None, max_header_bytes: int = 16 * 1024) -> Litestar:
+    """Wrap the app's outermost ASGI handler (inside Litestar's own entry point) with
+    ObserveRequests, and with Litestar's CORS handling for requests that carry an Origin."""
+    handler = app.asgi_handler
+    if cors is not None:
+        handler = CorsForBrowsers(handler, cors)
+    app.asgi_handler = ObserveRequests(LimitHeaderBytes(handler, max_header_bytes))
     return app
+
+
+class LimitHeaderBytes:
+    """431 when the request line and headers exceed VODHUB_MAX_HEADER_BYTES: httptools, unlike
+    h11, sets no bound of its own."""
+
+    __slots__ = ("app", "max_bytes")
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        for name, value in scope["headers"]:
+            size += len(name) + len(value) + 4  # ": " and CRLF
+        if size <= self.max_bytes:
+            await self.app(scope, receive, send)
+            return
+        response = problem(431, f"the request line and headers exceed {self.max_bytes} bytes")
+        request = scope["litestar_app"].request_class(scope=scope, receive=receive, send=send)
+        await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+
+class CorsForBrowsers:
+    """Litestar's CORSMiddleware, entered only by requests with an Origin header (browsers'
+    cross-origin ones): the rest, the gateway's and players' alike, skip its header parsing."""
+
+    __slots__ = ("app", "cors")
+
+    def __init__(self, app: ASGIApp, config: CORSConfig) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, config)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        for name, _ in scope["headers"]:
+            if name == ORIGIN_HEADER:
+                await self.cors(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def request_id_of(scope: Scope) -> str:
@@ -39,21 +96,33 @@ def request_id_of(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and SANE_REQUEST_ID.fullmatch(value):
             return value.decode("ascii")
-    return uuid.uuid4().hex
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
-def _response_headers(headers: Iterable[tuple[bytes, bytes]], state: dict) -> list[tuple[bytes, bytes]]:
-    headers = [(name, value) for name, value in headers if name.lower() != REQUEST_ID_HEADER]
-    present = {name.lower() for name, _ in headers}
+def _add_response_headers(message: Message, state: dict) -> None:
+    """Our headers onto the response's own list (a copy only if it is not a list)."""
+    headers = message.get("headers")
+    headers = [] if headers is None else headers if type(headers) is list else list(headers)
+    present = set()
+    for index in range(len(headers) - 1, -1, -1):
+        name = headers[index][0].lower()
+        if name == REQUEST_ID_HEADER:
+            del headers[index]
+        else:
+            present.add(name)
     headers.append((REQUEST_ID_HEADER, state[REQUEST_ID].encode("ascii")))
-    headers.extend(header for header in SECURITY_HEADERS if header[0] not in present)
-    if RATE in state and b"ratelimit-limit" not in present:  # a 429 carries them already
+    for header in SECURITY_HEADERS:
+        if header[0] not in present:
+            headers.append(header)
+    if RATE in state and RATE_LIMIT_LIMIT not in present:  # a 429 carries them already
         rate_headers = rate_limit_headers(*state[RATE])
         headers.extend((name.lower().encode(), value.encode()) for name, value in rate_headers.items())
-    return headers
+    message["headers"] = headers
 
 
 class ObserveRequests:
+    __slots__ = ("app",)
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -62,21 +131,25 @@ class ObserveRequests:
             await self.app(scope, receive, send)
             return
         started, path = time.perf_counter(), scope["path"]  # the router rewrites scope["path"]
-        state = scope.setdefault("state", {})
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
         state[REQUEST_ID] = request_id_of(scope)
         status, bytes_in = 500, 0  # 500 unless a response starts: the app failed before answering
 
         async def counting_receive() -> Message:
             nonlocal bytes_in
             message = await receive()
-            bytes_in += len(message.get("body", b""))
+            body = message.get("body")
+            if body:
+                bytes_in += len(body)
             return message
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": _response_headers(message.get("headers", ()), state)}
+                _add_response_headers(message, state)
             await send(message)
 
         try:
@@ -97,4 +170,9 @@ def _log_access(scope: Scope, path: str, route: str | None, status: int, seconds
         "status": status, "duration_ms": round(seconds * 1000, 2), "user": state.get(USER),
         "client": client_address(scope), "bytes_in": bytes_in,
     }
-    access_log.info("%s %s %d", scope["method"], path, status, extra={"fields": fields})
+    # As access_log.info(...) would, less the search of the call stack for the caller's
+    # file and line, which the JSON line does not show.
+    record = access_log.makeRecord(
+        ACCESS_LOGGER, logging.INFO, "", 0, "%s %s %d", (scope["method"], path, status), None, extra={"fields": fields},
+    )
+    access_log.handle(record)
