@@ -22,6 +22,7 @@ from application.ports import (
     RevocationList,
     TokenIssuer,
 )
+from application.verified_tokens import VerifiedTokens
 from domain.users import (
     FIRST_ADMIN,
     UniqueIndex,
@@ -107,6 +108,7 @@ class Accounts(Application):
         super().__init__(env=env)
         self.hasher = hasher
         self.tokens = tokens
+        self.verified_tokens = VerifiedTokens(tokens, clock)
         self.refresh_tokens = refresh_tokens
         self.revocations = revocations
         self.clock = clock
@@ -183,13 +185,21 @@ class Accounts(Application):
 
     def authenticate(self, access_token: str) -> Principal:
         """The caller behind a valid, unrevoked access token; raises InvalidToken otherwise."""
-        claims = self.tokens.verify(access_token)
+        claims = self.verified_tokens.verify(access_token)
         if self.revocations.is_revoked(claims.token_id, _session_key(claims.session_id)):
             raise InvalidToken("token was revoked")
         return Principal(
             user_id=claims.subject, username=claims.username, roles=claims.roles,
             token_id=claims.token_id, session_id=claims.session_id, expires_at=claims.expires_at,
         )
+
+    def authenticate_without_io(self, access_token: str) -> Principal | None:
+        """authenticate, when it can answer from this process's memory alone (a token verified
+        before, a revocation list mirrored here), so that a caller on an event loop need not move
+        it to a thread; None when it cannot."""
+        if not (self.verified_tokens.knows(access_token) and self.revocations.answers_without_io()):
+            return None
+        return self.authenticate(access_token)
 
     def logout(self, principal: Principal) -> None:
         """Revoke the presented access token and every refresh token of its session."""

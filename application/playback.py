@@ -70,6 +70,16 @@ class PlaybackCache:
         self.cache.set(f"video:{video_id}", msgspec.msgpack.encode(info), INFO_TTL_S)
         return info
 
+    def known_info(self, video_id: UUID) -> PlaybackInfo | None:
+        """info, if this process holds it (no I/O); None otherwise."""
+        cached = self.cache.peek(f"video:{video_id}")
+        return None if cached is None else msgspec.msgpack.decode(cached, type=PlaybackInfo)
+
+    def known_manifest(self, key: str) -> CachedFile | None:
+        """manifest, if this process holds it (no I/O); None otherwise."""
+        cached = self.cache.peek(f"manifest:{key}")
+        return None if cached is None else msgspec.msgpack.decode(cached, type=CachedFile)
+
     def manifest(self, key: str) -> CachedFile | None:
         """A manifest's bytes and validators. key names its version (see manifest_version): a
         manifest is rewritten only when the video's renditions change; a deleted video's are

@@ -88,7 +88,10 @@ class RevocationList(Protocol):
         """Refuse access tokens carrying this id (jti, or session) until they would expire anyway."""
 
     def is_revoked(self, *token_ids: str) -> bool:
-        """Whether any of these ids (a jti, a session) was revoked; one round trip."""
+        """Whether any of these ids (a jti, a session) was revoked; one round trip at most."""
+
+    def answers_without_io(self) -> bool:
+        """Whether is_revoked answers from this process's memory right now (no round trip)."""
 
 
 class PlaybackTokens(Protocol):
@@ -245,6 +248,9 @@ class Cache(Protocol):
 
     def delete(self, *keys: str) -> None:
         """Forget the keys."""
+
+    def peek(self, key: str) -> bytes | None:
+        """The value if this process holds it, without any I/O; None otherwise (then ask get)."""
 
 
 # --- messaging ---------------------------------------------------------------

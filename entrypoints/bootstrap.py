@@ -100,8 +100,9 @@ def bootstrap(
     health_checks: dict[str, HealthCheck] = {}
     closers: list[Callable[[], None]] = []
     redis_client = _redis_client(settings, health_checks, closers)
+    channel = _invalidation_channel(settings, redis_client, closers)
     if revocations is None or refresh_tokens is None:
-        revocations, refresh_tokens = _token_stores(settings, redis_client, clock)
+        revocations, refresh_tokens = _token_stores(settings, redis_client, clock, channel)
     with schema_creation_lock(settings.database_url):
         signing_key = _signing_key(settings)
         tokens = JwtTokenIssuer(signing_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock)
@@ -141,7 +142,7 @@ def bootstrap(
         videos.figures = AudienceFigures(catalog)
         engagement = Engagement(videos, catalog, catalog, listing, clock, ids)
         health_checks["read_model"] = _read_model_check(catalog)
-        playback = PlaybackCache(videos, _cache(settings, redis_client))
+        playback = PlaybackCache(videos, _cache(settings, redis_client, channel))
         videos.on_change.append(playback.invalidate)
         streaming = Streaming(playback, links, redirects=settings.stream_redirects)
         if webhook_store is None:
@@ -262,21 +263,38 @@ def _redis_client(
     return client
 
 
-def _token_stores(settings: Settings, client: Any, clock: Clock) -> tuple[RevocationList, RefreshTokenStore]:
+def _invalidation_channel(settings: Settings, client: Any, closers: list[Callable[[], None]]) -> Any:
+    """Lets each process keep near copies of the cache and the revocation list (see
+    adapters/outbound/redis_invalidations.py); its own connection, which pub/sub holds."""
+    if client is None:
+        return None
+    from adapters.outbound.redis_client import connect
+    from adapters.outbound.redis_invalidations import InvalidationChannel
+
+    subscriber = connect(settings.redis_url)
+    channel = InvalidationChannel(subscriber, settings.redis_prefix)
+    closers.extend([subscriber.close, channel.close])  # run in reverse: the thread stops first
+    return channel
+
+
+def _token_stores(
+    settings: Settings, client: Any, clock: Clock, channel: Any = None,
+) -> tuple[RevocationList, RefreshTokenStore]:
     if client is None:
         return InMemoryRevocationList(clock), InMemoryRefreshTokenStore(clock)
     from adapters.outbound.redis_tokens import RedisRefreshTokenStore, RedisRevocationList
 
     prefix = settings.redis_prefix
-    return RedisRevocationList(client, clock, prefix), RedisRefreshTokenStore(client, clock, prefix)
+    return RedisRevocationList(client, clock, prefix, channel), RedisRefreshTokenStore(client, clock, prefix)
 
 
-def _cache(settings: Settings, client: Any) -> Cache:
+def _cache(settings: Settings, client: Any, channel: Any = None) -> Cache:
     if client is None:
         return InMemoryCache()
-    from adapters.outbound.cache import RedisCache
+    from adapters.outbound.cache import NearCache, RedisCache
 
-    return RedisCache(client, settings.redis_prefix)
+    remote = RedisCache(client, settings.redis_prefix)
+    return NearCache(remote, channel) if channel is not None else remote
 
 
 def _view_dedup(settings: Settings, client: Any) -> ViewDedup:

@@ -12,6 +12,7 @@ from uuid import UUID
 import redis
 from redis.exceptions import RedisError
 
+from adapters.outbound.redis_invalidations import InvalidationChannel
 from application.errors import Unavailable
 from application.ports import Clock, RefreshGrant
 
@@ -56,18 +57,42 @@ def _expire_at(until: datetime) -> int:
 
 
 class RedisRevocationList:
-    def __init__(self, client: redis.Redis, clock: Clock, prefix: str = "vodhub:") -> None:
+    """With an invalidation channel, each process also mirrors the list (it is short: ids
+    revoked within the access-token lifetime): is_revoked then answers from memory while the
+    channel is up, and every revoke is published to all processes as it is written."""
+
+    KIND = "revoked"
+
+    def __init__(
+        self, client: redis.Redis, clock: Clock, prefix: str = "vodhub:", channel: InvalidationChannel | None = None,
+    ) -> None:
         self._redis = client
         self._clock = clock
         self._prefix = f"{prefix}revoked:"
+        self._channel_name = f"{prefix}invalidations"
         self._outage = _Outage()
+        self._channel = channel
+        self._mirror: dict[str, int] = {}  # id -> Unix seconds it stays revoked until
+        if channel is not None:
+            channel.listen(self.KIND, self)
 
     @_fails_closed
     def revoke(self, token_id: str, until: datetime) -> None:
         if until > self._clock.now():
-            self._redis.set(self._prefix + token_id, b"1", exat=_expire_at(until))
+            expire_at = _expire_at(until)
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(self._prefix + token_id, b"1", exat=expire_at)
+                pipe.publish(self._channel_name, f"{self.KIND}:{expire_at} {token_id}")
+                pipe.execute()
+            self._remember(token_id, expire_at)  # this process knows before the message returns
+
+    def answers_without_io(self) -> bool:
+        return self._channel is not None and self._channel.live
 
     def is_revoked(self, *token_ids: str) -> bool:
+        if self.answers_without_io():
+            now = self._clock.now().timestamp()
+            return any(self._mirror.get(token_id, 0) > now for token_id in token_ids)
         try:
             revoked = bool(self._redis.exists(*(self._prefix + token_id for token_id in token_ids)))
         except RedisError as error:
@@ -75,6 +100,28 @@ class RedisRevocationList:
             return False
         self._outage.recovered()
         return revoked
+
+    def resync(self) -> None:
+        """Read the whole list again (the channel was down: revocations may have been missed)."""
+        keys = list(self._redis.scan_iter(match=self._prefix + "*", count=1000))
+        with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.ttl(key)
+            lives = pipe.execute()
+        now = int(self._clock.now().timestamp())
+        start = len(self._prefix)
+        self._mirror = {key.decode()[start:]: now + life + 1 for key, life in zip(keys, lives, strict=True) if life > 0}
+
+    def invalidated(self, kind: str, payload: str) -> None:
+        expire_at, _, token_id = payload.partition(" ")
+        self._remember(token_id, int(expire_at))
+
+    def _remember(self, token_id: str, expire_at: int) -> None:
+        mirror = self._mirror
+        mirror[token_id] = max(expire_at, mirror.get(token_id, 0))
+        if len(mirror) % 1024 == 0:  # now and then, forget what has expired
+            now = self._clock.now().timestamp()
+            self._mirror = {key: until for key, until in mirror.items() if until > now}
 
 
 class RedisRefreshTokenStore:

@@ -102,9 +102,14 @@ async def serve_object(request: Request, storage: ObjectStorage, key: str, cache
 
 async def _media(request: Request, streaming: Streaming, storage: ObjectStorage, *, body: bool) -> Response:
     token, video_id, name = split_media_path(request)
-    file = await to_thread.run_sync(streaming.media_file, video_id, name, token)
+    # Warm requests answer from memory, on the loop; the rest wait on the event store or Redis in a thread.
+    file = streaming.known_media_file(video_id, name, token) or await to_thread.run_sync(
+        streaming.media_file, video_id, name, token,
+    )
     if name.endswith(MANIFEST_SUFFIXES):
-        manifest = await cached_manifest(streaming.playback, storage, file.key, file.version)
+        manifest = streaming.playback.known_manifest(f"{file.key}@{file.version}") or await cached_manifest(
+            streaming.playback, storage, file.key, file.version,
+        )
         return _manifest_response(request, manifest, cache_control(file, name), body=body)
     return await serve_object(request, storage, file.key, cache_control(file, name), body=body)
 

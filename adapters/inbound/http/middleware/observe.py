@@ -21,7 +21,7 @@ from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.inbound.http.metrics import record_request
-from adapters.inbound.http.middleware.access_log import ACCESS_LOGGER, access_log
+from adapters.inbound.http.middleware.access_log import access_log, log_access
 from adapters.inbound.http.middleware.state import RATE, REQUEST_ID, USER, client_address, rate_limit_headers
 from adapters.inbound.http.problems import problem
 
@@ -170,9 +170,4 @@ def _log_access(scope: Scope, path: str, route: str | None, status: int, seconds
         "status": status, "duration_ms": round(seconds * 1000, 2), "user": state.get(USER),
         "client": client_address(scope), "bytes_in": bytes_in,
     }
-    # As access_log.info(...) would, less the search of the call stack for the caller's
-    # file and line, which the JSON line does not show.
-    record = access_log.makeRecord(
-        ACCESS_LOGGER, logging.INFO, "", 0, "%s %s %d", (scope["method"], path, status), None, extra={"fields": fields},
-    )
-    access_log.handle(record)
+    log_access(f"{scope['method']} {path} {status}", fields)
