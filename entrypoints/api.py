@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import ExitStack, asynccontextmanager
 
@@ -65,13 +64,5 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         engagement=vodhub.engagement, beacon=vodhub.beacon, media_origins=origin_of(vodhub.settings.cdn_base_url),
         lifespan=[run_background] if tasks else [],
     )
-    app.on_startup.append(_freeze_startup_objects)
     app.on_shutdown.append(vodhub.close)
     return app
-
-
-def _freeze_startup_objects() -> None:
-    """Everything built at startup (modules, the app, pools) lives as long as the process: out of
-    the collector's reach, a full collection no longer walks it while requests wait."""
-    gc.collect()
-    gc.freeze()

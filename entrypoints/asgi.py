@@ -11,4 +11,8 @@ from entrypoints.settings import Settings
 
 def api() -> Litestar:
     """`vodhub api` in one worker process: its own connections, caches and background tasks."""
-    return build_api(bootstrap(Settings.from_env()))
+    from entrypoints.cli import freeze_startup_objects
+
+    app = build_api(bootstrap(Settings.from_env()))
+    freeze_startup_objects()
+    return app

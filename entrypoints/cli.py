@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import tempfile
@@ -24,6 +25,9 @@ logger = logging.getLogger("vodhub")
 # uvicorn on uvloop and httptools: measured against granian with vodhub's own app, both served
 # /health/live at the same rate (the app's path is the cost, not the server), and uvicorn keeps
 # FORWARDED_ALLOW_IPS, which the client address behind a proxy depends on.
+# A worker bootstraps its own app before it answers the supervisor; uvicorn's default 5 s
+# restarts it in a loop on a busy machine.
+WORKER_START_TIMEOUT_S = 120
 SERVER_OPTIONS = {"loop": "uvloop", "http": "httptools", "access_log": False, "timeout_keep_alive": 5}
 
 
@@ -33,10 +37,18 @@ def _serve(app: Litestar | str, settings: Settings, workers: int = 1) -> None:
     (vodhub.access); uvicorn's would repeat it."""
     if workers > 1:
         share_metrics_between_workers()
+    freeze_startup_objects()
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), workers=workers,
-        factory=isinstance(app, str), **SERVER_OPTIONS,
+        factory=isinstance(app, str), timeout_worker_healthcheck=WORKER_START_TIMEOUT_S, **SERVER_OPTIONS,
     )
+
+
+def freeze_startup_objects() -> None:
+    """What is built before serving (modules, the app, its pools) lives as long as the process:
+    out of the collector's reach, a full collection no longer walks it while requests wait."""
+    gc.collect()
+    gc.freeze()
 
 
 def share_metrics_between_workers() -> None:

@@ -16,7 +16,7 @@ import redis
 
 logger = logging.getLogger("vodhub.invalidations")
 RETRY_S = 1.0
-POLL_S = 1.0
+POLL_S = 0.5  # how soon close() is noticed
 
 
 class Listener(Protocol):
