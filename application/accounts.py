@@ -185,21 +185,24 @@ class Accounts(Application):
 
     def authenticate(self, access_token: str) -> Principal:
         """The caller behind a valid, unrevoked access token; raises InvalidToken otherwise."""
-        claims = self.verified_tokens.verify(access_token)
+        return self._unrevoked(self.verified_tokens.verify(access_token))
+
+    def authenticate_without_io(self, access_token: str) -> Principal | None:
+        """authenticate, when it can answer from this process's memory alone (a token verified
+        before, a revocation list mirrored here), so that a caller on an event loop need not move
+        it to a thread; None when it cannot."""
+        if not self.revocations.answers_without_io():
+            return None
+        claims = self.verified_tokens.known(access_token)
+        return None if claims is None else self._unrevoked(claims)
+
+    def _unrevoked(self, claims: AccessClaims) -> Principal:
         if self.revocations.is_revoked(claims.token_id, _session_key(claims.session_id)):
             raise InvalidToken("token was revoked")
         return Principal(
             user_id=claims.subject, username=claims.username, roles=claims.roles,
             token_id=claims.token_id, session_id=claims.session_id, expires_at=claims.expires_at,
         )
-
-    def authenticate_without_io(self, access_token: str) -> Principal | None:
-        """authenticate, when it can answer from this process's memory alone (a token verified
-        before, a revocation list mirrored here), so that a caller on an event loop need not move
-        it to a thread; None when it cannot."""
-        if not (self.verified_tokens.knows(access_token) and self.revocations.answers_without_io()):
-            return None
-        return self.authenticate(access_token)
 
     def logout(self, principal: Principal) -> None:
         """Revoke the presented access token and every refresh token of its session."""

@@ -26,8 +26,17 @@ class VerifiedTokens:
 
     def knows(self, token: str) -> bool:
         """Whether verify would answer from memory (the token was verified and has not expired)."""
-        claims = self._claims.get(hashlib.sha256(token.encode()).digest())
-        return claims is not None and claims.expires_at > self._clock.now()
+        return self.known(token) is not None
+
+    def known(self, token: str) -> AccessClaims | None:
+        """The claims of a token verified before and not expired; None otherwise."""
+        key = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            claims = self._claims.get(key)
+            if claims is None or claims.expires_at <= self._clock.now():
+                return None
+            self._claims.move_to_end(key)
+            return claims
 
     def verify(self, token: str) -> AccessClaims:
         """The token's claims; raises InvalidToken as TokenIssuer.verify does."""

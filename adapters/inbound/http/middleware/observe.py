@@ -33,7 +33,6 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
-SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 RATE_LIMIT_LIMIT = b"ratelimit-limit"
 
 # 32 hex digits, unique per process and request: a random prefix and a counter.
@@ -42,60 +41,13 @@ _request_numbers = itertools.count()
 
 
 def observe_requests(app: Litestar, cors: CORSConfig | None = None, max_header_bytes: int = 16 * 1024) -> Litestar:
-    """Wrap the app's outermost ASGI handler (inside Litestar's own entry point) with
-    ObserveRequests, and with Litestar's CORS handling for requests that carry an Origin."""
-    handler = app.asgi_handler
-    if cors is not None:
-        handler = CorsForBrowsers(handler, cors)
-    app.asgi_handler = ObserveRequests(LimitHeaderBytes(handler, max_header_bytes))
+    """Wrap the app's outermost ASGI handler (inside Litestar's own entry point) with ObserveRequests."""
+    app.asgi_handler = ObserveRequests(app.asgi_handler, cors, max_header_bytes)
     return app
 
 
-class LimitHeaderBytes:
-    """431 when the request line and headers exceed VODHUB_MAX_HEADER_BYTES: httptools, unlike
-    h11, sets no bound of its own."""
-
-    __slots__ = ("app", "max_bytes")
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-        for name, value in scope["headers"]:
-            size += len(name) + len(value) + 4  # ": " and CRLF
-        if size <= self.max_bytes:
-            await self.app(scope, receive, send)
-            return
-        response = problem(431, f"the request line and headers exceed {self.max_bytes} bytes")
-        request = scope["litestar_app"].request_class(scope=scope, receive=receive, send=send)
-        await response.to_asgi_response(app=None, request=request)(scope, receive, send)
-
-
-class CorsForBrowsers:
-    """Litestar's CORSMiddleware, entered only by requests with an Origin header (browsers'
-    cross-origin ones): the rest, the gateway's and players' alike, skip its header parsing."""
-
-    __slots__ = ("app", "cors")
-
-    def __init__(self, app: ASGIApp, config: CORSConfig) -> None:
-        self.app = app
-        self.cors = CORSMiddleware(app, config)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        for name, _ in scope["headers"]:
-            if name == ORIGIN_HEADER:
-                await self.cors(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def request_id_of(scope: Scope) -> str:
-    """The caller's X-Request-ID if it is sane (1-128 of [A-Za-z0-9._-]), else a new one."""
-    for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER and SANE_REQUEST_ID.fullmatch(value):
-            return value.decode("ascii")
+def _new_request_id() -> str:
+    """A caller's sane X-Request-ID (1-128 of [A-Za-z0-9._-]) is kept; else this one."""
     return f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
@@ -121,10 +73,17 @@ def _add_response_headers(message: Message, state: dict) -> None:
 
 
 class ObserveRequests:
-    __slots__ = ("app",)
+    """Also, from one pass over the request's headers: 431 past VODHUB_MAX_HEADER_BYTES
+    (httptools, unlike h11, sets no bound of its own), and Litestar's CORS middleware for
+    requests with an Origin only (browsers' cross-origin ones): the rest, the gateway's and
+    players' alike, skip its header parsing."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    __slots__ = ("app", "cors_app", "max_header_bytes")
+
+    def __init__(self, app: ASGIApp, cors: CORSConfig | None = None, max_header_bytes: int = 16 * 1024) -> None:
         self.app = app
+        self.cors_app = CORSMiddleware(app, cors) if cors is not None else app
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,7 +93,15 @@ class ObserveRequests:
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
-        state[REQUEST_ID] = request_id_of(scope)
+        app, request_id = self.app, None
+        header_bytes = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        for name, value in scope["headers"]:
+            header_bytes += len(name) + len(value) + 4  # ": " and CRLF
+            if name == REQUEST_ID_HEADER and request_id is None and SANE_REQUEST_ID.fullmatch(value):
+                request_id = value.decode("ascii")
+            elif name == ORIGIN_HEADER:
+                app = self.cors_app
+        state[REQUEST_ID] = request_id or _new_request_id()
         status, bytes_in = 500, 0  # 500 unless a response starts: the app failed before answering
 
         async def counting_receive() -> Message:
@@ -153,12 +120,23 @@ class ObserveRequests:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, send_with_headers)
+            if header_bytes > self.max_header_bytes:
+                app = _headers_too_large(self.max_header_bytes)
+            await app(scope, counting_receive, send_with_headers)
         finally:
             seconds = time.perf_counter() - started
             route = scope.get("path_template") or None
             record_request(scope["method"], route, status, seconds, bytes_in)
             _log_access(scope, path, route, status, seconds, bytes_in)
+
+
+def _headers_too_large(max_bytes: int) -> ASGIApp:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(431, f"the request line and headers exceed {max_bytes} bytes")
+        request = scope["litestar_app"].request_class(scope=scope, receive=receive, send=send)
+        await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+    return answer
 
 
 def _log_access(scope: Scope, path: str, route: str | None, status: int, seconds: float, bytes_in: int) -> None:
