@@ -326,7 +326,7 @@ class LocalObjectStorage(ObstoreObjectStorage):
         times faster than through obstore's stream of small pieces."""
         if end is not None and end <= start:
             return
-        if ".." in key.split("/"):
+        if key.startswith("/") or ".." in key.split("/"):  # obstore's keys never leave the root either
             raise FileNotFoundError(key)
         fd = await to_thread.run_sync(os.open, self._root / key, os.O_RDONLY)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from uuid import UUID
 
@@ -29,7 +31,7 @@ def split_media_path(request: Request) -> tuple[str | None, UUID, str]:
     raw_path = request.scope.get("raw_path", b"").decode("latin-1").lower()
     if "%2f" in raw_path or "%5c" in raw_path:  # an encoded slash would smuggle a path segment
         raise NotFound("no such media file")
-    parts = request.url.path.removeprefix("/media/").split("/")
+    parts = request.scope["path"].removeprefix("/media/").split("/")
     token = None
     if parts[0] == "t" and len(parts) >= 3:
         token, parts = parts[1], parts[2:]
@@ -110,7 +112,7 @@ async def _media(request: Request, streaming: Streaming, storage: ObjectStorage,
         manifest = streaming.playback.known_manifest(f"{file.key}@{file.version}") or await cached_manifest(
             streaming.playback, storage, file.key, file.version,
         )
-        return _manifest_response(request, manifest, cache_control(file, name), body=body)
+        return _manifest_response(request, manifest, cache_control(file, name), media_type(name), body=body)
     return await serve_object(request, storage, file.key, cache_control(file, name), body=body)
 
 
@@ -130,17 +132,22 @@ async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: 
     return cached
 
 
-def _manifest_response(request: Request, manifest: CachedFile, cache: str, *, body: bool) -> Response:
+@functools.lru_cache(maxsize=1024)
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment, usegmt=True)
+
+
+def _manifest_response(request: Request, manifest: CachedFile, cache: str, content_type: str, *, body: bool) -> Response:
     """Whole manifests only: a server may ignore Range, and manifests are a few KiB."""
     headers = {"ETag": manifest.etag, "Cache-Control": cache}
     if manifest.last_modified:
-        headers["Last-Modified"] = format_datetime(manifest.last_modified, usegmt=True)
+        headers["Last-Modified"] = _http_date(manifest.last_modified)
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and _etag_matches(if_none_match, manifest.etag):
         return Response(content=b"", status_code=304, headers=headers)
     headers["Content-Length"] = str(len(manifest.data))
     content = manifest.data if body else b""
-    return Response(content=content, status_code=200, headers=headers, media_type=media_type(request.url.path))
+    return Response(content=content, status_code=200, headers=headers, media_type=content_type)
 
 
 @get("/media/{rest:path}", tags=["streaming"], security=[{}])
