@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.inbound.http.audience import AudienceController, CommentsController, HistoryController
 from adapters.inbound.http.auth import AuthController, jwks
+from adapters.inbound.http.dependencies import MediaSources
 from adapters.inbound.http.health import HealthChecks, live, ready
 from adapters.inbound.http.media import get_media, head_media
 from adapters.inbound.http.metrics import metrics
@@ -97,6 +98,7 @@ def create_app(
             "listing": _constant(listing),
             "streaming": _constant(streaming),
             "storage": _constant(storage),
+            "media": _constant(MediaSources(streaming, storage)),
             "uploads": _constant(uploads),
             "webhooks": _constant(webhooks),
             "engagement": _constant(engagement),

@@ -11,7 +11,7 @@ from anyio import to_thread
 from litestar import Request, Response, get, head
 from litestar.response import Stream
 
-from adapters.inbound.http.dependencies import StorageDep, StreamingDep
+from adapters.inbound.http.dependencies import MediaDep
 from adapters.inbound.http.problems import problem
 from adapters.inbound.http.ranges import Unsatisfiable, parse_range
 from application.errors import NotFound
@@ -132,6 +132,13 @@ async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: 
     return cached
 
 
+def _header(request: Request, name: bytes) -> str | None:
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 @functools.lru_cache(maxsize=1024)
 def _http_date(moment: datetime) -> str:
     return format_datetime(moment, usegmt=True)
@@ -142,7 +149,7 @@ def _manifest_response(request: Request, manifest: CachedFile, cache: str, conte
     headers = {"ETag": manifest.etag, "Cache-Control": cache}
     if manifest.last_modified:
         headers["Last-Modified"] = _http_date(manifest.last_modified)
-    if_none_match = request.headers.get("if-none-match")
+    if_none_match = _header(request, b"if-none-match")  # not request.headers: it decodes them all
     if if_none_match and _etag_matches(if_none_match, manifest.etag):
         return Response(content=b"", status_code=304, headers=headers)
     headers["Content-Length"] = str(len(manifest.data))
@@ -151,12 +158,12 @@ def _manifest_response(request: Request, manifest: CachedFile, cache: str, conte
 
 
 @get("/media/{rest:path}", tags=["streaming"], security=[{}])
-async def get_media(request: Request, streaming: StreamingDep, storage: StorageDep) -> Response:
+async def get_media(request: Request, media: MediaDep) -> Response:
     """Media bytes of ready videos; `Range`, `If-None-Match` and `If-Range` are honoured."""
-    return await _media(request, streaming, storage, body=True)
+    return await _media(request, media.streaming, media.storage, body=True)
 
 
 @head("/media/{rest:path}", tags=["streaming"], security=[{}])
-async def head_media(request: Request, streaming: StreamingDep, storage: StorageDep) -> Response[None]:
+async def head_media(request: Request, media: MediaDep) -> Response[None]:
     """The headers GET would send."""
-    return await _media(request, streaming, storage, body=False)
+    return await _media(request, media.streaming, media.storage, body=False)
