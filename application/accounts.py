@@ -23,6 +23,7 @@ from application.ports import (
     TokenIssuer,
 )
 from application.rate_limits import LoginBudget
+from application.verified_tokens import VerifiedTokens
 from domain.users import (
     FIRST_ADMIN,
     UniqueIndex,
@@ -114,6 +115,7 @@ class Accounts(Application):
         super().__init__(env=env)
         self.hasher = hasher
         self.tokens = tokens
+        self.verified_tokens = VerifiedTokens(tokens, clock)
         self.refresh_tokens = refresh_tokens
         self.revocations = revocations
         self.clock = clock
@@ -206,7 +208,18 @@ class Accounts(Application):
 
     def authenticate(self, access_token: str) -> Principal:
         """The caller behind a valid, unrevoked access token; raises InvalidToken otherwise."""
-        claims = self.tokens.verify(access_token)
+        return self._unrevoked(self.verified_tokens.verify(access_token))
+
+    def authenticate_without_io(self, access_token: str) -> Principal | None:
+        """authenticate, when it can answer from this process's memory alone (a token verified
+        before, a revocation list mirrored here), so that a caller on an event loop need not move
+        it to a thread; None when it cannot."""
+        if not self.revocations.answers_without_io():
+            return None
+        claims = self.verified_tokens.known(access_token)
+        return None if claims is None else self._unrevoked(claims)
+
+    def _unrevoked(self, claims: AccessClaims) -> Principal:
         if self.revocations.is_revoked(
             claims.token_id, _session_key(claims.session_id), user_id=claims.subject, issued_at=claims.issued_at
         ):

@@ -15,6 +15,7 @@ from domain.videos import PROCESSING, READY, Video, may_view
 
 INFO_TTL_S = 60  # bounds staleness should an invalidation be lost
 MANIFEST_TTL_S = 300
+MAX_DECODED = 10_000
 
 
 class PlaybackInfo(msgspec.Struct, frozen=True):
@@ -60,6 +61,7 @@ class PlaybackCache:
     def __init__(self, videos: Videos, cache: Cache) -> None:
         self.videos = videos
         self.cache = cache
+        self._decoded: dict[UUID, tuple[bytes, PlaybackInfo]] = {}
 
     def info(self, video_id: UUID) -> PlaybackInfo:
         """From the cache, else from the event store (and then cached); NotFound if unknown."""
@@ -69,6 +71,26 @@ class PlaybackCache:
         info = _info_of(self.videos.get_aggregate(video_id))
         self.cache.set(f"video:{video_id}", msgspec.msgpack.encode(info), INFO_TTL_S)
         return info
+
+    def known_info(self, video_id: UUID) -> PlaybackInfo | None:
+        """info, if this process holds it (no I/O); None otherwise. The same cached bytes decode
+        to the same info, so the last decoding of each is kept."""
+        cached = self.cache.peek(f"video:{video_id}")
+        if cached is None:
+            return None
+        decoded = self._decoded.get(video_id)
+        if decoded is not None and decoded[0] is cached:
+            return decoded[1]
+        info = msgspec.msgpack.decode(cached, type=PlaybackInfo)
+        if len(self._decoded) >= MAX_DECODED:
+            self._decoded.clear()
+        self._decoded[video_id] = (cached, info)
+        return info
+
+    def known_manifest(self, key: str) -> CachedFile | None:
+        """manifest, if this process holds it (no I/O); None otherwise."""
+        cached = self.cache.peek(f"manifest:{key}")
+        return None if cached is None else msgspec.msgpack.decode(cached, type=CachedFile)
 
     def manifest(self, key: str) -> CachedFile | None:
         """A manifest's bytes and validators. key names its version (see manifest_version): a

@@ -95,6 +95,9 @@ class RevocationList(Protocol):
         """Whether any of these ids (a jti, a session) was revoked, or the user's tokens issued
         before `issued_at` were; one round trip."""
 
+    def answers_without_io(self) -> bool:
+        """Whether is_revoked answers from this process's memory right now (no round trip)."""
+
 
 class PlaybackTokens(Protocol):
     def issue(self, video_id: UUID, expires_at: datetime) -> str:
@@ -254,6 +257,9 @@ class Cache(Protocol):
 
     def delete(self, *keys: str) -> None:
         """Forget the keys."""
+
+    def peek(self, key: str) -> bytes | None:
+        """The value if this process holds it, without any I/O; None otherwise (then ask get)."""
 
 
 # --- messaging ---------------------------------------------------------------

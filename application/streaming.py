@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -94,12 +95,31 @@ class Streaming:
 
     def media_file(self, video_id: UUID, relative: str, token: str | None) -> MediaFile:
         """The object behind /media/[t/{token}/]{id}/{relative}, if the caller may have it."""
+        return self._media_file(video_id, relative, token, self.playback.info)
+
+    def known_media_file(self, video_id: UUID, relative: str, token: str | None) -> MediaFile | None:
+        """media_file, when the video's playback info is in this process's memory (no I/O, so
+        an event loop may call it); None when media_file must be asked."""
+        def info(_: UUID) -> PlaybackInfo:
+            known = self.playback.known_info(video_id)
+            if known is None:
+                raise _Unknown()
+            return known
+
+        try:
+            return self._media_file(video_id, relative, token, info)
+        except _Unknown:
+            return None
+
+    def _media_file(
+        self, video_id: UUID, relative: str, token: str | None, info_of: Callable[[UUID], PlaybackInfo],
+    ) -> MediaFile:
         if not is_safe_media_name(relative):
             raise NotFound("no such media file")
         if token is not None and self.tokens.verify(token) != video_id:
             raise PermissionDenied("this playback token is for another video")
         try:
-            video = self.playback.info(video_id)
+            video = info_of(video_id)
         except NotFound:
             raise NotFound("no such media file") from None
         if not video.playable or not _published(video, relative):
@@ -110,6 +130,10 @@ class Streaming:
             key=object_key(video_id, relative), public=video.visibility == "public" and token is None,
             final=video.status == READY, version=video.manifest_version,
         )
+
+
+class _Unknown(Exception):
+    """The playback info is not in memory: known_media_file gives way to media_file."""
 
 
 def _published(video: PlaybackInfo, relative: str) -> bool:

@@ -67,7 +67,7 @@ def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Lite
         cors_origins=parse_cors_origins(vodhub.settings.cors_origins),
         trusted_proxies=TrustedProxies(vodhub.settings.trusted_proxy_networks()),
         media_delivery=_media_delivery(vodhub.settings),
-        max_request_bytes=vodhub.settings.max_request_bytes,
+        max_request_bytes=vodhub.settings.max_request_bytes, max_header_bytes=vodhub.settings.max_header_bytes,
         upload_read_timeout_s=vodhub.settings.body_read_timeout_s, webhooks=vodhub.webhooks,
         engagement=vodhub.engagement, beacon=vodhub.beacon, media_origins=origin_of(vodhub.settings.cdn_base_url),
         bulkheads=vodhub.bulkheads, status_feed=vodhub.status_feed, breaker_states=vodhub.breakers.states,

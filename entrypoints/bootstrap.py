@@ -121,8 +121,9 @@ def bootstrap(
     breakers = Breakers(failures=settings.breaker_failures, open_s=settings.breaker_open_s)
     bulkheads = _bulkheads(settings)
     redis_client = _redis_client(settings, health_checks, closers, bulkheads, breakers)
+    channel = _invalidation_channel(settings, redis_client, closers)
     if revocations is None or refresh_tokens is None:
-        revocations, refresh_tokens = _token_stores(settings, redis_client, clock, breakers)
+        revocations, refresh_tokens = _token_stores(settings, redis_client, clock, breakers, channel)
     with schema_creation_lock(settings.database_url):
         tokens, playback_tokens = _tokens(settings, clock, holds_signing_key)
         accounts = Accounts(
@@ -169,7 +170,7 @@ def bootstrap(
         videos.figures = AudienceFigures(catalog)
         engagement = Engagement(videos, catalog, catalog, listing, clock, ids)
         health_checks["read_model"] = _read_model_check(catalog, bulkheads)
-        playback = PlaybackCache(videos, _cache(settings, redis_client, breakers))
+        playback = PlaybackCache(videos, _cache(settings, redis_client, breakers, channel))
         videos.on_change.append(playback.invalidate)
         streaming = Streaming(playback, links, redirects=settings.stream_redirects)
         if webhook_store is None:
@@ -316,24 +317,39 @@ def _redis_client(
     return client
 
 
+def _invalidation_channel(settings: Settings, client: Any, closers: list[Callable[[], None]]) -> Any:
+    """Lets each process keep near copies of the cache and the revocation list (see
+    adapters/outbound/redis_invalidations.py); its own connection, which pub/sub holds."""
+    if client is None:
+        return None
+    from adapters.outbound.redis_client import connect
+    from adapters.outbound.redis_invalidations import InvalidationChannel
+
+    subscriber = connect(settings.redis_url)
+    channel = InvalidationChannel(subscriber, settings.redis_prefix)
+    closers.extend([subscriber.close, channel.close])  # run in reverse: the thread stops first
+    return channel
+
+
 def _token_stores(
-    settings: Settings, client: Any, clock: Clock, breakers: Breakers,
+    settings: Settings, client: Any, clock: Clock, breakers: Breakers, channel: Any = None,
 ) -> tuple[RevocationList, RefreshTokenStore]:
     if client is None:
         return InMemoryRevocationList(clock), InMemoryRefreshTokenStore(clock)
     from adapters.outbound.redis_tokens import RedisRefreshTokenStore, RedisRevocationList
 
     prefix, breaker = settings.redis_prefix, breakers["redis"]
-    return (RedisRevocationList(client, clock, prefix, breaker=breaker),
+    return (RedisRevocationList(client, clock, prefix, breaker=breaker, channel=channel),
             RedisRefreshTokenStore(client, clock, prefix, breaker=breaker))
 
 
-def _cache(settings: Settings, client: Any, breakers: Breakers) -> Cache:
+def _cache(settings: Settings, client: Any, breakers: Breakers, channel: Any = None) -> Cache:
     if client is None:
         return InMemoryCache()
-    from adapters.outbound.cache import RedisCache
+    from adapters.outbound.cache import NearCache, RedisCache
 
-    return RedisCache(client, settings.redis_prefix, breaker=breakers["redis"])
+    remote = RedisCache(client, settings.redis_prefix, breaker=breakers["redis"])
+    return NearCache(remote, channel) if channel is not None else remote
 
 
 def _view_dedup(settings: Settings, client: Any, breakers: Breakers) -> ViewDedup:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
+import os
+import tempfile
 
 import anyio
 import uvicorn
@@ -20,23 +23,55 @@ from entrypoints.worker import run_worker
 logger = logging.getLogger("vodhub")
 
 
-def _serve(app: Litestar, settings: Settings) -> None:
-    # The app writes its own JSON access log (vodhub.access); uvicorn's would repeat it. No
-    # log_config: uvicorn's loggers go through the root handler, which redacts secrets. The app
-    # also finds the client address itself (VODHUB_TRUSTED_PROXIES), so uvicorn must not rewrite it.
+# uvicorn on uvloop and httptools: measured against granian with vodhub's own app, both served
+# /health/live at the same rate (the app's path is the cost, not the server), and uvicorn's
+# worker manager runs several processes from one command.
+# A worker bootstraps its own app before it answers the supervisor; uvicorn's default 5 s
+# restarts it in a loop on a busy machine.
+WORKER_START_TIMEOUT_S = 120
+SERVER_OPTIONS = {"loop": "uvloop", "http": "httptools", "access_log": False, "timeout_keep_alive": 5}
+
+
+def _serve(app: Litestar | str, settings: Settings, workers: int = 1) -> None:
+    """Serve the app object, or with several workers the factory at that import path (each
+    worker process builds its own app). The app writes its own JSON access log
+    (vodhub.access); uvicorn's would repeat it. No log_config: uvicorn's loggers go through the
+    root handler, which redacts secrets. The app finds the client address itself
+    (VODHUB_TRUSTED_PROXIES), so uvicorn must not rewrite it."""
+    if workers > 1:
+        share_metrics_between_workers()
+    freeze_startup_objects()
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False,
-        log_config=None, proxy_headers=False,
-        h11_max_incomplete_event_size=settings.max_header_bytes, timeout_keep_alive=5,
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), workers=workers,
+        factory=isinstance(app, str), timeout_worker_healthcheck=WORKER_START_TIMEOUT_S, log_config=None,
+        proxy_headers=False, **SERVER_OPTIONS,
     )
 
 
+def freeze_startup_objects() -> None:
+    """What is built before serving (modules, the app, its pools) lives as long as the process:
+    out of the collector's reach, a full collection no longer walks it while requests wait."""
+    gc.collect()
+    gc.freeze()
+
+
+def share_metrics_between_workers() -> None:
+    """Workers are separate processes: their metrics add up in PROMETHEUS_MULTIPROC_DIR (see
+    adapters/inbound/http/metrics.py). Set before the workers start, so they all inherit it."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vodhub-metrics-")
+
+
 def _api(settings: Settings, _: argparse.Namespace) -> None:
-    _serve(build_api(bootstrap(settings)), settings)
+    if settings.workers > 1:
+        _serve("entrypoints.asgi:api", settings, workers=settings.workers)
+    else:
+        _serve(build_api(bootstrap(settings)), settings)
 
 
 def _dev(settings: Settings, _: argparse.Namespace) -> None:
-    """The api with the relay, janitor, worker and projector running beside it."""
+    """The api with the relay, janitor, worker and projector running beside it (one process:
+    they share in-process state, so VODHUB_WORKERS does not apply)."""
     vodhub = bootstrap(settings)
     app = build_api(vodhub, background=embedded_background(vodhub))
     print(f"vodhub dev: data in {settings.data_dir.resolve()}, http://{settings.host}:{settings.port}")

@@ -21,6 +21,7 @@ PREFIX = "VODHUB_"
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1  # api worker processes (`vodhub api`): one per core a container should use
     data_dir: Path = Path("var")
     database_url: str | None = None  # postgresql://… ; unset: SQLite files in data_dir
     database_sslmode: str | None = None  # TLS to PostgreSQL: libpq's sslmode, e.g. verify-full

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 
 import obstore
+from anyio import to_thread
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import NotFoundError
 from obstore.store import LocalStore, MemoryStore, S3Store
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 PART_SIZE = 5 * 1024 * 1024  # the smallest part S3 accepts
 PARTS_IN_FLIGHT = 4
 STREAM_CHUNK_SIZE = 1024 * 1024
+LOCAL_READ_SIZE = 2 * 1024 * 1024  # one read answers a player's usual 1 MiB range
 # PyAV reads in small pieces and every raw read is one ranged GET: a larger buffer
 # turns many tiny requests into few.
 READER_BUFFER_SIZE = 256 * 1024
@@ -319,8 +322,32 @@ class LocalObjectStorage(ObstoreObjectStorage):
 
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
+        self._root = root.resolve()
         # automatic_cleanup removes directories that deletes leave empty.
-        super().__init__(LocalStore(root.resolve(), automatic_cleanup=True))
+        super().__init__(LocalStore(self._root, automatic_cleanup=True))
+
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Straight from the file, LOCAL_READ_SIZE at a time, each read in a worker thread
+        (it releases the GIL, so the loop keeps serving meanwhile): media ranges move several
+        times faster than through obstore's stream of small pieces."""
+        if end is not None and end <= start:
+            return
+        if key.startswith("/") or ".." in key.split("/"):  # obstore's keys never leave the root either
+            raise FileNotFoundError(key)
+        fd = await to_thread.run_sync(os.open, self._root / key, os.O_RDONLY)
+        try:
+            position = start
+            stop = end if end is not None else os.fstat(fd).st_size
+            while position < stop:
+                chunk = await to_thread.run_sync(os.pread, fd, min(LOCAL_READ_SIZE, stop - position), position)
+                if not chunk:
+                    return
+                position += len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
 
 
 class InMemoryObjectStorage(ObstoreObjectStorage):

@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.inbound.http.audience import AudienceController, CommentsController, HistoryController
 from adapters.inbound.http.auth import AuthController, jwks
+from adapters.inbound.http.dependencies import MediaSources
 from adapters.inbound.http.health import HealthChecks, live, ready
 from adapters.inbound.http.media import get_media, head_media
 from adapters.inbound.http.media_delivery import MEDIA_DELIVERY, MediaDelivery
@@ -86,7 +87,7 @@ def create_app(
     upload_read_timeout_s: float = 60.0, webhooks: Webhooks | None = None, engagement: Engagement | None = None,
     beacon: ViewBeacon | None = None, media_origins: Sequence[str] = (), bulkheads: Bulkheads | None = None,
     status_feed: StatusFeed | None = None, breaker_states: Callable[[], Mapping[str, str]] = dict,
-    trusted_proxies: TrustedProxies | None = None, media_delivery: MediaDelivery | None = None,
+    trusted_proxies: TrustedProxies | None = None, media_delivery: MediaDelivery | None = None, max_header_bytes: int = 16 * 1024,
 ) -> Litestar:
     """Build the HTTP app around ready-made use cases; no I/O happens here. Without a
     `rate_limiter` nothing is rate limited; an empty `cors_origins` turns CORS off. The web
@@ -122,6 +123,7 @@ def create_app(
             "listing": _constant(listing),
             "streaming": _constant(streaming),
             "storage": _constant(storage),
+            "media": _constant(MediaSources(streaming, storage)),
             "uploads": _constant(uploads),
             "webhooks": _constant(webhooks),
             "engagement": _constant(engagement),
@@ -133,7 +135,6 @@ def create_app(
             "principal": Provide(principal_provider(rate_limiting)),
         },
         middleware=[DefineMiddleware(RateLimitMiddleware, rate_limiting=rate_limiting)],
-        cors_config=cors_config(cors_origins),
         on_shutdown=[rate_limiting.aclose],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
@@ -144,4 +145,4 @@ def create_app(
                      TRUSTED_PROXIES: trusted_proxies or TrustedProxies(),
                      MEDIA_DELIVERY: media_delivery or MediaDelivery()}),
     )
-    return observe_requests(app)
+    return observe_requests(app, cors=cors_config(cors_origins), max_header_bytes=max_header_bytes)

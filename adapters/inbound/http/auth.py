@@ -19,7 +19,8 @@ async def provide_principal(request: Request, accounts: AccountsDep) -> Principa
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("an access token is required: Authorization: Bearer <token>")
-    return await to_thread.run_sync(accounts.authenticate, token.strip())
+    token = token.strip()
+    return accounts.authenticate_without_io(token) or await to_thread.run_sync(accounts.authenticate, token)
 
 
 class AuthController(Controller):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from uuid import UUID
 
@@ -9,7 +11,7 @@ from anyio import to_thread
 from litestar import Request, Response, get, head
 from litestar.response import Stream
 
-from adapters.inbound.http.dependencies import StorageDep, StreamingDep
+from adapters.inbound.http.dependencies import MediaDep
 from adapters.inbound.http.media_delivery import accel_response, edge_expiry, media_delivery, with_edge_lifetime
 from adapters.inbound.http.problems import problem
 from adapters.inbound.http.ranges import Unsatisfiable, parse_range
@@ -30,7 +32,7 @@ def split_media_path(request: Request) -> tuple[str | None, UUID, str]:
     raw_path = request.scope.get("raw_path", b"").decode("latin-1").lower()
     if "%2f" in raw_path or "%5c" in raw_path:  # an encoded slash would smuggle a path segment
         raise NotFound("no such media file")
-    parts = request.url.path.removeprefix("/media/").split("/")
+    parts = request.scope["path"].removeprefix("/media/").split("/")
     token = None
     if parts[0] == "t" and len(parts) >= 3:
         token, parts = parts[1], parts[2:]
@@ -103,12 +105,17 @@ async def serve_object(request: Request, storage: ObjectStorage, key: str, cache
 
 async def _media(request: Request, streaming: Streaming, storage: ObjectStorage, *, body: bool) -> Response:
     token, video_id, name = split_media_path(request)
-    file = await to_thread.run_sync(streaming.media_file, video_id, name, token)
+    # Warm requests answer from memory, on the loop; the rest wait on the event store or Redis in a thread.
+    file = streaming.known_media_file(video_id, name, token) or await to_thread.run_sync(
+        streaming.media_file, video_id, name, token,
+    )
     delivery = media_delivery(request)
     cache = with_edge_lifetime(cache_control(file, name), delivery.edge_max_age)
     if name.endswith(MANIFEST_SUFFIXES):
-        manifest = await cached_manifest(streaming.playback, storage, file.key, file.version)
-        response = _manifest_response(request, manifest, cache, body=body)
+        manifest = streaming.playback.known_manifest(f"{file.key}@{file.version}") or await cached_manifest(
+            streaming.playback, storage, file.key, file.version,
+        )
+        response = _manifest_response(request, manifest, cache, media_type(name), body=body)
         response.headers.update(edge_expiry(delivery, cache))
         return response
     if delivery.accel_prefix is not None:
@@ -132,26 +139,38 @@ async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: 
     return cached
 
 
-def _manifest_response(request: Request, manifest: CachedFile, cache: str, *, body: bool) -> Response:
+def _header(request: Request, name: bytes) -> str | None:
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment, usegmt=True)
+
+
+def _manifest_response(request: Request, manifest: CachedFile, cache: str, content_type: str, *, body: bool) -> Response:
     """Whole manifests only: a server may ignore Range, and manifests are a few KiB."""
     headers = {"ETag": manifest.etag, "Cache-Control": cache}
     if manifest.last_modified:
-        headers["Last-Modified"] = format_datetime(manifest.last_modified, usegmt=True)
-    if_none_match = request.headers.get("if-none-match")
+        headers["Last-Modified"] = _http_date(manifest.last_modified)
+    if_none_match = _header(request, b"if-none-match")  # not request.headers: it decodes them all
     if if_none_match and _etag_matches(if_none_match, manifest.etag):
         return Response(content=b"", status_code=304, headers=headers)
     headers["Content-Length"] = str(len(manifest.data))
     content = manifest.data if body else b""
-    return Response(content=content, status_code=200, headers=headers, media_type=media_type(request.url.path))
+    return Response(content=content, status_code=200, headers=headers, media_type=content_type)
 
 
 @get("/media/{rest:path}", tags=["streaming"], security=[{}])
-async def get_media(request: Request, streaming: StreamingDep, storage: StorageDep) -> Response:
+async def get_media(request: Request, media: MediaDep) -> Response:
     """Media bytes of ready videos; `Range`, `If-None-Match` and `If-Range` are honoured."""
-    return await _media(request, streaming, storage, body=True)
+    return await _media(request, media.streaming, media.storage, body=True)
 
 
 @head("/media/{rest:path}", tags=["streaming"], security=[{}])
-async def head_media(request: Request, streaming: StreamingDep, storage: StorageDep) -> Response[None]:
+async def head_media(request: Request, media: MediaDep) -> Response[None]:
     """The headers GET would send."""
-    return await _media(request, streaming, storage, body=False)
+    return await _media(request, media.streaming, media.storage, body=False)

@@ -36,11 +36,24 @@ UPLOAD_BYTES = Counter(
 )
 
 
+# The labelled children of both metrics by (method, route, status): labels() takes a lock and
+# builds a key on every call. Bounded like the series themselves.
+_request_series: dict[tuple[str, str, int], tuple] = {}
+
+
+def _series(method: str, route: str, status: int) -> tuple:
+    series = _request_series.get((method, route, status))
+    if series is None:
+        labels = {"method": method, "route": route, "status": str(status)}
+        series = _request_series[(method, route, status)] = (HTTP_REQUESTS.labels(**labels), HTTP_SECONDS.labels(**labels))
+    return series
+
+
 def record_request(method: str, route: str | None, status: int, seconds: float, bytes_in: int) -> None:
     method = method if method in METHODS else "OTHER"
-    labels = {"method": method, "route": route or UNMATCHED, "status": str(status)}
-    HTTP_REQUESTS.labels(**labels).inc()
-    HTTP_SECONDS.labels(**labels).observe(seconds)
+    requests, durations = _series(method, route or UNMATCHED, status)
+    requests.inc()
+    durations.observe(seconds)
     if route == UPLOAD_ROUTE and method == "POST":
         outcome = "accepted" if 200 <= status < 300 else "rejected"
         UPLOADS.labels(outcome=outcome).inc()

@@ -55,7 +55,8 @@ TITLES = {
     405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 410: "Gone", 412: "Precondition Failed",
     413: "Payload Too Large",
     415: "Unsupported Media Type", 416: "Range Not Satisfiable", 422: "Unprocessable Content",
-    429: "Too Many Requests", 460: "Checksum Mismatch", 500: "Internal Server Error", 503: "Service Unavailable",
+    429: "Too Many Requests", 431: "Request Header Fields Too Large",
+    460: "Checksum Mismatch", 500: "Internal Server Error", 503: "Service Unavailable",
 }
 
 
