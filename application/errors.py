@@ -14,6 +14,7 @@ __all__ = [
     "UnsupportedMedia",
     "PayloadTooLarge",
     "Unavailable",
+    "OutcomeNotRecorded",
 ]
 
 
@@ -40,3 +41,8 @@ class Unavailable(DomainError):
 class PayloadTooLarge(DomainError):
     """The upload is over the size limit."""
 
+
+
+class OutcomeNotRecorded(Exception):
+    """Handling a message failed, and so did recording that it failed (the database is away):
+    the message must be neither dead-lettered nor committed, or what it was about stays stuck."""

@@ -57,6 +57,7 @@ def _relay(settings: Settings, _: argparse.Namespace) -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(vodhub.relay.run)
             group.start_soon(vodhub.janitor.run)
+            group.start_soon(vodhub.sweep.run, settings.sweep_interval_s)
 
     try:
         anyio.run(relay)

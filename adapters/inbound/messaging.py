@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError
 
 from adapters.outbound.in_process_bus import InProcessEventBus
+from application.errors import OutcomeNotRecorded
 from application.integration_events import dead_letter_topic
 from application.ports import EventPublisher, OutgoingMessage
 
@@ -67,7 +68,9 @@ class RetryPolicy:
             raise ValueError("a retry policy needs at least one attempt and one backoff")
 
     def wait_before(self, attempt: int) -> float:
-        return self.backoff_s[min(attempt - 2, len(self.backoff_s) - 1)]
+        if not self.backoff_s:
+            return 1.0  # one attempt only, yet retried: the outcome could not be recorded
+        return self.backoff_s[max(0, min(attempt - 2, len(self.backoff_s) - 1))]
 
 
 async def deliver(
@@ -75,15 +78,22 @@ async def deliver(
 ) -> bool:
     """Handle the message, retrying transient failures; dead-letter it when it cannot be
     handled. Returns once the message may be committed, True if it was dead-lettered; raises
-    only if the dead-letter publish fails, and then the message must not be committed."""
-    for attempt in range(1, retry.max_attempts + 1):
-        final_attempt = attempt == retry.max_attempts
+    only if the dead-letter publish fails, and then the message must not be committed.
+    A handler that raises OutcomeNotRecorded is retried past max_attempts, at the last
+    backoff, until it succeeds or the runner stops: giving up would lose the message."""
+    attempt = 0
+    while True:
+        attempt += 1
+        final_attempt = attempt >= retry.max_attempts
         try:
             await handler(message, attempt=attempt, final_attempt=final_attempt)
             return False
         except PermanentFailure:
             log.exception("Dead-lettering %s: it can never be handled", _describe(message))
             break
+        except OutcomeNotRecorded:
+            log.warning("Attempt %d at %s failed and its outcome could not be recorded; retrying",
+                        attempt, _describe(message), exc_info=True)
         except Exception:
             if final_attempt:
                 log.exception("Dead-lettering %s after %d failed attempts", _describe(message), attempt)

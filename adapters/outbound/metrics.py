@@ -46,6 +46,11 @@ CONSUMER_LAG = Gauge(
     ["group", "topic", "partition"], multiprocess_mode="livemostrecent",
 )
 
+SWEPT = Counter(
+    "vodhub_sweep_redriven_videos", "Videos the sweep re-drove, by action (retried, given_up, tasks_redriven, "
+    "abandoned, announced_again).", ["action"],
+)
+
 
 class PrometheusMetrics:
     """The recording API; stateless, so any number of instances share the same metrics."""
@@ -71,6 +76,10 @@ class PrometheusMetrics:
     def dead_lettered(self, group: str, topic: str) -> None:
         """The group gave up on a message and copied it to the dead-letter `topic`."""
         DEAD_LETTERED.labels(group=group, topic=topic).inc()
+
+    def swept(self, action: str) -> None:
+        """The sweep re-drove one video left behind."""
+        SWEPT.labels(action=action).inc()
 
 
 UNFINISHED_STATUSES = ("uploaded", "processing")
