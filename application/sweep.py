@@ -131,11 +131,14 @@ class Sweep:
         except AggregateNotFoundError:
             return None
 
-    async def run(self, interval_s: float) -> None:
-        """Sweep until cancelled; an outage only delays the next sweep."""
-        while True:
+    async def run(self, interval_s: float, stop: anyio.Event | None = None) -> None:
+        """Sweep until cancelled, or until `stop` is set (after the sweep in hand); an outage
+        only delays the next sweep."""
+        stop = stop or anyio.Event()
+        while not stop.is_set():
             try:
                 await to_thread.run_sync(self.sweep_once)
             except Exception as error:
                 logger.warning("sweep: %s; trying again in %.0f s", error, interval_s)
-            await anyio.sleep(interval_s)
+            with anyio.move_on_after(interval_s):
+                await stop.wait()

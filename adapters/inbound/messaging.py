@@ -109,13 +109,20 @@ def _describe(message: IncomingMessage) -> str:
     return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
+# How long a stop waits for a cancelled handler to end (a transcode in a thread cannot be
+# interrupted): past it, the handler is abandoned to the process's exit, uncommitted.
+ABANDON_WAIT_S = 2.0
+
+
 class _StoppableRunner(ABC):
-    """run() consumes until stop(); stop() cancels whatever run() is waiting on, the
-    handler included, so an unfinished message is never committed."""
+    """run() consumes until stop(); stop() takes no more messages, gives the one being handled
+    a grace period, then cancels it, so an unfinished message is never committed."""
 
     def __init__(self) -> None:
         self._task: asyncio.Task | None = None
         self._stopping = False
+        self._handling = False
+        self.abandoned = False  # a handler was still running when run() ended: exit the process
 
     async def run(self) -> None:
         """Consume until stop() is called; raises if consuming fails for good."""
@@ -129,17 +136,30 @@ class _StoppableRunner(ABC):
             if not self._stopping or self._task.uncancel() > 0:
                 raise
 
-    async def stop(self) -> None:
-        """Cancel the message being handled, if any, and return once run() has ended."""
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Take no more messages. The one being handled has grace_s to finish (and be
+        committed); then it is cancelled, and not committed, so the group delivers it again.
+        Returns once run() has ended."""
         self._stopping = True
         if self._task is None or self._task.done():
             return
-        self._task.cancel()
+        if self._handling and grace_s > 0:
+            await asyncio.wait({self._task}, timeout=grace_s)  # run() ends by itself after it
+        if not self._task.done():
+            self._task.cancel()
         await asyncio.wait({self._task})
+
+    async def _finish_or_abandon(self, delivery: asyncio.Task) -> None:
+        """After a cancellation: wait for the handler to end, but not for long while stopping."""
+        delivery.cancel()  # a no-op once it finished
+        await asyncio.wait({delivery}, timeout=ABANDON_WAIT_S if self._stopping else None)
+        if not delivery.done():
+            self.abandoned = True
+            log.warning("Abandoning a message still being handled; it was not committed and will be redelivered")
 
     @abstractmethod
     async def _consume(self) -> None:
-        """Take messages and deliver them, forever."""
+        """Take messages and deliver them, until stopping."""
 
 
 class KafkaConsumerRunner(_StoppableRunner):
@@ -213,7 +233,7 @@ class KafkaConsumerRunner(_StoppableRunner):
         try:
             await consumer.start()  # returns once the group assigned us our partitions
             self._consumer = consumer
-            while True:
+            while not self._stopping:
                 polled = await consumer.getmany(timeout_ms=1000, max_records=1)
                 for partition, records in polled.items():  # one record at most
                     for record in records:
@@ -230,9 +250,11 @@ class KafkaConsumerRunner(_StoppableRunner):
             key=record.key or b"", value=record.value or b"",
         )
         handling.begin(partition)
+        self._handling = True
         try:
             dead_lettered = await self._deliver_keeping_membership(consumer, message)
         finally:
+            self._handling = False
             partition_kept = handling.end()
         if dead_lettered and self._metrics is not None:
             self._metrics.dead_lettered(self._group_id, dead_letter_topic(record.topic))
@@ -257,8 +279,7 @@ class KafkaConsumerRunner(_StoppableRunner):
                     return delivery.result()
                 await consumer.getmany(timeout_ms=0)  # resets aiokafka's max_poll_interval clock
         finally:
-            delivery.cancel()  # a no-op once it finished; stop() or a failed poll otherwise
-            await asyncio.wait({delivery})
+            await self._finish_or_abandon(delivery)  # it finished, or stop() or a failed poll
 
 
 class _HandlingTracker(ConsumerRebalanceListener):
