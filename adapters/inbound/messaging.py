@@ -122,7 +122,7 @@ class _StoppableRunner(ABC):
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._handling = False
-        self.abandoned = False  # a handler was still running when run() ended: exit the process
+        self.abandoned = False  # stop() cut a handler short: its threads may still run, exit the process
 
     async def run(self) -> None:
         """Consume until stop() is called; raises if consuming fails for good."""
@@ -150,12 +150,14 @@ class _StoppableRunner(ABC):
         await asyncio.wait({self._task})
 
     async def _finish_or_abandon(self, delivery: asyncio.Task) -> None:
-        """After a cancellation: wait for the handler to end, but not for long while stopping."""
+        """After the handler finished, or a cancellation: wait for it to end, but not for long
+        while stopping (a thread it runs may go on regardless: the process should exit)."""
+        finished = delivery.done()
         delivery.cancel()  # a no-op once it finished
         await asyncio.wait({delivery}, timeout=ABANDON_WAIT_S if self._stopping else None)
-        if not delivery.done():
+        if not finished and self._stopping:
             self.abandoned = True
-            log.warning("Abandoning a message still being handled; it was not committed and will be redelivered")
+            log.warning("Abandoned the message in hand at shutdown; it was not committed and will be redelivered")
 
     @abstractmethod
     async def _consume(self) -> None:

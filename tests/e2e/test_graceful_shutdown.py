@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_worker_group import Worker, processed_events, stack_env, upload, wait_for_status  # noqa: F401
+from tests.e2e.test_accounts_walkthrough import walk_through
+from tests.e2e.test_worker_group import processed_events, stack_env, upload, wait_for_status  # noqa: F401
 from tests.fixtures.processes import VODHUB, free_port, vodhub_process
 from tests.media_factory import write_clip
 
@@ -162,3 +163,31 @@ def test_the_api_exits_after_the_grace_period_and_an_unfinished_upload_leaves_no
     upload.finish()
     assert "response" not in upload.result or upload.result["response"].status_code >= 500
     assert not list((tmp_path / "data").glob("objects/raw/*/*"))  # the half-received file was removed
+
+
+def test_a_worker_stopped_mid_task_hands_it_over_and_the_relay_stops_after_its_batch(tmp_path, stack_env):  # noqa: F811
+    clip = write_clip(tmp_path / "clip.mp4", width=640, height=360, seconds=20).read_bytes()
+    env = stack_env | {"VODHUB_SHUTDOWN_GRACE_S": "1"}
+    relay = Process("relay", tmp_path, env)
+    first = Process("worker", tmp_path, env)
+    second = None
+    try:
+        with vodhub_process("api", cwd=tmp_path, env=env) as base_url:
+            headers = {"Authorization": f"Bearer {walk_through(base_url)['access_token']}"}
+            video_id = upload(base_url, headers, clip)
+            wait_until(lambda: f"video {video_id} task" in first.text() and "starting" in first.text(),
+                       f"the worker never started a task: {first.text()[-2000:]}", timeout=180)
+
+            assert first.terminate_and_wait() == 0, first.text()[-2000:]
+            assert "worker: stopped" in first.text() or "exiting with an abandoned task" in first.text()
+
+            second = Process("worker", tmp_path, env)
+            wait_for_status(base_url, headers, video_id, "ready", timeout=300)
+            assert processed_events(stack_env, video_id).count("Processed") == 1
+
+            assert relay.terminate_and_wait() == 0, relay.text()[-2000:]
+            assert "relay: stopped" in relay.text()
+    finally:
+        for process in (relay, first, second):
+            if process is not None:
+                process.kill()
