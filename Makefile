@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_LINK_MODE := copy
 
-.PHONY: install run test bench lint lock clean vendor
+.PHONY: install run test bench chaos lint lock clean vendor
 
 # The web client's pinned browser libraries (committed, so `make run` needs no Node) and
 # axe-core for the accessibility test. `make vendor` fetches them again with npm.
@@ -41,6 +41,9 @@ test: install
 bench: install
 	command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg)  # the reference
 	$(VENV)/bin/pytest tests/bench -o python_files='bench_*.py' -s
+
+chaos: install  # the chaos suite for 15 minutes (make test runs it for CHAOS_SECONDS=30)
+	CHAOS_SECONDS=900 $(VENV)/bin/pytest tests/chaos -s
 
 lint: install
 	$(VENV)/bin/ruff check .
