@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -41,9 +41,9 @@ RETRIED, GIVEN_UP, TASKS_REDRIVEN, ABANDONED, ANNOUNCED = (
 
 
 class UnsettledVideos(Protocol):
-    def unsettled_videos(self, *, waiting_before: object, failed_since: object) -> list[UUID]:
+    def unsettled_videos(self, *, waiting_before: datetime, failed_since: datetime) -> list[UUID]:
         """Videos uploaded or processing whose row last changed before `waiting_before`, and
-        failed ones whose row changed since `failed_since` (datetimes)."""
+        failed ones whose row changed since `failed_since`."""
 
 
 class SweepMetrics(Protocol):
