@@ -52,7 +52,9 @@ class Supervised:
         if port is not None:
             self.env["VODHUB_PORT"] = str(port)
         self.process: subprocess.Popen | None = None
-        self.log = (cwd / f"{name}.log").open("ab")
+        logs = Path(os.environ.get("CHAOS_LOG_DIR", cwd))  # kept where asked: pytest's temp dirs rotate
+        logs.mkdir(parents=True, exist_ok=True)
+        self.log = (logs / f"{name}.log").open("ab")
 
     def start(self) -> None:
         self.process = subprocess.Popen([VODHUB, self.command], cwd=self.cwd, env=self.env, stdout=self.log,
@@ -266,10 +268,11 @@ def test_the_stack_survives_kills_and_outages_with_nothing_stuck_lost_or_duplica
     apis = [f"http://127.0.0.1:{port}" for port in api_ports]
     try:
         stack[0].start()  # the first api makes the shared keys in the data dir
-        assert wait_until(lambda: answers(apis[0]), 120), "the first api never answered"
-        for process in stack[1:]:
+        assert wait_until(lambda: supervised(stack[:1]) and answers(apis[0]), 300), "the first api never answered"
+        stack[1].start()
+        assert wait_until(lambda: supervised(stack[:2]) and answers(apis[1]), 300), "the second api never answered"
+        for process in stack[2:]:
             process.start()
-        assert wait_until(lambda: supervised(stack) and all(answers(api) for api in apis), 180), "the apis never answered"
         httpx.post(f"{apis[0]}/api/auth/register", timeout=30,
                    json={"username": "chaos", "email": "chaos@example.com", "password": PASSWORD}).raise_for_status()
         workload = Workload(apis, clip, figures)
@@ -287,7 +290,7 @@ def test_the_stack_survives_kills_and_outages_with_nothing_stuck_lost_or_duplica
         chaos_thread.join()
 
         # --- settle (the chaos thread restored what it cut) -------------------------------------
-        assert wait_until(lambda: supervised(stack) and all(answers(api) for api in apis), 180)
+        assert wait_until(lambda: supervised(stack) and all(answers(api) for api in apis), 300)
         assert workload.sign_in()
         check(figures, workload, direct)
     finally:
