@@ -113,6 +113,7 @@ class Workload:
         except httpx.TransportError:
             with self.figures.lock:
                 self.figures.unanswered += 1
+            time.sleep(0.2)  # that api is down: no busy loop while it restarts
             return None
         return self.figures.answered(response, what)
 
@@ -139,6 +140,7 @@ class Workload:
             with self.figures.lock:
                 self.figures.unanswered += 1
                 self.figures.lost_uploads += 1
+            time.sleep(0.2)
             return
         self.figures.answered(response, "multipart upload")
         if response.status_code == 202:
