@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_LINK_MODE := copy
 
-.PHONY: install run test bench lint lock clean vendor image-test
+.PHONY: install run test bench chaos lint lock clean vendor image-test
 
 # The web client's pinned browser libraries (committed, so `make run` needs no Node) and
 # axe-core for the accessibility test. `make vendor` fetches them again with npm.
@@ -53,6 +53,9 @@ image-test: install
 	command -v dockerd >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io)
 	command -v debootstrap >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap)
 	nice -n 10 $(VENV)/bin/pytest tests/image/image_check.py -v
+
+chaos: install  # the chaos suite for 15 minutes (make test runs it for CHAOS_SECONDS=30)
+	CHAOS_SECONDS=900 $(VENV)/bin/pytest tests/chaos -s
 
 lint: install
 	$(VENV)/bin/ruff check .

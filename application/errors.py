@@ -15,6 +15,7 @@ __all__ = [
     "PayloadTooLarge",
     "Unavailable",
     "TooManyAttempts",
+    "OutcomeNotRecorded",
 ]
 
 
@@ -49,3 +50,8 @@ class TooManyAttempts(DomainError):
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class OutcomeNotRecorded(Exception):
+    """Handling a message failed, and so did recording that it failed (the database is away):
+    the message must be neither dead-lettered nor committed, or what it was about stays stuck."""

@@ -42,17 +42,26 @@ class LogFollower(ABC):
     def _pending(self) -> Sequence[Notification]:
         return self.source.recorder.select_notifications(start=self.position() + 1, limit=self.batch_size)
 
-    async def run(self, poll_interval: float = 0.2, max_backoff: float = 10.0) -> None:
-        """Follow until cancelled; while a backend is away, retry with growing pauses."""
+    async def run(self, poll_interval: float = 0.2, max_backoff: float = 10.0, stop: anyio.Event | None = None) -> None:
+        """Follow until cancelled, or until `stop` is set: then it returns after the batch in
+        hand is done and its position recorded. While a backend is away, retry with growing
+        pauses."""
+        stop = stop or anyio.Event()
         backoff = poll_interval
-        while True:
+        while not stop.is_set():
             try:
                 done = await self.step()
                 backoff = poll_interval
             except Exception as error:  # a backend is away: keep trying, loudly
                 logger.warning("%s: %s; retrying in %.1f s", type(self).__name__, error, backoff)
-                await anyio.sleep(backoff)
+                await _pause(backoff, stop)
                 backoff = min(backoff * 2, max_backoff)
                 continue
             if done < self.batch_size:
-                await anyio.sleep(poll_interval)
+                await _pause(poll_interval, stop)
+
+
+async def _pause(seconds: float, stop: anyio.Event) -> None:
+    """Sleep, but wake at once when stopping."""
+    with anyio.move_on_after(seconds):
+        await stop.wait()

@@ -30,7 +30,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from application import manifests
-from application.errors import NotFound, Unavailable, UnsupportedMedia
+from application.errors import NotFound, OutcomeNotRecorded, Unavailable, UnsupportedMedia
 from application.media_layout import media_type
 from application.ports import ObjectStorage, PipelineMetrics, Transcoder
 from application.videos import Videos
@@ -391,16 +391,28 @@ class VideoProcessor:
         except ValidationError:
             raise  # a message that can never be handled: the caller dead-letters it
         except (UnsupportedMedia, Conflict) as error:
-            await self._record_failure(video_id, str(error), retryable=False, plan_id=plan_id)
+            await self._record_or_hold(video_id, str(error), False, plan_id, final_attempt)
             self.metrics.processing_outcome("failed")
             return f"failed: {error}"
         except Exception as error:
             self.metrics.processing_outcome("retried" if not final_attempt else "failed")
             if final_attempt:
-                await self._record_failure(video_id, f"processing kept failing: {error}", retryable=True, plan_id=plan_id)
+                await self._record_or_hold(video_id, f"processing kept failing: {error}", True, plan_id, final_attempt)
             raise
         self.metrics.processing_outcome(outcome.split()[0].rstrip(":"))
         return outcome
+
+    async def _record_or_hold(
+        self, video_id: UUID, reason: str, retryable: bool, plan_id: UUID | None, final_attempt: bool
+    ) -> None:
+        """Record a failure; if even that fails on the final attempt, say so, so the message is
+        neither dead-lettered nor committed (it would leave the video stuck)."""
+        try:
+            await self._record_failure(video_id, reason, retryable=retryable, plan_id=plan_id)
+        except Exception as unrecorded:
+            if final_attempt:
+                raise OutcomeNotRecorded(f"{reason}; recording it failed too: {unrecorded}") from unrecorded
+            raise
 
     async def _record_failure(self, video_id: UUID, reason: str, retryable: bool, plan_id: UUID | None = None) -> None:
         try:

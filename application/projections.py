@@ -67,6 +67,18 @@ class CatalogProjection(Projection[CatalogRecorder]):
     def _video_retry_requested(self, event: Any, tracking: Tracking) -> None:
         self._update_video(event, tracking, status=UPLOADED, failure_reason=None, renditions=[], manifests={})
 
+    @process_event.register(Video.ProcessingAbandoned)
+    def _video_processing_abandoned(self, event: Any, tracking: Tracking) -> None:
+        self._update_video(event, tracking, status=UPLOADED, renditions=[], manifests={})
+
+    @process_event.register(Video.ProcessingRedriven)
+    def _video_processing_redriven(self, event: Any, tracking: Tracking) -> None:
+        self._update_video(event, tracking)  # still waiting; its wait starts again
+
+    @process_event.register(Video.RetriesGivenUp)
+    def _video_retries_given_up(self, event: Any, tracking: Tracking) -> None:
+        self._update_video(event, tracking, failure_reason=event.reason)
+
     @process_event.register(Video.RenditionPublished)
     def _video_rendition_published(self, event: Any, tracking: Tracking) -> None:
         # The listing shows ready videos only; what changes is what playback may serve.

@@ -67,7 +67,7 @@ def integration_messages(event: DomainEventProtocol, topics: Topics) -> list[Out
     (the first ones when it is recorded, the ladder's once the video is playable)."""
     if isinstance(event, TranscodeJob.Planned):
         return task_messages(event, event.video_id, event.plan_id, first_tasks(event.plan), topics)
-    if isinstance(event, TranscodeJob.StageCompleted):
+    if isinstance(event, TranscodeJob.StageCompleted | TranscodeJob.TasksRedriven):
         return task_messages(event, event.video_id, event.plan_id, event.tasks, topics)
     message = integration_message(event, topics)
     return [message] if message else []
@@ -111,7 +111,10 @@ def notification_message(event: DomainEventProtocol, status: str, video: Video, 
 
 def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingMessage | None:
     """The integration event a domain event announces, if any."""
-    if isinstance(event, Video.Uploaded | Video.RetryRequested):  # a retry is planned like a new upload
+    if isinstance(event, Video.ProcessingAbandoned) and not event.redrive:
+        return None  # a new attempt started at once: nothing to announce
+    # A retry or a take-over is planned like a new upload.
+    if isinstance(event, Video.Uploaded | Video.RetryRequested | Video.ProcessingAbandoned | Video.ProcessingRedriven):
         return to_message(VideoUploaded(
             event_id=integration_event_id(event), video_id=str(event.originator_id),
             user_id=str(event.owner_id), raw_key=event.source_key, size=event.source_size,

@@ -14,6 +14,7 @@ import anyio
 import msgspec
 from anyio import to_thread
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
 
 from application.accounts import Principal
 from application.errors import Conflict, DomainError, NotFound, PayloadTooLarge, Unavailable
@@ -26,6 +27,7 @@ from domain.videos import check_visibility, clean_description, clean_title, spli
 
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
 DEFAULT_TTL = timedelta(hours=24)
+COMPLETION_SCOPE = "tus-upload"
 
 
 class ChecksumMismatch(DomainError):
@@ -101,6 +103,11 @@ class ResumableUploads(Application):
         if checksum and checksum[0] not in CHECKSUM_ALGORITHMS:
             raise UnsupportedChecksum(f"checksum algorithm {checksum[0]!r} is not one of {CHECKSUM_ALGORITHMS}")
         session = await self._session(principal, upload_id)
+        if session.repeats_completion(offset):
+            async for chunk in chunks:
+                if chunk:
+                    raise Conflict("the upload is already complete")
+            return _status(session)  # the last PATCH again (its answer was lost): the same video
         session.check_append(principal.user_id, offset, self.clock.now())
         if upload_id in self._writing:
             raise Conflict("another request is writing to this upload")
@@ -109,7 +116,7 @@ class ResumableUploads(Application):
             if not session.all_received:  # else an earlier completion failed for a backend: retry it
                 await self._store_part(session, offset, chunks, checksum)
             if session.all_received:
-                await self._complete(principal, session)
+                session = await self._complete(principal, session)
         finally:
             self._writing.discard(upload_id)
         return _status(session)
@@ -152,9 +159,12 @@ class ResumableUploads(Application):
                 await self.storage.delete(key)
             raise
 
-    async def _complete(self, principal: Principal, session: UploadSession) -> None:
+    async def _complete(self, principal: Principal, session: UploadSession) -> UploadSession:
+        """Hand the bytes to the upload use case. A client that timed out may send the final
+        PATCH again, to another replica, while this one still copies: the upload's first
+        recorded video answers both (decided in the event store, see domain.completions)."""
         try:
-            video = await self.videos.upload(principal, self._upload_events(session))
+            video = await self.videos.upload(principal, self._upload_events(session), completes=(COMPLETION_SCOPE, session.id))
         except Unavailable:
             raise  # a backend hiccup: the parts stay, and a PATCH at the full offset retries
         except DomainError:
@@ -164,9 +174,22 @@ class ResumableUploads(Application):
                 session.abandon()
                 await to_thread.run_sync(self.save, session)
             raise
-        session.complete(video.id)
-        await to_thread.run_sync(self.save, session)
+        session = await to_thread.run_sync(self._record_completion, session, video.id)
         await self.storage.delete_prefix(part_prefix(session.id))
+        return session
+
+    def _record_completion(self, session: UploadSession, video_id: UUID) -> UploadSession:
+        """Point the session at its video; another replica may have done so first."""
+        for _ in range(5):
+            if session.completed:
+                return session
+            session.complete(video_id)
+            try:
+                self.save(session)
+                return session
+            except IntegrityError:
+                session = self.repository.get(session.id)
+        raise Unavailable("the upload keeps changing; send the last PATCH again")
 
     async def _upload_events(self, session: UploadSession) -> AsyncIterator[UploadEvent]:
         """The stored parts as the flat event stream the upload use case reads."""

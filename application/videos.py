@@ -11,6 +11,7 @@ from uuid import UUID
 import anyio
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
 
 from application.accounts import Principal
 from application.bulkheads import Bulkheads
@@ -27,6 +28,7 @@ from application.uploads import (
     safe_extension,
     title_from_filename,
 )
+from domain.completions import Completion, completion_id
 from domain.genres import check_genre
 from domain.transcode_jobs import TranscodeJob, job_id
 from domain.videos import PROCESSING, READY, Video, check_visibility, clean_description, clean_title, may_upload, split_tags
@@ -120,6 +122,11 @@ def _history_entry(event: Any) -> HistoryEntry:
     )
 
 
+class _AnsweredEarlier(Exception):
+    def __init__(self, video: Video) -> None:
+        self.video = video
+
+
 class _ReceivedFile(msgspec.Struct):
     key: str
     filename: str
@@ -154,10 +161,16 @@ class Videos(Application):
         if not may_upload(principal.roles):
             raise PermissionDenied("your account may not upload videos")
 
-    async def upload(self, principal: Principal, events: AsyncIterator[UploadEvent]) -> VideoView:
+    async def upload(
+        self, principal: Principal, events: AsyncIterator[UploadEvent], completes: tuple[str, UUID] | None = None,
+    ) -> VideoView:
         """Stream the one file into raw/{id}/original, check it is a video from its bytes and
-        record Uploaded. Any failure, including the client going away, leaves nothing behind."""
+        record Uploaded. Any failure, including the client going away, leaves nothing behind.
+        completes: (scope, key) of a request that may be sent again (a tus upload's completion):
+        its first completion's video is the answer to every other, on any replica."""
         self.check_may_upload(principal)
+        if completes is not None and (earlier := await self.bulkheads.event_store.run(self._completed, *completes)):
+            return video_view(earlier)
         video_id = self.ids.new_id()
         written: list[str] = []
         try:
@@ -171,13 +184,42 @@ class Videos(Application):
                 source_size=received.size, source_content_type=CONTENT_TYPES.get(media.container, "video/mp4"),
                 source_sha256=received.sha256, source_container=media.container,
             )
-            await self.bulkheads.event_store.run(self.save, video)
+            recorded = await self.bulkheads.event_store.run(self._save_upload, video, completes)
+            if recorded.id != video.id:
+                raise _AnsweredEarlier(recorded)
+        except _AnsweredEarlier as answered:  # our copy is of no use: only the first is kept
+            with anyio.CancelScope(shield=True):
+                for key in written:
+                    await self.storage.delete(key)
+            return video_view(answered.video)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 for key in written:
                     await self.storage.delete(key)
             raise
         return video_view(video)
+
+    def _save_upload(self, video: Video, completes: tuple[str, UUID] | None) -> Video:
+        """Record the video, or return the one an earlier completion of the same request
+        recorded: the completion's id conflicts, whichever replica saved it first."""
+        if completes is None:
+            self.save(video)
+            return video
+        try:
+            self.save(video, Completion.record(*completes, result_id=video.id))
+            return video
+        except IntegrityError:
+            earlier = self._completed(*completes)
+            if earlier is None:
+                raise
+            return earlier
+
+    def _completed(self, scope: str, key: UUID) -> Video | None:
+        try:
+            completion = self.repository.get(completion_id(scope, key))
+        except AggregateNotFoundError:
+            return None
+        return self.repository.get(completion.result_id)
 
     async def _receive(
         self, video_id: UUID, events: AsyncIterator[UploadEvent], written: list[str]

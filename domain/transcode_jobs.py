@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from fractions import Fraction
 from uuid import UUID
 
@@ -167,6 +168,10 @@ class TranscodeJob(Aggregate):
     """One plan of one video. plan: a JSON-able dict with at least `rungs` (lowest first,
     each with a `name`), `segments` (start pts) and `chunks` ([first, count, seek])."""
 
+    # Class defaults: older snapshots lack them.
+    idle_redrives = 0  # re-drives since the last task was recorded
+    redriven_at: datetime | None = None
+
     @event("Planned")
     def __init__(self, id: UUID, video_id: UUID, plan_id: UUID, attempt: int, plan: dict) -> None:
         self.video_id = video_id
@@ -272,8 +277,42 @@ class TranscodeJob(Aggregate):
             playable=self.playable, finished=self.finished,
         )
 
+    # --- re-driving a stalled plan ---------------------------------------------------------
+
+    def missing_tasks(self) -> list[str]:
+        """Tasks published and not done: the first ones, and the ladder's once playable. With
+        none missing (finished, but not yet assembled), the last task, whose redelivery
+        assembles again."""
+        published = self.first_tasks() + (self.later_tasks() if self.playable else [])
+        missing = [key for key in published if key not in self.results]
+        return missing or published[-1:]
+
+    @property
+    def may_redrive(self) -> bool:
+        """Once per stall: when a re-drive brought no task done, the plan is given up."""
+        return self.idle_redrives == 0
+
+    def redrive(self, reason: str, at: datetime) -> list[str]:
+        """Publish the missing tasks again (their messages were lost, or dead-lettered)."""
+        if not self.may_redrive:
+            raise Conflict("re-driven already without progress since; take the video over instead")
+        tasks = self.missing_tasks()
+        self._tasks_redriven(tasks=tasks, reason=reason, video_id=self.video_id, plan_id=self.plan_id, at=at)
+        return tasks
+
+    @event("TasksRedriven")
+    def _tasks_redriven(self, tasks: list[str], reason: str, video_id: UUID, plan_id: UUID, at: datetime) -> None:
+        self.idle_redrives += 1
+        self.redriven_at = at
+
+    @property
+    def progressed_at(self) -> datetime:
+        """When a task was last recorded or the plan re-driven: a re-drive gives it a new lease."""
+        return max(self.modified_on, self.redriven_at or self.modified_on)
+
     @event("TaskDone")
     def _task_done(self, key: str, result: dict) -> None:
+        self.idle_redrives = 0
         self.results[key] = result
         for rung, track in result.get("tracks", {}).items():
             self.configs.setdefault(rung, track.get("config", ""))

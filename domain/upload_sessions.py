@@ -77,6 +77,11 @@ class UploadSession(Aggregate):
         if offset != self.offset:
             raise OffsetMismatch(f"the upload is at offset {self.offset}, not {offset}")
 
+    def repeats_completion(self, offset: int) -> bool:
+        """An empty PATCH at the end of a completed upload asks for its completion again:
+        the answer is the same video, never another."""
+        return self.completed and offset == self.length
+
     # --- commands -------------------------------------------------------------------
 
     def receive_chunk(self, size: int, part_key: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -13,6 +14,8 @@ from domain.ladder import LADDER, Rung, rungs_for_source
 from domain.users import ADMIN, MODERATOR, USER
 
 UPLOADED, PROCESSING, READY, FAILED = "uploaded", "processing", "ready", "failed"
+# How an attempt ended: exactly one of these per attempt (see Video.outcomes).
+PROCESSED, ABANDONED = "processed", "abandoned"
 VISIBILITIES = ("public", "unlisted", "private")
 TITLE_MAX, DESCRIPTION_MAX, TAG_MAX, TAGS_MAX = 200, 5000, 32, 20
 UPLOADER_ROLES = (USER, MODERATOR, ADMIN)
@@ -119,6 +122,29 @@ class Video(Aggregate):
         self.manifests: dict[str, str] = {}
         self.thumbnails: dict[str, str] = {}
         self.plan_id: UUID | None = None
+        self.outcomes: dict[int, str] = {}  # attempt -> processed | failed | abandoned
+        self.automatic_retries = 0  # since the upload or the last retry by hand
+        self.progressed_at: datetime | None = None  # None: not since the upload
+
+    # eventsourcing sets modified_on after applying each event, so this is where an event's
+    # time is known: processing events mark it as the video's last processing progress.
+    @property
+    def modified_on(self) -> datetime:
+        return self._modified_on
+
+    @modified_on.setter
+    def modified_on(self, value: datetime) -> None:
+        self._modified_on = value
+        if getattr(self, "_progressing", False):
+            self.progressed_at, self._progressing = value, False
+
+    def _progress(self) -> None:
+        self._progressing = True
+
+    @property
+    def last_progress(self) -> datetime:
+        """When its processing last moved: an upload, an attempt's step, an outcome, a re-drive."""
+        return self.progressed_at or self.created_on
 
     @classmethod
     def upload(
@@ -176,9 +202,12 @@ class Video(Aggregate):
         return self.status == PROCESSING and self.plan_id is not None
 
     def start_processing(self) -> int:
-        """Begin an attempt; a video left `processing` by a dead worker is taken over."""
+        """Begin an attempt; a video left `processing` by a dead worker is taken over, and the
+        attempt it was in is recorded as abandoned."""
         if not self.needs_processing:
             raise Conflict(f"video is {self.status}; nothing to process")
+        if self.status == PROCESSING:
+            self._abandon("taken over by another worker", redrive=False)
         self._processing_started(attempt=self.attempts + 1)
         return self.attempts
 
@@ -188,6 +217,80 @@ class Video(Aggregate):
         self.status = PROCESSING
         self.plan_id = None
         self.renditions, self.manifests = [], {}
+        self._progress()
+
+    # --- nothing stays stuck ----------------------------------------------------------
+
+    def stalled(self, now: datetime, lease: timedelta, job_progressed_at: datetime | None = None) -> bool:
+        """Waiting for processing (uploaded or processing) with no progress for longer than the
+        lease; job_progressed_at: when the current plan's last task was recorded."""
+        if self.deleted or self.status not in (UPLOADED, PROCESSING):
+            return False
+        latest = max(self.last_progress, job_progressed_at or self.last_progress)
+        return now - latest > lease
+
+    def take_over(self, now: datetime, lease: timedelta, job_progressed_at: datetime | None = None) -> bool:
+        """Re-drive a stalled video: an attempt in progress is recorded as abandoned (naming its
+        number) and the video waits to be planned again; an upload nobody started is announced
+        again. False when it is not stalled."""
+        if not self.stalled(now, lease, job_progressed_at):
+            return False
+        reason = f"no processing progress for {int(lease.total_seconds())} s"
+        if self.status == PROCESSING:
+            self._abandon(reason, redrive=True)
+        else:
+            self._processing_redriven(
+                reason=reason, after_attempt=self.attempts, owner_id=self.owner_id, source_key=self.source_key,
+                source_size=self.source_size, source_content_type=self.source_content_type,
+            )
+        return True
+
+    def _abandon(self, reason: str, redrive: bool) -> None:
+        self._processing_abandoned(
+            attempt=self.attempts, reason=reason, redrive=redrive, owner_id=self.owner_id,
+            source_key=self.source_key, source_size=self.source_size, source_content_type=self.source_content_type,
+        )
+
+    @event("ProcessingAbandoned")
+    def _processing_abandoned(
+        self, attempt: int, reason: str, redrive: bool, owner_id: UUID, source_key: str, source_size: int,
+        source_content_type: str,
+    ) -> None:
+        """redrive: the relay announces the video again (False when a new attempt starts at once)."""
+        self.outcomes[attempt] = ABANDONED
+        self.status = UPLOADED
+        self.plan_id = None
+        self.renditions, self.manifests = [], {}
+        self._progress()
+
+    @event("ProcessingRedriven")
+    def _processing_redriven(
+        self, reason: str, after_attempt: int, owner_id: UUID, source_key: str, source_size: int,
+        source_content_type: str,
+    ) -> None:
+        """An upload nobody started (its announcement lost): the relay announces it again."""
+        self._progress()
+
+    def retry_automatically(self, now: datetime, delays: Sequence[timedelta]) -> str | None:
+        """A retryable failure is retried after delays[n] (n: automatic retries so far), and
+        given up with a final reason once they are used up. Returns `retried`, `given up`, or
+        None when nothing is due."""
+        if self.deleted or self.status != FAILED or not self.retryable:
+            return None
+        if self.automatic_retries >= len(delays):
+            self._retries_given_up(
+                reason=f"gave up after {self.automatic_retries} automatic retries: {self.failure_reason}"[:500])
+            return "given up"
+        if now - self.last_progress < delays[self.automatic_retries]:
+            return None
+        self._request_retry(automatic=True)
+        return "retried"
+
+    @event("RetriesGivenUp")
+    def _retries_given_up(self, reason: str) -> None:
+        self.failure_reason = reason
+        self.retryable = False
+        self._progress()
 
     def plan_processing(self, plan_id: UUID, *, duration_s: float, width: int, height: int) -> None:
         """Record the plan of the current attempt: from now on its tasks are the work."""
@@ -200,6 +303,7 @@ class Video(Aggregate):
     def _processing_planned(self, plan_id: UUID, attempt: int, duration_s: float, width: int, height: int) -> None:
         self.plan_id = plan_id
         self.duration_s, self.width, self.height = duration_s, width, height
+        self._progress()
 
     def _check_processing(self, plan_id: UUID | None = None) -> None:
         if self.deleted or self.status != PROCESSING:
@@ -221,6 +325,7 @@ class Video(Aggregate):
     def _renditions_published(self, renditions: list[dict], manifests: dict[str, str], thumbnails: dict[str, str]) -> None:
         self.renditions, self.manifests = renditions, manifests
         self.thumbnails = {**self.thumbnails, **thumbnails}
+        self._progress()
 
     def record_processed(
         self, *, duration_s: float, width: int, height: int, renditions: list[dict],
@@ -252,6 +357,8 @@ class Video(Aggregate):
         self.thumbnails = thumbnails
         self.status = READY
         self.failure_reason = None
+        self.outcomes[self.attempts] = PROCESSED
+        self._progress()
 
     def record_failure(self, reason: str, retryable: bool, plan_id: UUID | None = None) -> None:
         if self.deleted or self.status != PROCESSING:
@@ -265,6 +372,8 @@ class Video(Aggregate):
         self.status = FAILED
         self.failure_reason = reason
         self.retryable = retryable
+        self.outcomes[attempt] = FAILED
+        self._progress()
 
     def retry(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> None:
         """Re-drive a failed video's processing (owner, moderators, admins): it waits to be
@@ -272,21 +381,28 @@ class Video(Aggregate):
         self.check_editable_by(actor_id, actor_roles)
         if self.status != FAILED:
             raise Conflict(f"only a failed video can be retried; this one is {self.status}")
+        self._request_retry(automatic=False)
+
+    def _request_retry(self, automatic: bool) -> None:
         self._retry_requested(
             after_attempt=self.attempts, owner_id=self.owner_id, source_key=self.source_key,
-            source_size=self.source_size, source_content_type=self.source_content_type,
+            source_size=self.source_size, source_content_type=self.source_content_type, automatic=automatic,
         )
 
     @event("RetryRequested")
     def _retry_requested(
-        self, after_attempt: int, owner_id: UUID, source_key: str, source_size: int, source_content_type: str
+        self, after_attempt: int, owner_id: UUID, source_key: str, source_size: int, source_content_type: str,
+        automatic: bool = False,  # absent from events recorded before automatic retries
     ) -> None:
-        """Carries what the relay announces again as VideoUploaded."""
+        """Carries what the relay announces again as VideoUploaded. A retry by hand starts the
+        automatic ones' count again."""
+        self.automatic_retries = self.automatic_retries + 1 if automatic else 0
         self.status = UPLOADED
         self.failure_reason = None
         self.retryable = False
         self.plan_id = None
         self.renditions, self.manifests = [], {}
+        self._progress()
 
     # --- editing and deletion -------------------------------------------------------
 

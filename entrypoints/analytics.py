@@ -15,6 +15,7 @@ from application.ports import EventPublisher
 from entrypoints.projector import build_catalog
 from entrypoints.schema_lock import schema_creation_lock
 from entrypoints.settings import Settings
+from entrypoints.shutdown import cancelled_on_stop, run_until_terminated
 
 logger = logging.getLogger("vodhub.analytics")
 
@@ -44,7 +45,9 @@ def run_analytics(settings: Settings) -> None:
 
         await ensure_topics_exist(settings)
         logger.info("analytics: consuming %s as group analytics", settings.topic_video_viewed)
-        await consumer.run()
+        # A batch is one transaction in a thread, which a cancellation waits for.
+        await run_until_terminated([cancelled_on_stop(consumer.run)], grace_s=settings.shutdown_grace_s,
+                                   name="analytics")
 
     try:
         anyio.run(count)

@@ -38,7 +38,10 @@ def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
 
     from entrypoints.analytics import build_views_consumer
 
-    return [vodhub.relay.run, vodhub.janitor.run, *(runner.run for runner in build_consumers(vodhub)), project_catalog,
+    async def sweep() -> None:
+        await vodhub.sweep.run(vodhub.settings.sweep_interval_s)
+
+    return [vodhub.relay.run, vodhub.janitor.run, sweep, *(runner.run for runner in build_consumers(vodhub)), project_catalog,
             *notifier_tasks(vodhub), build_views_consumer(vodhub.settings, vodhub.catalog, vodhub.publisher).run]
 
 

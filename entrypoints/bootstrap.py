@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ from application.relay import OutboxRelay
 from application.resumable import ResumableUploads
 from application.status_feed import StatusFeed
 from application.streaming import Streaming
+from application.sweep import Sweep
 from application.videos import Videos
 from application.webhook_ports import SecretBox, WebhookStore
 from application.webhooks import Webhooks
@@ -82,6 +84,7 @@ class Vodhub:
     relay: OutboxRelay
     janitor: Janitor
     catalog: SqlCatalog
+    sweep: Sweep
     listing: VideoListing
     uploads: ResumableUploads | None = None
     webhooks: Webhooks | None = None
@@ -166,6 +169,8 @@ def bootstrap(
             guard_eventsourcing(recorder, breakers["postgresql"])
         guard_sqlalchemy(catalog.engine, breakers["postgresql"])
         listing = VideoListing(catalog, links)
+        sweep = Sweep(videos, catalog, clock, lease=timedelta(seconds=settings.processing_lease_s),
+                      retry_delays=settings.retry_delays(), metrics=PrometheusMetrics())
         listing.liked_among = catalog.liked_among
         videos.figures = AudienceFigures(catalog)
         engagement = Engagement(videos, catalog, catalog, listing, clock, ids)
@@ -187,6 +192,7 @@ def bootstrap(
     return Vodhub(
         settings=settings, accounts=accounts, videos=videos, streaming=streaming, storage=storage,
         playback=playback, publisher=publisher, relay=relay, janitor=janitor, catalog=catalog, listing=listing,
+        sweep=sweep,
         uploads=uploads, webhooks=webhooks, health_checks=health_checks, engagement=engagement, beacon=beacon,
         view_buffer=view_buffer, closers=closers, rate_limiter=_rate_limiter(settings, breakers),
         rate_limits=_rate_limits(settings), breakers=breakers, bulkheads=bulkheads,

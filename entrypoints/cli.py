@@ -17,6 +17,7 @@ from entrypoints.api import build_api, embedded_background
 from entrypoints.bootstrap import bootstrap
 from entrypoints.projector import run_projector
 from entrypoints.settings import Settings
+from entrypoints.shutdown import run_until_terminated
 from entrypoints.topics import ensure_topics_exist
 from entrypoints.worker import run_worker
 
@@ -45,6 +46,8 @@ def _serve(app: Litestar | str, settings: Settings, workers: int = 1) -> None:
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), workers=workers,
         factory=isinstance(app, str), timeout_worker_healthcheck=WORKER_START_TIMEOUT_S, log_config=None,
         proxy_headers=False, **SERVER_OPTIONS,
+        # SIGTERM: stop accepting, let in-flight requests and uploads finish for this long, then exit.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
     )
 
 
@@ -122,9 +125,12 @@ def _relay(settings: Settings, _: argparse.Namespace) -> None:
     async def relay() -> None:
         await ensure_topics_exist(settings)
         logger.info("relay: following the videos notification log from %d", vodhub.relay.position())
-        async with anyio.create_task_group() as group:
-            group.start_soon(vodhub.relay.run)
-            group.start_soon(vodhub.janitor.run)
+        # Each stops after the batch (or sweep) in hand, its position recorded.
+        await run_until_terminated([
+            lambda stop: vodhub.relay.run(stop=stop),
+            lambda stop: vodhub.janitor.run(stop=stop),
+            lambda stop: vodhub.sweep.run(settings.sweep_interval_s, stop=stop),
+        ], grace_s=settings.shutdown_grace_s, name="relay")
 
     try:
         anyio.run(relay)

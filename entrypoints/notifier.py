@@ -50,6 +50,8 @@ def notifier_tasks(vodhub: Vodhub) -> list[Callable[[], Awaitable[None]]]:
 
 
 def run_notifier(settings: Settings) -> None:
+    from entrypoints.shutdown import cancelled_on_stop, run_until_terminated
+
     vodhub = bootstrap(settings, holds_signing_key=False)
 
     async def notify() -> None:
@@ -57,9 +59,9 @@ def run_notifier(settings: Settings) -> None:
 
         await ensure_topics_exist(settings)
         logger.info("notifier: consuming %s as group %s", settings.topic_video_processed, CONSUMER_GROUP)
-        async with anyio.create_task_group() as group:
-            for task in notifier_tasks(vodhub):
-                group.start_soon(task)
+        # Queueing and claiming are transactions in threads: cancelling stops between them.
+        await run_until_terminated([cancelled_on_stop(task) for task in notifier_tasks(vodhub)],
+                                   grace_s=settings.shutdown_grace_s, name="notifier")
 
     try:
         anyio.run(notify)

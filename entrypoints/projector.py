@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
@@ -140,9 +142,16 @@ def _cache_invalidation(settings: Settings, stack: ExitStack) -> Callable[[UUID]
 
 
 def _block_until_one_stops(runners: Sequence[BaseProjectionRunner[Application]]) -> None:
-    """Re-raises a runner's error, so the process exits and its supervisor restarts it."""
-    while True:
-        for runner in runners:
-            runner.run_forever(timeout=0.5 / len(runners))
-            if runner.is_interrupted.is_set():
-                return
+    """Re-raises a runner's error, so the process exits and its supervisor restarts it. Returns
+    on SIGTERM; the runners then stop after the event in hand (each is one transaction)."""
+    terminated = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: terminated.set())
+    try:
+        while not terminated.is_set():
+            for runner in runners:
+                runner.run_forever(timeout=0.5 / len(runners))
+                if runner.is_interrupted.is_set():
+                    return
+        logger.info("projector: SIGTERM: stopping after the events in hand")
+    finally:
+        signal.signal(signal.SIGTERM, previous)

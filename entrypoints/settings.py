@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
+from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
@@ -83,6 +84,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_max_attempts: int = 5  # transient failures are retried this often, then dead-lettered
     worker_backoff_s: float = 1.0  # first pause between attempts; doubles each time
     kafka_session_timeout_ms: int = 10_000  # how soon a dead worker's partitions move to another
+    retry_delays_s: str = "60,600,3600"  # automatic retries of a retryable failure, then given up; off: none
+    processing_lease_s: float = 900.0  # no processing progress for this long: re-driven, then taken over
+    sweep_interval_s: float = 30.0  # how often the relay's sweep looks for videos left behind
+    shutdown_grace_s: float = 30.0  # on SIGTERM, how long in-flight requests and tasks may take to finish
     rate_limits: str = ""  # e.g. login=10/60,upload=30/1h,default=1200/60 or off; unset: API.md's defaults
     cors_origins: str = "*"  # comma-separated origins, or off
     trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For names the client; unset: none
@@ -122,6 +127,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         settings.chunking()
         settings.kafka_security()
         settings.trusted_proxy_networks()
+        settings.retry_delays()
         return msgspec.structs.replace(
             settings, database_url=settings.database_url and with_postgres_tls(settings.database_url, settings),
             redis_url=settings.redis_url and with_redis_tls(settings.redis_url, settings),
@@ -181,6 +187,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return [ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()]
         except ValueError as error:
             raise SystemExit(f"vodhub: bad setting: VODHUB_TRUSTED_PROXIES: {error}") from None
+
+    def retry_delays(self) -> tuple[timedelta, ...]:
+        if self.retry_delays_s.strip().lower() in ("off", "none", "0"):
+            return ()
+        try:
+            delays = tuple(timedelta(seconds=float(part)) for part in self.retry_delays_s.split(","))
+        except ValueError:
+            delays = (timedelta(-1),)
+        if any(delay.total_seconds() < 0 for delay in delays):
+            raise SystemExit("vodhub: bad setting: VODHUB_RETRY_DELAYS_S: seconds ≥ 0, comma-separated, or off")
+        return delays
 
     def ladder_rungs(self) -> tuple[Rung, ...]:
         try:

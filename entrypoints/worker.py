@@ -17,6 +17,7 @@ from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from application.processing import VideoProcessor
 from entrypoints.bootstrap import Vodhub, bootstrap
 from entrypoints.settings import Settings
+from entrypoints.shutdown import consumer_loop, run_until_terminated
 
 logger = logging.getLogger("vodhub.worker")
 CONSUMER_GROUP = "video-processing"
@@ -71,9 +72,15 @@ def run_worker(settings: Settings) -> None:
         await ensure_topics_exist(settings)
         logger.info("worker: consuming %s and %s as group %s", settings.topic_video_uploaded,
                     settings.topic_transcode_tasks, CONSUMER_GROUP)
-        async with anyio.create_task_group() as group:
-            for runner in build_consumers(vodhub):
-                group.start_soon(runner.run)
+        runners = build_consumers(vodhub)
+        await run_until_terminated([consumer_loop(runner, settings.shutdown_grace_s) for runner in runners],
+                                   grace_s=settings.shutdown_grace_s, name="worker")
+        if any(runner.abandoned for runner in runners):
+            # A task's encoding thread cannot be interrupted, and the interpreter would wait for
+            # it: its message is uncommitted and the group left, so go now.
+            logger.info("worker: exiting with an abandoned task; it will be redelivered")
+            logging.shutdown()
+            os._exit(0)
 
     try:
         anyio.run(work)

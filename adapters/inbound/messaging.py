@@ -24,6 +24,7 @@ from aiokafka.errors import CommitFailedError
 
 from adapters.outbound.in_process_bus import InProcessEventBus
 from adapters.outbound.kafka_security import PLAINTEXT, KafkaSecurity
+from application.errors import OutcomeNotRecorded
 from application.integration_events import dead_letter_topic
 from application.ports import EventPublisher, OutgoingMessage
 
@@ -69,7 +70,9 @@ class RetryPolicy:
             raise ValueError("a retry policy needs at least one attempt and one backoff")
 
     def wait_before(self, attempt: int) -> float:
-        return self.backoff_s[min(attempt - 2, len(self.backoff_s) - 1)]
+        if not self.backoff_s:
+            return 1.0  # one attempt only, yet retried: the outcome could not be recorded
+        return self.backoff_s[max(0, min(attempt - 2, len(self.backoff_s) - 1))]
 
 
 async def deliver(
@@ -77,15 +80,22 @@ async def deliver(
 ) -> bool:
     """Handle the message, retrying transient failures; dead-letter it when it cannot be
     handled. Returns once the message may be committed, True if it was dead-lettered; raises
-    only if the dead-letter publish fails, and then the message must not be committed."""
-    for attempt in range(1, retry.max_attempts + 1):
-        final_attempt = attempt == retry.max_attempts
+    only if the dead-letter publish fails, and then the message must not be committed.
+    A handler that raises OutcomeNotRecorded is retried past max_attempts, at the last
+    backoff, until it succeeds or the runner stops: giving up would lose the message."""
+    attempt = 0
+    while True:
+        attempt += 1
+        final_attempt = attempt >= retry.max_attempts
         try:
             await handler(message, attempt=attempt, final_attempt=final_attempt)
             return False
         except PermanentFailure:
             log.exception("Dead-lettering %s: it can never be handled", _describe(message))
             break
+        except OutcomeNotRecorded:
+            log.warning("Attempt %d at %s failed and its outcome could not be recorded; retrying",
+                        attempt, _describe(message), exc_info=True)
         except Exception:
             if final_attempt:
                 log.exception("Dead-lettering %s after %d failed attempts", _describe(message), attempt)
@@ -109,13 +119,20 @@ def _describe(message: IncomingMessage) -> str:
     return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
+# How long a stop waits for a cancelled handler to end (a transcode in a thread cannot be
+# interrupted): past it, the handler is abandoned to the process's exit, uncommitted.
+ABANDON_WAIT_S = 2.0
+
+
 class _StoppableRunner(ABC):
-    """run() consumes until stop(); stop() cancels whatever run() is waiting on, the
-    handler included, so an unfinished message is never committed."""
+    """run() consumes until stop(); stop() takes no more messages, gives the one being handled
+    a grace period, then cancels it, so an unfinished message is never committed."""
 
     def __init__(self) -> None:
         self._task: asyncio.Task | None = None
         self._stopping = False
+        self._handling = False
+        self.abandoned = False  # stop() cut a handler short: its threads may still run, exit the process
 
     async def run(self) -> None:
         """Consume until stop() is called; raises if consuming fails for good."""
@@ -129,17 +146,32 @@ class _StoppableRunner(ABC):
             if not self._stopping or self._task.uncancel() > 0:
                 raise
 
-    async def stop(self) -> None:
-        """Cancel the message being handled, if any, and return once run() has ended."""
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Take no more messages. The one being handled has grace_s to finish (and be
+        committed); then it is cancelled, and not committed, so the group delivers it again.
+        Returns once run() has ended."""
         self._stopping = True
         if self._task is None or self._task.done():
             return
-        self._task.cancel()
+        if self._handling and grace_s > 0:
+            await asyncio.wait({self._task}, timeout=grace_s)  # run() ends by itself after it
+        if not self._task.done():
+            self._task.cancel()
         await asyncio.wait({self._task})
+
+    async def _finish_or_abandon(self, delivery: asyncio.Task) -> None:
+        """After the handler finished, or a cancellation: wait for it to end, but not for long
+        while stopping (a thread it runs may go on regardless: the process should exit)."""
+        finished = delivery.done()
+        delivery.cancel()  # a no-op once it finished
+        await asyncio.wait({delivery}, timeout=ABANDON_WAIT_S if self._stopping else None)
+        if not finished and self._stopping:
+            self.abandoned = True
+            log.warning("Abandoned the message in hand at shutdown; it was not committed and will be redelivered")
 
     @abstractmethod
     async def _consume(self) -> None:
-        """Take messages and deliver them, forever."""
+        """Take messages and deliver them, until stopping."""
 
 
 class KafkaConsumerRunner(_StoppableRunner):
@@ -215,7 +247,7 @@ class KafkaConsumerRunner(_StoppableRunner):
         try:
             await consumer.start()  # returns once the group assigned us our partitions
             self._consumer = consumer
-            while True:
+            while not self._stopping:
                 polled = await consumer.getmany(timeout_ms=1000, max_records=1)
                 for partition, records in polled.items():  # one record at most
                     for record in records:
@@ -232,9 +264,11 @@ class KafkaConsumerRunner(_StoppableRunner):
             key=record.key or b"", value=record.value or b"", trace_context=_traceparent(record.headers),
         )
         handling.begin(partition)
+        self._handling = True
         try:
             dead_lettered = await self._deliver_keeping_membership(consumer, message)
         finally:
+            self._handling = False
             partition_kept = handling.end()
         if dead_lettered and self._metrics is not None:
             self._metrics.dead_lettered(self._group_id, dead_letter_topic(record.topic))
@@ -259,8 +293,7 @@ class KafkaConsumerRunner(_StoppableRunner):
                     return delivery.result()
                 await consumer.getmany(timeout_ms=0)  # resets aiokafka's max_poll_interval clock
         finally:
-            delivery.cancel()  # a no-op once it finished; stop() or a failed poll otherwise
-            await asyncio.wait({delivery})
+            await self._finish_or_abandon(delivery)  # it finished, or stop() or a failed poll
 
 
 class _HandlingTracker(ConsumerRebalanceListener):

@@ -9,6 +9,7 @@ from uuid import UUID
 from anyio import to_thread
 
 from adapters.inbound.messaging import IncomingMessage, PermanentFailure
+from application.errors import OutcomeNotRecorded
 from application.integration_events import InvalidIntegrationEvent, VideoProcessed, decode
 from application.notifier import Notifier
 
@@ -29,6 +30,11 @@ class VideoProcessedConsumer:
             UUID(event.video_id), event.owner_id and UUID(event.owner_id)
         except (InvalidIntegrationEvent, ValueError) as error:
             raise UndecodableNotification(str(error)) from None
-        queued = await to_thread.run_sync(self.notifier.enqueue, event)
+        try:
+            queued = await to_thread.run_sync(self.notifier.enqueue, event)
+        except Exception as error:
+            if final_attempt:  # dead-lettering it would lose its webhooks: keep it until they are queued
+                raise OutcomeNotRecorded(f"the deliveries of {event.event_id} could not be queued: {error}") from error
+            raise
         if queued:
             logger.info("video %s %s: %d deliveries queued", event.video_id, event.status, queued)

@@ -49,6 +49,7 @@ class ProcessingConsumer:
             pass_name, chunk = parse_task_key(task.task)
         except (InvalidIntegrationEvent, ValueError) as error:
             raise UndecodableMessage(str(error)) from None
+        logger.info("video %s task %s (attempt %d): starting", video_id, task.task, attempt)
         try:
             outcome = await self.processor.run_task(video_id, plan_id, pass_name, chunk, final_attempt=final_attempt)
         except ValidationError as error:  # a task the plan does not have: it can never succeed

@@ -117,6 +117,13 @@ class InMemoryVideoCatalog(InMemoryAudience, CatalogRecorder):
     def list_for_owner(self, owner: UUID, *, cursor: str | None = None, limit: int = 20) -> CatalogPage:
         return self._page(lambda video: video.owner_id == owner, cursor, limit)
 
+    def unsettled_videos(self, *, waiting_before: datetime, failed_since: datetime) -> list[UUID]:
+        return [
+            video.id for video in list(self._videos.values())
+            if (video.status in ("uploaded", "processing") and video.updated_at < waiting_before)
+            or (video.status == "failed" and video.updated_at >= failed_since)
+        ]
+
     def get_profile(self, user_id: UUID) -> PublicProfileView | None:
         with self._lock:
             return self._profiles.get(user_id)

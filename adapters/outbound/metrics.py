@@ -67,6 +67,11 @@ def bulkhead_rejected(bulkhead: str) -> None:
     """A bulkhead (password hashing, media inspection, …) refused a call."""
     BULKHEAD_REJECTED.labels(bulkhead=bulkhead).inc()
 
+SWEPT = Counter(
+    "vodhub_sweep_redriven_videos", "Videos the sweep re-drove, by action (retried, given_up, tasks_redriven, "
+    "abandoned, announced_again).", ["action"],
+)
+
 
 class PrometheusMetrics:
     """The recording API; stateless, so any number of instances share the same metrics."""
@@ -96,6 +101,10 @@ class PrometheusMetrics:
     def dead_lettered(self, group: str, topic: str) -> None:
         """The group gave up on a message and copied it to the dead-letter `topic`."""
         DEAD_LETTERED.labels(group=group, topic=topic).inc()
+
+    def swept(self, action: str) -> None:
+        """The sweep re-drove one video left behind."""
+        SWEPT.labels(action=action).inc()
 
 
 UNFINISHED_STATUSES = ("uploaded", "processing")

@@ -364,6 +364,16 @@ class SqlCatalog(SqlAudience, CatalogRecorder):
         with self.engine.connect() as conn:
             return {row[0]: (row[1], row[2]) for row in conn.execute(query)}
 
+    def unsettled_videos(self, *, waiting_before: datetime, failed_since: datetime) -> list[UUID]:
+        """What the sweep looks at (see application.sweep.UnsettledVideos)."""
+        status, changed = self.videos.c.status, self.videos.c.updated_at
+        query = select(self.videos.c.id).where(or_(
+            and_(status.in_(("uploaded", "processing")), changed < waiting_before),
+            and_(status == "failed", changed >= failed_since),
+        ))
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
     def get_profile(self, user_id: UUID) -> PublicProfileView | None:
         columns = [self.profiles.c[name] for name in PROFILE_FIELDS]
         with self.engine.connect() as conn:

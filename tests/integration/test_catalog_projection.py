@@ -179,6 +179,24 @@ class SqlCatalogScenarios(CatalogScenarios):
         assert unfinished["uploaded"][1] == catalog.get(waiting.id).updated_at
         assert unfinished["processing"][1] == catalog.get(started.id).updated_at
 
+    def test_the_sweep_is_shown_videos_waiting_too_long_and_recent_failures(self, videos, catalog, project):
+        from datetime import UTC, datetime, timedelta
+
+        waiting = upload(videos, "waiting", ready=False)
+        started = upload(videos, "started", ready=False)
+        started.start_processing()
+        failed = upload(videos, "failed", ready=False)
+        failed.start_processing()
+        failed.record_failure("away", retryable=True)
+        videos.save(started, failed)
+        upload(videos, "done")
+        project(videos)
+        now = datetime.now(UTC)
+
+        unsettled = catalog.unsettled_videos(waiting_before=now + timedelta(seconds=1), failed_since=now - timedelta(days=1))
+        assert set(unsettled) == {waiting.id, started.id, failed.id}
+        assert catalog.unsettled_videos(waiting_before=now - timedelta(days=1), failed_since=now + timedelta(seconds=1)) == []
+
     def test_a_crash_before_commit_leaves_nothing_and_the_restart_applies_the_event_once(
         self, videos, catalog, project,
     ):

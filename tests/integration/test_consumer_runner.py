@@ -316,3 +316,68 @@ async def test_a_message_whose_partition_was_rebalanced_mid_handler_is_handled_a
             await wait_until(lambda: b"next" in journal.values())
 
     assert journal.values() == [b"slow", b"slow", b"next"]
+
+
+async def test_stopping_with_a_grace_lets_the_message_in_hand_finish_and_commits_it(
+    new_topic, new_runner, publisher
+):
+    topic = await new_topic(1)
+    journal = Journal()
+    release = asyncio.Event()
+
+    async def wait_for_release(message: IncomingMessage, attempt: int) -> None:
+        if message.value == b"long task":
+            await release.wait()
+
+    first = new_runner(topic, journal.recording("first", wait_for_release))
+    task = asyncio.create_task(first.run())
+    await wait_until(lambda: first.assigned_partitions == frozenset({0}))
+    await publisher.publish([message(topic, "video-1", "long task")])
+    await wait_until(lambda: len(journal.entries) == 1)
+
+    stopping = asyncio.create_task(first.stop(grace_s=60))
+    await asyncio.sleep(0.2)
+    assert not stopping.done()  # it waits for the message in hand
+    release.set()
+    await stopping
+    await task
+    assert not first.abandoned
+
+    second = new_runner(topic, journal.recording("second"))
+    await publisher.publish([message(topic, "video-1", "next")])
+    async with running(second):
+        await wait_until(lambda: b"next" in journal.values("second"))
+    assert journal.values("second") == [b"next"]  # the finished one was committed
+
+
+async def test_stopping_abandons_a_handler_stuck_in_a_thread_uncommitted_and_leaves_the_group(
+    new_topic, new_runner, publisher
+):
+    import threading
+
+    topic = await new_topic(1)
+    journal = Journal()
+    unblock = threading.Event()
+
+    async def block_a_thread_the_first_time(message: IncomingMessage, attempt: int) -> None:
+        if len(journal.entries) == 1:
+            await anyio.to_thread.run_sync(unblock.wait)  # like an encoder: cancelling waits for it
+
+    runners = {name: new_runner(topic, journal.recording(name, block_a_thread_the_first_time)) for name in ("a", "b")}
+    try:
+        async with running(*runners.values()):
+            await wait_until(settled(runners.values(), partitions=1))
+            await publisher.publish([message(topic, "video-1", "transcode me")])
+            await wait_until(lambda: len(journal.entries) == 1)
+            stuck = journal.entries[0].by
+
+            await runners[stuck].stop(grace_s=0.5)
+
+            assert runners[stuck].abandoned
+            await wait_until(lambda: len(journal.entries) == 2)
+    finally:
+        unblock.set()
+    [survivor] = set(runners) - {stuck}
+    assert [(entry.by, entry.message.value) for entry in journal.entries] == [
+        (stuck, b"transcode me"), (survivor, b"transcode me"),
+    ]

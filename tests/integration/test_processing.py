@@ -77,9 +77,11 @@ def test_a_video_abandoned_mid_processing_is_taken_over(videos, processor, clip)
     videos.save(video)
     assert process(processor, video.id) == "ready"
     assert event_types(videos, video.id) == [
-        "Uploaded", "ProcessingStarted", "ProcessingStarted", "ProcessingPlanned", "RenditionPublished", "Processed",
+        "Uploaded", "ProcessingStarted", "ProcessingAbandoned", "ProcessingStarted", "ProcessingPlanned",
+        "RenditionPublished", "Processed",
     ]
     assert videos.get_aggregate(video.id).attempts == 2
+    assert videos.get_aggregate(video.id).outcomes == {1: "abandoned", 2: "processed"}
 
 
 def test_corrupt_input_fails_for_good_with_a_readable_reason(videos, processor, clip):

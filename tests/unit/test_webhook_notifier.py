@@ -267,3 +267,23 @@ def test_a_backlog_at_one_endpoint_leaves_room_for_the_others(hub):
     now = hub.clock.now()
     claimed = hub.store.claim_due(now, now + timedelta(minutes=1), 2)
     assert {d.endpoint_id for d in claimed} == {crowded.id, quiet.id}
+
+
+def test_an_event_whose_deliveries_cannot_be_queued_is_held_not_dead_lettered(hub, monkeypatch):
+    from adapters.inbound.messaging import IncomingMessage
+    from adapters.inbound.notification_consumer import VideoProcessedConsumer
+    from application.errors import OutcomeNotRecorded
+    from application.integration_events import VIDEO_PROCESSED_TOPIC, to_message
+
+    def database_away(event):
+        raise ConnectionError("database away")
+
+    monkeypatch.setattr(hub.notifier, "enqueue", database_away)
+    outgoing = to_message(announced(principal()), VIDEO_PROCESSED_TOPIC)
+    message = IncomingMessage(topic=outgoing.topic, partition=0, offset=0, key=outgoing.key, value=outgoing.value)
+    consume = VideoProcessedConsumer(hub.notifier)
+
+    with pytest.raises(ConnectionError):  # retried as usual
+        anyio.run(lambda: consume(message, attempt=1, final_attempt=False))
+    with pytest.raises(OutcomeNotRecorded):  # and on the last attempt, never given up on
+        anyio.run(lambda: consume(message, attempt=5, final_attempt=True))

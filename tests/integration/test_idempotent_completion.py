@@ -1,0 +1,115 @@
+"""A tus upload completed twice at once, by two replicas sharing one event store (PostgreSQL)
+and one object store: both answer the same video, and no other video or object is left."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import pytest
+
+from adapters.outbound.clock import RandomIdGenerator, SystemClock
+from adapters.outbound.object_storage import InMemoryObjectStorage
+from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
+from application.accounts import Principal
+from application.errors import Unavailable
+from application.resumable import ResumableUploads
+from application.videos import Videos
+from domain.videos import Video
+
+ALICE = Principal(user_id=uuid.uuid4(), username="alice", roles=("user",), token_id="t", session_id="s",
+                  expires_at=datetime.now(UTC) + timedelta(hours=1))
+
+
+class Replica:
+    def __init__(self, env: dict[str, str], storage: InMemoryObjectStorage) -> None:
+        self.videos = Videos(storage=storage, inspector=PyAVMediaInspector(), clock=SystemClock(),
+                             ids=RandomIdGenerator(), max_upload_bytes=10**9, env=env)
+        self.uploads = ResumableUploads(videos=self.videos, storage=storage, clock=SystemClock(),
+                                        ids=RandomIdGenerator(), env=env)
+
+    def close(self) -> None:
+        self.uploads.close()
+        self.videos.close()
+
+
+@pytest.fixture
+def replicas(postgres_eventstore_env):
+    storage = InMemoryObjectStorage()
+    first, second = Replica(postgres_eventstore_env, storage), Replica(postgres_eventstore_env, storage)
+    yield first, second
+    first.close()
+    second.close()
+
+
+async def body(data: bytes):
+    yield data
+
+
+def saving_together(replicas) -> None:
+    """Both replicas get to the point of recording their video before either records it."""
+    barrier = threading.Barrier(len(replicas), timeout=60)
+    for replica in replicas:
+        save = replica.videos.save
+
+        def save_after_the_other(*aggregates, save=save):
+            if any(isinstance(aggregate, Video) for aggregate in aggregates):
+                barrier.wait()
+            return save(*aggregates)
+
+        replica.videos.save = save_after_the_other
+
+
+def uploaded_videos(replica: Replica) -> list[uuid.UUID]:
+    notifications = replica.videos.recorder.select_notifications(start=1, limit=1000)
+    events = [replica.videos.mapper.to_domain_event(n) for n in notifications]
+    return [event.originator_id for event in events if isinstance(event, Video.Uploaded)]
+
+
+def test_two_replicas_completing_one_upload_at_once_record_one_video(replicas, small_clip):
+    first, second = replicas
+    status = anyio.run(first.uploads.create, ALICE, len(small_clip), {"title": "once"})
+
+    # The last PATCH's bytes arrive, but recording the video fails: the client will send it again.
+    def database_hiccup(*aggregates):
+        raise Unavailable("event store away")
+
+    save = first.videos.save
+    first.videos.save = database_hiccup
+    with pytest.raises(Unavailable):
+        anyio.run(first.uploads.append, ALICE, status.id, 0, body(small_clip))
+    first.videos.save = save
+
+    # It times out and sends it again to the other replica, while the first retries too.
+    saving_together(replicas)
+    answers = []
+
+    async def complete_on_both() -> None:
+        async def complete(replica: Replica) -> None:
+            answers.append(await replica.uploads.append(ALICE, status.id, len(small_clip), body(b"")))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(complete, first)
+            group.start_soon(complete, second)
+
+    anyio.run(complete_on_both)
+
+    video_ids = {answer.video_id for answer in answers}
+    assert len(video_ids) == 1 and None not in video_ids
+    assert uploaded_videos(first) == [video_ids.pop()]
+    raw = anyio.run(first.videos.storage.list_keys, "raw/")
+    assert len(raw) == 1  # the loser's copy is gone
+    assert anyio.run(first.videos.storage.list_keys, "uploads/") == []
+
+
+def test_the_last_patch_sent_again_after_completion_answers_the_same_video(replicas, small_clip):
+    first, second = replicas
+    status = anyio.run(first.uploads.create, ALICE, len(small_clip), {"title": "once"})
+    completed = anyio.run(first.uploads.append, ALICE, status.id, 0, body(small_clip))
+
+    again = anyio.run(second.uploads.append, ALICE, status.id, len(small_clip), body(b""))
+
+    assert again.video_id == completed.video_id is not None
+    assert len(uploaded_videos(second)) == 1
