@@ -140,6 +140,10 @@ def create_app(
         openapi_config=openapi,
         lifespan=[*lifespan, _following(status_feed)],
         debug=debug,
+        # vodhub sets up logging itself (the cli: one stderr handler, secrets redacted). Litestar's
+        # default would put a queue listener on the root logger at start-up: no redaction there,
+        # and the lines still queued are lost when uvicorn ends the process by its signal.
+        logging_config=None,
         request_max_body_size=max_request_bytes,  # uploads stream and have their own limit
         state=State({"upload_read_timeout_s": upload_read_timeout_s,
                      TRUSTED_PROXIES: trusted_proxies or TrustedProxies(),
