@@ -11,8 +11,10 @@ from entrypoints.settings import Settings
 
 def api() -> Litestar:
     """`vodhub api` in one worker process: its own connections, caches and background tasks."""
-    from entrypoints.cli import freeze_startup_objects
+    from entrypoints.cli import configure_logging, freeze_startup_objects
 
-    app = build_api(bootstrap(Settings.from_env()))
+    settings = Settings.from_env()
+    configure_logging(settings)  # a fresh process: the parent's set-up is not inherited
+    app = build_api(bootstrap(settings))
     freeze_startup_objects()
     return app

@@ -178,6 +178,13 @@ COMMANDS = {
 }
 
 
+def configure_logging(settings: Settings) -> None:
+    """Text lines on stderr, every handler redacting secrets; each process (and each api worker
+    process, which starts from entrypoints/asgi.py) calls it once."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redact_all_handlers()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="vodhub", description="vodhub video-on-demand backend")
     commands = parser.add_subparsers(dest="command", required=True, metavar="PROCESS")
@@ -187,8 +194,7 @@ def main(argv: list[str] | None = None) -> None:
             command.add_argument("--rebuild", action="store_true", help="drop the read model and replay every event")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    redact_all_handlers()
+    configure_logging(settings)
     warn_if_alone(settings, args.command)
     settings.check_data_dir()
     configure_tracing(settings, f"vodhub-{args.command}")
