@@ -33,7 +33,7 @@ import redis
 
 from tests.e2e.test_audience_stack import sign_up
 from tests.e2e.test_dev_playback import upload, wait_until_ready
-from tests.e2e.test_nginx_gateway import nginx_binary
+from tests.fixtures.nginx import nginx_binary
 from tests.fixtures.processes import free_port, vodhub_process
 from tests.media_factory import write_clip
 
