@@ -55,7 +55,7 @@ image-test: install
 	nice -n 10 $(VENV)/bin/pytest tests/image/image_check.py -v
 
 chaos: install  # the chaos suite for 15 minutes (CHAOS_SECONDS=30 for a short run)
-	CHAOS_SECONDS=900 $(VENV)/bin/pytest tests/chaos -s
+	CHAOS_SECONDS=$${CHAOS_SECONDS:-900} $(VENV)/bin/pytest tests/chaos -s
 
 lint: install
 	$(VENV)/bin/ruff check .
