@@ -248,7 +248,8 @@ def build_webhook_store(settings: Settings) -> Any:
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = SqlWebhookStore(f"sqlite:///{settings.data_dir / 'webhooks.sqlite3'}")
-    store.create_tables()
+    if settings.creates_tables():
+        store.create_tables()
     store.engine.dispose()  # most processes never use it again: hold no idle connection
     return store
 

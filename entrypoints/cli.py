@@ -84,7 +84,7 @@ def _dev(settings: Settings, _: argparse.Namespace) -> None:
 def warn_if_alone(settings: Settings, command: str) -> None:
     """Without Kafka the processes talk over an in-process bus, which only `vodhub dev` shares:
     a lone api would accept uploads that nothing ever processes."""
-    if settings.kafka_bootstrap_servers or command in ("dev", "projector"):
+    if settings.kafka_bootstrap_servers or command in ("dev", "projector", "migrate"):
         return
     if command == "api":
         logger.warning(
@@ -167,6 +167,12 @@ def _projector(settings: Settings, args: argparse.Namespace) -> None:
         pass
 
 
+def _migrate(settings: Settings, _: argparse.Namespace) -> None:
+    from entrypoints.migrate import migrate
+
+    migrate(settings)
+
+
 COMMANDS = {
     "api": ("the HTTP API against the configured backends", _api),
     "relay": ("publish integration events to Kafka; remove deleted videos' objects", _relay),
@@ -175,6 +181,7 @@ COMMANDS = {
     "notifier": ("deliver signed webhooks (Kafka consumer group notifications)", _notifier),
     "analytics": ("count video-viewed-events into the read model (Kafka consumer group analytics)", _analytics),
     "dev": ("everything in one process on embedded defaults", _dev),
+    "migrate": ("create every table as their owner and grant each process role its privileges, then exit", _migrate),
 }
 
 

@@ -101,7 +101,8 @@ def build_catalog(settings: Settings) -> SqlCatalog:
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = SqlCatalog(f"sqlite:///{settings.data_dir / 'catalog.sqlite3'}")
-    catalog.create_tables()
+    if settings.creates_tables():
+        catalog.create_tables()
     return catalog
 
 

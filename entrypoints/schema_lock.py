@@ -18,7 +18,7 @@ def schema_creation_lock(database_url: str | None) -> Iterator[None]:
     if not database_url:
         yield
         return
-    with psycopg.connect(_libpq_url(database_url), autocommit=True, connect_timeout=10) as connection:
+    with psycopg.connect(libpq_url(database_url), autocommit=True, connect_timeout=10) as connection:
         connection.execute("select pg_advisory_lock(%s)", (SCHEMA_LOCK_ID,))
         try:
             yield
@@ -26,7 +26,7 @@ def schema_creation_lock(database_url: str | None) -> Iterator[None]:
             connection.execute("select pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
 
 
-def _libpq_url(database_url: str) -> str:
+def libpq_url(database_url: str) -> str:
     """The URL without vodhub's own `schema` parameter, which libpq would refuse; its TLS
     parameters (sslmode, sslrootcert, …) stay."""
     parts = urlsplit(database_url)

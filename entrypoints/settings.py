@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_sslrootcert: str | None = None  # CA file that signed the server's certificate
     database_sslcert: str | None = None  # client certificate file (mTLS)
     database_sslkey: str | None = None  # its key file (mode 0600)
+    db_migrate: bool = True  # off: the process creates no table in PostgreSQL (`vodhub migrate` has, as their owner)
     redis_url: str | None = None  # unset: in-memory
     redis_prefix: str = "vodhub:"
     redis_ca_file: str | None = None  # TLS to Redis (a rediss:// URL): the CA that signed the server's certificate
@@ -166,6 +167,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "  (VODHUB_DATABASE_URL, VODHUB_S3_ENDPOINT, VODHUB_JWT_PRIVATE_KEY, VODHUB_WEBHOOKS_SECRET_KEY) to need none."
             ) from None
 
+    def creates_tables(self) -> bool:
+        """Whether this process creates its tables if missing: always in SQLite files; in
+        PostgreSQL unless VODHUB_DB_MIGRATE is off, its role then holding no more than its grants."""
+        return self.db_migrate or not self.database_url
+
     def topics(self) -> Topics:
         return Topics(video_uploaded=self.topic_video_uploaded, video_processed=self.topic_video_processed,
                       transcode_tasks=self.topic_transcode_tasks)
@@ -210,7 +216,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         # Stored events carry the trace context of whoever stored them (adapters/outbound/tracing.py).
         mapper = {"MAPPER_TOPIC": "adapters.outbound.tracing:TracingMapper"}
         if self.database_url:
-            return {**postgres_env(self.database_url), **mapper}
+            return {**postgres_env(self.database_url), **mapper, **({} if self.db_migrate else {"CREATE_TABLE": "no"})}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",

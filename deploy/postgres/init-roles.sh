@@ -1,7 +1,7 @@
 #!/bin/sh
 # The postgres image runs this once, when it creates the database (docker-entrypoint-initdb.d).
 set -eu
-for name in api worker relay projector notifier analytics; do
+for name in owner api worker relay projector notifier analytics; do
   eval "password=\${VODHUB_DB_PASSWORD_$(echo "$name" | tr a-z A-Z):-}"
   if [ -z "$password" ]; then echo "init-roles: VODHUB_DB_PASSWORD_$(echo "$name" | tr a-z A-Z) is not set" >&2; exit 1; fi
   set -- "$@" -v "${name}_password=$password"
