@@ -271,6 +271,20 @@ def test_each_process_has_its_own_database_role_and_s3_identity(compose):
     assert "./deploy/seaweedfs-s3.json:/etc/seaweedfs/s3.json:ro" in services["s3"]["volumes"]
 
 
+def test_the_migrate_job_creates_the_tables_as_their_owner_before_any_process_starts(compose):
+    services = compose["services"]
+    job = services["migrate"]
+    assert job["command"] == ["migrate"] and job["restart"] == "no"
+    assert job["environment"]["VODHUB_DATABASE_URL"].startswith("postgresql://vodhub_owner:")
+    assert job["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "VODHUB_DB_PASSWORD_OWNER" in services["postgres"]["environment"]
+    assert "CREATE ROLE vodhub_owner LOGIN" in (ROOT / "deploy" / "postgres" / "roles.sql").read_text()
+    for process in VODHUB_PROCESSES:
+        service = services[process]
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully", process
+        assert service["environment"]["VODHUB_DB_MIGRATE"] == "false", process
+
+
 def test_every_container_is_read_only_without_capabilities_or_new_privileges(compose):
     for name, service in compose["services"].items():
         assert service.get("cap_drop") == ["ALL"], name
