@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 from eventsourcing.persistence import Tracking
 
 from adapters.outbound.sql_analytics import SqlAnalytics
+from adapters.outbound.sql_catalog import SqlCatalog
 from application.analytics import Position
 from application.integration_events import VideoViewed
 from domain.webhooks import Delivery, WebhookEndpoint
@@ -154,16 +157,9 @@ def test_each_process_does_its_work_with_its_grants(connect, migrated: None) -> 
     finally:
         relay.close()
 
-    projector = _settings_of(connect, "projector")
-    catalog = build_catalog(projector)
-    try:
-        for log in (VideosLog, AccountsLog):
-            with catalog_runner(catalog, log, projector.eventstore_env(log.name)) as runner:
-                runner.wait(runner.app.recorder.max_notification_id(), timeout=10)
+    with _projected(connect) as catalog:
         assert catalog.get(video.id).status == "ready"
         assert catalog.get_profile(user.id) is not None
-    finally:
-        catalog.close()
 
     notifier = bootstrap(_settings_of(connect, "notifier"), holds_signing_key=False)
     try:
@@ -187,6 +183,30 @@ def test_each_process_does_its_work_with_its_grants(connect, migrated: None) -> 
         assert analytics.counts(video.id)[0] == 1
     finally:
         analytics.close()
+
+    api = bootstrap(_settings_of(connect, "api"))
+    try:
+        deleted = api.videos.repository.get(video.id)
+        deleted.delete(deleted.owner_id, ("user",))
+        api.videos.save(deleted)
+    finally:
+        api.close()
+    with _projected(connect) as catalog:  # a deleted video takes its figures with it
+        assert catalog.get(video.id) is None and catalog.counts(video.id) == (0, 0, 0)
+
+
+@contextmanager
+def _projected(connect) -> Iterator[SqlCatalog]:
+    """The projector, run as its role until it has caught up with both logs."""
+    settings = _settings_of(connect, "projector")
+    catalog = build_catalog(settings)
+    try:
+        for log in (VideosLog, AccountsLog):
+            with catalog_runner(catalog, log, settings.eventstore_env(log.name)) as runner:
+                runner.wait(runner.app.recorder.max_notification_id(), timeout=10)
+        yield catalog
+    finally:
+        catalog.close()
 
 
 FORBIDDEN = [
