@@ -11,17 +11,15 @@ import binascii
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from application.errors import ValidationError
-from application.videos import RenditionView
-
-if TYPE_CHECKING:
-    from application.audience import CatalogComment
+from application.video_views import RenditionView
+from domain.videos import is_playable
 
 MAX_PAGE_SIZE = 100
 NEWEST, VIEWS, LIKES = "newest", "views", "likes"
@@ -52,6 +50,25 @@ class CatalogVideo(msgspec.Struct, kw_only=True):
     view_count: int = 0
     like_count: int = 0
     comment_count: int = 0
+
+    @property
+    def deleted(self) -> bool:
+        return False  # a deleted video's row is removed
+
+    @property
+    def playable(self) -> bool:
+        return is_playable(self.status, self.renditions)
+
+
+class CatalogComment(msgspec.Struct, kw_only=True):
+    id: UUID
+    video_id: UUID
+    author_id: UUID
+    body: str
+    parent_id: UUID | None
+    created_at: datetime
+    edited_at: datetime | None = None
+    deleted: bool = False
 
 
 class CatalogPage(msgspec.Struct):

@@ -9,7 +9,7 @@ import msgspec
 
 from application.catalog import NEWEST, CatalogVideo, VideoCatalog, check_sort
 from application.media_links import MediaLinks
-from application.videos import VideoView
+from application.video_views import VideoFigures, VideoView, video_view
 from domain.genres import check_genre
 from domain.videos import READY
 
@@ -46,13 +46,6 @@ class VideoListing:
         return [self._view(video, video.id in liked) for video in videos]
 
     def _view(self, video: CatalogVideo, liked: bool) -> VideoView:
-        thumbnails, streams = self.links.describe(video)
-        return VideoView(
-            id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
-            tags=video.tags, visibility=video.visibility, status=video.status, created_at=video.created_at,
-            updated_at=video.updated_at, failure_reason=video.failure_reason, duration_s=video.duration_s,
-            width=video.width, height=video.height, renditions=video.renditions, thumbnails=thumbnails,
-            streams=streams, playable=video.status == READY, progress=1.0 if video.status == READY else 0.0,
-            genre=video.genre, view_count=video.view_count, like_count=video.like_count,
-            comment_count=video.comment_count, liked_by_me=liked,
-        )
+        figures = VideoFigures(video.view_count, video.like_count, video.comment_count, liked)
+        return video_view(video, self.links, created_at=video.created_at, updated_at=video.updated_at,
+                          progress=1.0 if video.status == READY else 0.0, figures=figures)

@@ -3,16 +3,30 @@ signed token for unlisted and private ones (relative URIs in playlists then keep
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from application.media_layout import relative_name
 from application.ports import Clock, PlaybackTokens
-from domain.videos import PROCESSING, READY, Video
 
-if TYPE_CHECKING:
-    from application.catalog import CatalogVideo
-    from application.playback import PlaybackInfo
+
+class LinkedVideo(Protocol):
+    """What links are made from: the Video aggregate, a CatalogVideo and a PlaybackInfo all are."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def playable(self) -> bool: ...
+    @property
+    def renditions(self) -> Sequence[Any]: ...
+    @property
+    def manifests(self) -> Mapping[str, str]: ...
+    @property
+    def thumbnails(self) -> Mapping[str, str]: ...
 
 
 class MediaLinks:
@@ -22,20 +36,20 @@ class MediaLinks:
         self.base_url = base_url.rstrip("/")
         self.token_ttl = token_ttl
 
-    def folder(self, video: Video | CatalogVideo | PlaybackInfo) -> str:
+    def folder(self, video: LinkedVideo) -> str:
         """The URL that a video's relative media names are appended to."""
         if video.visibility == "public":
             return f"{self.base_url}/{video.id}"
         token = self.tokens.issue(video.id, self.clock.now() + timedelta(seconds=self.token_ttl))
         return f"{self.base_url}/t/{token}/{video.id}"
 
-    def url(self, video: Video | CatalogVideo | PlaybackInfo, relative: str) -> str:
+    def url(self, video: LinkedVideo, relative: str) -> str:
         return f"{self.folder(video)}/{relative}"
 
-    def describe(self, video: Video | CatalogVideo | PlaybackInfo) -> tuple[dict[str, str], dict[str, Any]]:
+    def describe(self, video: LinkedVideo) -> tuple[dict[str, str], dict[str, Any]]:
         """(thumbnails, streams) URLs of a playable video; both empty before that. The
         progressive MP4 and the storyboard come last, with `ready`."""
-        if video.status not in (READY, PROCESSING) or not video.renditions or getattr(video, "deleted", False):
+        if not video.playable:
             return {}, {}
         folder = self.folder(video)
 

@@ -8,10 +8,9 @@ from uuid import UUID
 
 import msgspec
 
-from application.errors import NotFound
 from application.ports import Cache
 from application.videos import Videos
-from domain.videos import PROCESSING, READY, Video, may_view
+from domain.videos import Video, check_visible, is_playable
 
 INFO_TTL_S = 60  # bounds staleness should an invalidation be lost
 MANIFEST_TTL_S = 300
@@ -31,7 +30,7 @@ class PlaybackInfo(msgspec.Struct, frozen=True):
 
     @property
     def playable(self) -> bool:
-        return not self.deleted and self.status in (PROCESSING, READY) and bool(self.renditions)
+        return is_playable(self.status, self.renditions, self.deleted)
 
     @property
     def manifest_version(self) -> str:
@@ -39,8 +38,7 @@ class PlaybackInfo(msgspec.Struct, frozen=True):
         return f"{self.status}:{len(self.renditions)}"
 
     def check_visible_to(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
-        if not may_view(self.owner_id, self.visibility, self.deleted, actor_id, actor_roles):
-            raise NotFound("no such video")
+        check_visible(self, actor_id, actor_roles)
 
 
 class CachedFile(msgspec.Struct, frozen=True):

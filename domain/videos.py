@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Sequence, Sized
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -79,15 +80,35 @@ def may_edit(owner_id: UUID, actor_id: UUID, actor_roles: tuple[str, ...]) -> bo
     return actor_id == owner_id or any(role in STAFF_ROLES for role in actor_roles)
 
 
-def may_view(
-    owner_id: UUID, visibility: str, deleted: bool, actor_id: UUID | None, actor_roles: tuple[str, ...]
-) -> bool:
+class Viewable(Protocol):
+    """Whatever describes a video's audience: the aggregate, the catalog's row, the playback info."""
+
+    @property
+    def owner_id(self) -> UUID: ...
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def deleted(self) -> bool: ...
+
+
+def may_view(video: Viewable, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> bool:
     """Deleted videos are nobody's; private ones are their owner's and the staff's."""
-    if deleted:
+    if video.deleted:
         return False
-    if visibility != "private":
+    if video.visibility != "private":
         return True
-    return actor_id is not None and may_edit(owner_id, actor_id, actor_roles)
+    return actor_id is not None and may_edit(video.owner_id, actor_id, actor_roles)
+
+
+def check_visible(video: Viewable, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
+    """Who may not see a video is not told it exists."""
+    if not may_view(video, actor_id, actor_roles):
+        raise NotFound("no such video")
+
+
+def is_playable(status: str, renditions: Sized, deleted: bool = False) -> bool:
+    """At least one rendition can be streamed, possibly before the video is ready."""
+    return not deleted and status in (PROCESSING, READY) and len(renditions) > 0
 
 
 class Video(Aggregate):
@@ -170,11 +191,10 @@ class Video(Aggregate):
         return may_edit(self.owner_id, actor_id, actor_roles)
 
     def may_view(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> bool:
-        return may_view(self.owner_id, self.visibility, self.deleted, actor_id, actor_roles)
+        return may_view(self, actor_id, actor_roles)
 
     def check_visible_to(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
-        if not self.may_view(actor_id, actor_roles):
-            raise NotFound("no such video")
+        check_visible(self, actor_id, actor_roles)
 
     def check_editable_by(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> None:
         self.check_visible_to(actor_id, actor_roles)
@@ -193,8 +213,7 @@ class Video(Aggregate):
 
     @property
     def playable(self) -> bool:
-        """At least one rendition can be streamed, possibly before the video is ready."""
-        return not self.deleted and self.status in (PROCESSING, READY) and bool(self.renditions)
+        return is_playable(self.status, self.renditions, self.deleted)
 
     @property
     def has_plan(self) -> bool:

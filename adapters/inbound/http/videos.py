@@ -33,7 +33,8 @@ from application.errors import PayloadTooLarge, ValidationError
 from application.listing import VideoPage
 from application.status_feed import ProcessingState
 from application.streaming import Streaming, StreamTarget, format_from_accept
-from application.videos import HistoryEntry, VideoView
+from application.video_views import VideoView
+from application.videos import HistoryEntry
 from domain.genres import GENRES
 from domain.videos import FAILED, READY
 
