@@ -18,7 +18,7 @@ import msgspec
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from application.errors import ValidationError
-from application.video_views import RenditionView
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.videos import is_playable
 
 MAX_PAGE_SIZE = 100
@@ -42,9 +42,9 @@ class CatalogVideo(msgspec.Struct, kw_only=True):
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
-    renditions: list[RenditionView] = []
-    thumbnails: dict[str, str] = {}  # name (poster, sprite, storyboard) → object key
-    manifests: dict[str, str] = {}  # format (hls, dash, mp4) → object key
+    renditions: list[Rendition] = []
+    thumbnails: Thumbnails = Thumbnails()
+    manifests: Manifests = Manifests()
     genre: str | None = None
     # Kept by the audience's writers (likes, comments, analytics), not by the video's events.
     view_count: int = 0

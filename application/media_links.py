@@ -3,13 +3,28 @@ signed token for unlisted and private ones (relative URIs in playlists then keep
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
+
+import msgspec
 
 from application.media_layout import relative_name
 from application.ports import Clock, PlaybackTokens
+from domain.media import Manifests, Rendition, Thumbnails, named, progressive
+
+
+class ThumbnailLinks(msgspec.Struct, frozen=True, omit_defaults=True):
+    poster: str | None = None
+    sprite: str | None = None
+    storyboard: str | None = None
+
+
+class StreamLinks(msgspec.Struct, frozen=True, omit_defaults=True):
+    hls: str | None = None
+    dash: str | None = None
+    mp4: dict[str, str] | None = None  # quality → URL of the progressive MP4
 
 
 class LinkedVideo(Protocol):
@@ -22,11 +37,11 @@ class LinkedVideo(Protocol):
     @property
     def playable(self) -> bool: ...
     @property
-    def renditions(self) -> Sequence[Any]: ...
+    def renditions(self) -> Sequence[Rendition]: ...
     @property
-    def manifests(self) -> Mapping[str, str]: ...
+    def manifests(self) -> Manifests: ...
     @property
-    def thumbnails(self) -> Mapping[str, str]: ...
+    def thumbnails(self) -> Thumbnails: ...
 
 
 class MediaLinks:
@@ -46,20 +61,19 @@ class MediaLinks:
     def url(self, video: LinkedVideo, relative: str) -> str:
         return f"{self.folder(video)}/{relative}"
 
-    def describe(self, video: LinkedVideo) -> tuple[dict[str, str], dict[str, Any]]:
+    def describe(self, video: LinkedVideo) -> tuple[ThumbnailLinks, StreamLinks]:
         """(thumbnails, streams) URLs of a playable video; both empty before that. The
         progressive MP4 and the storyboard come last, with `ready`."""
         if not video.playable:
-            return {}, {}
+            return ThumbnailLinks(), StreamLinks()
         folder = self.folder(video)
 
         def link(key: str) -> str:
             return f"{folder}/{relative_name(video.id, key)}"
 
-        thumbnails = {name: link(key) for name, key in video.thumbnails.items()}
-        streams: dict[str, Any] = {"hls": link(video.manifests["hls"]), "dash": link(video.manifests["dash"])}
-        if "mp4" in video.manifests:
-            progressive = relative_name(video.id, video.manifests["mp4"])
-            quality = progressive.rsplit("/", 1)[-1].removesuffix(".mp4")
-            streams["mp4"] = {quality: f"{folder}/{progressive}"}
-        return thumbnails, streams
+        thumbnails = ThumbnailLinks(**{name: link(key) for name, key in named(video.thumbnails).items()})
+        mp4 = progressive(video.renditions)
+        return thumbnails, StreamLinks(
+            **{name: link(key) for name, key in named(video.manifests).items()},
+            mp4={mp4.name: link(mp4.mp4)} if mp4 is not None and mp4.mp4 is not None else None,
+        )

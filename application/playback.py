@@ -10,6 +10,7 @@ import msgspec
 
 from application.ports import Cache
 from application.videos import Videos
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.videos import Video, check_visible, is_playable
 
 INFO_TTL_S = 60  # bounds staleness should an invalidation be lost
@@ -23,9 +24,9 @@ class PlaybackInfo(msgspec.Struct, frozen=True):
     visibility: str
     status: str
     deleted: bool
-    renditions: list[dict]
-    manifests: dict[str, str]
-    thumbnails: dict[str, str]
+    renditions: list[Rendition]
+    manifests: Manifests
+    thumbnails: Thumbnails
     plan_id: UUID | None = None
 
     @property
@@ -50,8 +51,8 @@ class CachedFile(msgspec.Struct, frozen=True):
 def _info_of(video: Video) -> PlaybackInfo:
     return PlaybackInfo(
         id=video.id, owner_id=video.owner_id, visibility=video.visibility, status=video.status,
-        deleted=video.deleted, renditions=list(video.renditions), manifests=dict(video.manifests),
-        thumbnails=dict(video.thumbnails), plan_id=video.plan_id,
+        deleted=video.deleted, renditions=list(video.renditions), manifests=video.manifests,
+        thumbnails=video.thumbnails, plan_id=video.plan_id,
     )
 
 

@@ -4,14 +4,15 @@ read model (lists). Depends only on the domain and on media_links, so every read
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 import msgspec
 
-from application.media_links import MediaLinks
+from application.media_links import MediaLinks, StreamLinks, ThumbnailLinks
+from domain.media import Manifests, Rendition, Thumbnails
 
 
 class RenditionView(msgspec.Struct):
@@ -45,8 +46,8 @@ class VideoView(msgspec.Struct):
     width: int | None = None
     height: int | None = None
     renditions: list[RenditionView] = []
-    thumbnails: dict[str, str] = {}
-    streams: dict[str, Any] = {}
+    thumbnails: ThumbnailLinks = ThumbnailLinks()
+    streams: StreamLinks = StreamLinks()
     genre: str | None = None
     view_count: int = 0
     like_count: int = 0
@@ -82,11 +83,11 @@ class ShownVideo(Protocol):
     @property
     def height(self) -> int | None: ...
     @property
-    def renditions(self) -> Sequence[Any]: ...
+    def renditions(self) -> Sequence[Rendition]: ...
     @property
-    def manifests(self) -> Mapping[str, str]: ...
+    def manifests(self) -> Manifests: ...
     @property
-    def thumbnails(self) -> Mapping[str, str]: ...
+    def thumbnails(self) -> Thumbnails: ...
     @property
     def genre(self) -> str | None: ...
 
@@ -102,19 +103,13 @@ def video_view(
 ) -> VideoView:
     """The one mapping from a video's state to what the api shows; links: None leaves out the
     media URLs (an upload's answer, before there are any)."""
-    thumbnails, streams = links.describe(video) if links else ({}, {})
+    thumbnails, streams = links.describe(video) if links else (ThumbnailLinks(), StreamLinks())
     return VideoView(
         id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
         tags=list(video.tags), visibility=video.visibility, status=video.status, playable=video.playable,
         progress=progress, created_at=created_at, updated_at=updated_at, failure_reason=video.failure_reason,
         duration_s=video.duration_s, width=video.width, height=video.height,
-        renditions=[_rendition_view(rendition) for rendition in video.renditions],
+        renditions=[RenditionView(r.name, r.width, r.height, r.bitrate) for r in video.renditions],
         thumbnails=thumbnails, streams=streams, genre=video.genre, view_count=figures.view_count,
         like_count=figures.like_count, comment_count=figures.comment_count, liked_by_me=figures.liked_by_me,
     )
-
-
-def _rendition_view(rendition: Any) -> RenditionView:
-    if isinstance(rendition, RenditionView):
-        return rendition
-    return RenditionView(rendition["name"], rendition["width"], rendition["height"], rendition["bitrate"])

@@ -11,7 +11,7 @@ from uuid import UUID
 import anyio
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from application.accounts import Principal
 from application.bulkheads import Bulkheads
@@ -31,6 +31,7 @@ from application.uploads import (
 from application.video_views import FiguresSource, VideoFigures, VideoView, video_view
 from domain.completions import Completion, completion_id
 from domain.genres import check_genre
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.transcode_jobs import TranscodeJob, job_id
 from domain.videos import PROCESSING, READY, Video, check_visibility, clean_description, clean_title, may_upload, split_tags
 
@@ -44,6 +45,25 @@ def _view(video: Video, links: MediaLinks | None = None, progress: float | None 
         video, links, created_at=video.created_on, updated_at=video.modified_on,
         progress=progress if progress is not None else (1.0 if video.status == READY else 0.0), figures=figures,
     )
+
+
+class _StructAsObject(Transcoding):
+    """A media Struct in a stored event: its fields as a JSON object."""
+
+    def __init__(self, struct_type: type[msgspec.Struct], name: str) -> None:
+        self.type, self.name = struct_type, name
+
+    def encode(self, obj: msgspec.Struct) -> dict[str, Any]:
+        return msgspec.to_builtins(obj)
+
+    def decode(self, data: dict[str, Any]) -> msgspec.Struct:
+        return msgspec.convert(data, self.type)
+
+
+def register_media_transcodings(transcoder: JSONTranscoder) -> None:
+    """Every application that reads the videos' events (the log followers too) needs these."""
+    for struct_type, name in ((Rendition, "rendition"), (Manifests, "manifests"), (Thumbnails, "thumbnails")):
+        transcoder.register(_StructAsObject(struct_type, name))
 
 
 class HistoryEntry(msgspec.Struct):
@@ -83,6 +103,10 @@ class Videos(Application):
     name = "videos"
     # A long video's job gathers hundreds of TaskDone events, read on every status poll.
     snapshotting_intervals = {TranscodeJob: 20}
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_media_transcodings(transcoder)
 
     def __init__(
         self, *, storage: ObjectStorage, inspector: MediaInspector, clock: Clock, ids: IdGenerator,
@@ -231,7 +255,7 @@ class Videos(Application):
         except AggregateNotFoundError:  # recorded with the plan, so only a hand-made state lacks it
             return 0.0
 
-    def processing_state(self, principal: Principal, video_id: UUID) -> tuple[str, float, list[dict]]:
+    def processing_state(self, principal: Principal, video_id: UUID) -> tuple[str, float, list[Rendition]]:
         """(status, progress, streamable renditions) of a video the caller may see."""
         video = self.get_aggregate(video_id)
         video.check_visible_to(principal.user_id, principal.roles)

@@ -199,9 +199,9 @@ async def status_messages(
     state = first
     while True:
         for rendition in state.renditions:
-            if rendition["name"] not in published:
-                published.add(rendition["name"])
-                data = {key: rendition[key] for key in ("name", "width", "height")}
+            if rendition.name not in published:
+                published.add(rendition.name)
+                data = {"name": rendition.name, "width": rendition.width, "height": rendition.height}
                 yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event="rendition")
         if state.status != current:
             current = state.status
