@@ -38,6 +38,12 @@ class VideoListing:
         )
         return VideoPage(items=self.views(page.items, viewer_id), next_cursor=page.next_cursor)
 
+    def list_owned(self, owner_id: UUID, *, cursor: str | None = None, limit: int = 20) -> VideoPage:
+        """All of one owner's videos, any status or visibility, newest first: their own library.
+        From the read model, so an upload shows up once the projector has seen it."""
+        page = self.catalog.list_for_owner(owner_id, cursor=cursor, limit=limit)
+        return VideoPage(items=self.views(page.items, owner_id), next_cursor=page.next_cursor)
+
     def views(self, videos: list[CatalogVideo], viewer_id: UUID | None) -> list[VideoView]:
         """The videos as the api shows them, `liked_by_me` for the viewer."""
         liked: set[UUID] = set()
