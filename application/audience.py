@@ -12,21 +12,10 @@ from uuid import UUID
 
 import msgspec
 
-from application.catalog import CatalogVideo, check_limit
+from application.catalog import CatalogComment, CatalogVideo, check_limit
 from application.errors import ValidationError
 
 RELATED_MAX = 12
-
-
-class CatalogComment(msgspec.Struct, kw_only=True):
-    id: UUID
-    video_id: UUID
-    author_id: UUID
-    body: str
-    parent_id: UUID | None
-    created_at: datetime
-    edited_at: datetime | None = None
-    deleted: bool = False
 
 
 class CommentAuthor(msgspec.Struct):

@@ -11,17 +11,15 @@ import binascii
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from application.errors import ValidationError
-from application.videos import RenditionView
-
-if TYPE_CHECKING:
-    from application.audience import CatalogComment
+from domain.media import Manifests, Rendition, Thumbnails
+from domain.videos import is_playable
 
 MAX_PAGE_SIZE = 100
 NEWEST, VIEWS, LIKES = "newest", "views", "likes"
@@ -44,14 +42,33 @@ class CatalogVideo(msgspec.Struct, kw_only=True):
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
-    renditions: list[RenditionView] = []
-    thumbnails: dict[str, str] = {}  # name (poster, sprite, storyboard) → object key
-    manifests: dict[str, str] = {}  # format (hls, dash, mp4) → object key
+    renditions: list[Rendition] = []
+    thumbnails: Thumbnails = Thumbnails()
+    manifests: Manifests = Manifests()
     genre: str | None = None
     # Kept by the audience's writers (likes, comments, analytics), not by the video's events.
     view_count: int = 0
     like_count: int = 0
     comment_count: int = 0
+
+    @property
+    def deleted(self) -> bool:
+        return False  # a deleted video's row is removed
+
+    @property
+    def playable(self) -> bool:
+        return is_playable(self.status, self.renditions)
+
+
+class CatalogComment(msgspec.Struct, kw_only=True):
+    id: UUID
+    video_id: UUID
+    author_id: UUID
+    body: str
+    parent_id: UUID | None
+    created_at: datetime
+    edited_at: datetime | None = None
+    deleted: bool = False
 
 
 class CatalogPage(msgspec.Struct):

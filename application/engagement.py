@@ -24,7 +24,8 @@ from application.catalog import CatalogVideo, VideoCatalog
 from application.errors import NotFound, PermissionDenied, ValidationError
 from application.listing import VideoListing
 from application.ports import Clock, IdGenerator
-from application.videos import VideoFigures, Videos, VideoView
+from application.video_views import VideoFigures, VideoView
+from application.videos import Videos
 from domain.comments import Comment
 from domain.likes import Like, like_id
 from domain.videos import READY, Video, may_view
@@ -223,7 +224,7 @@ def _shown_comment(comment: CatalogComment, author: CommentAuthor | None) -> Com
 
 
 def _visible_in_catalog(video: CatalogVideo, principal: Principal) -> bool:
-    return may_view(video.owner_id, video.visibility, False, principal.user_id, principal.roles)
+    return may_view(video, principal.user_id, principal.roles)
 
 
 def _listable_to(video: CatalogVideo, principal: Principal) -> bool:

@@ -35,7 +35,7 @@ class Janitor(LogFollower):
                 await self._remove_other_plans(event)
 
     async def _remove_other_plans(self, event: Video.Processed) -> None:
-        kept = event.manifests.get("hls", "")  # processed/{video}/{plan}/cmaf/master.m3u8
+        kept = event.manifests.hls or ""  # processed/{video}/{plan}/cmaf/master.m3u8
         folder = f"processed/{event.originator_id}/"
         if kept.count("/") < 3 or not kept.startswith(folder):
             return

@@ -9,7 +9,7 @@ import msgspec
 
 from application.catalog import NEWEST, CatalogVideo, VideoCatalog, check_sort
 from application.media_links import MediaLinks
-from application.videos import VideoView
+from application.video_views import VideoFigures, VideoView, video_view
 from domain.genres import check_genre
 from domain.videos import READY
 
@@ -38,6 +38,12 @@ class VideoListing:
         )
         return VideoPage(items=self.views(page.items, viewer_id), next_cursor=page.next_cursor)
 
+    def list_owned(self, owner_id: UUID, *, cursor: str | None = None, limit: int = 20) -> VideoPage:
+        """All of one owner's videos, any status or visibility, newest first: their own library.
+        From the read model, so an upload shows up once the projector has seen it."""
+        page = self.catalog.list_for_owner(owner_id, cursor=cursor, limit=limit)
+        return VideoPage(items=self.views(page.items, owner_id), next_cursor=page.next_cursor)
+
     def views(self, videos: list[CatalogVideo], viewer_id: UUID | None) -> list[VideoView]:
         """The videos as the api shows them, `liked_by_me` for the viewer."""
         liked: set[UUID] = set()
@@ -46,13 +52,6 @@ class VideoListing:
         return [self._view(video, video.id in liked) for video in videos]
 
     def _view(self, video: CatalogVideo, liked: bool) -> VideoView:
-        thumbnails, streams = self.links.describe(video)
-        return VideoView(
-            id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
-            tags=video.tags, visibility=video.visibility, status=video.status, created_at=video.created_at,
-            updated_at=video.updated_at, failure_reason=video.failure_reason, duration_s=video.duration_s,
-            width=video.width, height=video.height, renditions=video.renditions, thumbnails=thumbnails,
-            streams=streams, playable=video.status == READY, progress=1.0 if video.status == READY else 0.0,
-            genre=video.genre, view_count=video.view_count, like_count=video.like_count,
-            comment_count=video.comment_count, liked_by_me=liked,
-        )
+        figures = VideoFigures(video.view_count, video.like_count, video.comment_count, liked)
+        return video_view(video, self.links, created_at=video.created_at, updated_at=video.updated_at,
+                          progress=1.0 if video.status == READY else 0.0, figures=figures)

@@ -8,10 +8,10 @@ from uuid import UUID
 
 import msgspec
 
-from application.errors import NotFound
 from application.ports import Cache
 from application.videos import Videos
-from domain.videos import PROCESSING, READY, Video, may_view
+from domain.media import Manifests, Rendition, Thumbnails
+from domain.videos import Video, check_visible, is_playable
 
 INFO_TTL_S = 60  # bounds staleness should an invalidation be lost
 MANIFEST_TTL_S = 300
@@ -24,14 +24,14 @@ class PlaybackInfo(msgspec.Struct, frozen=True):
     visibility: str
     status: str
     deleted: bool
-    renditions: list[dict]
-    manifests: dict[str, str]
-    thumbnails: dict[str, str]
+    renditions: list[Rendition]
+    manifests: Manifests
+    thumbnails: Thumbnails
     plan_id: UUID | None = None
 
     @property
     def playable(self) -> bool:
-        return not self.deleted and self.status in (PROCESSING, READY) and bool(self.renditions)
+        return is_playable(self.status, self.renditions, self.deleted)
 
     @property
     def manifest_version(self) -> str:
@@ -39,8 +39,7 @@ class PlaybackInfo(msgspec.Struct, frozen=True):
         return f"{self.status}:{len(self.renditions)}"
 
     def check_visible_to(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
-        if not may_view(self.owner_id, self.visibility, self.deleted, actor_id, actor_roles):
-            raise NotFound("no such video")
+        check_visible(self, actor_id, actor_roles)
 
 
 class CachedFile(msgspec.Struct, frozen=True):
@@ -52,8 +51,8 @@ class CachedFile(msgspec.Struct, frozen=True):
 def _info_of(video: Video) -> PlaybackInfo:
     return PlaybackInfo(
         id=video.id, owner_id=video.owner_id, visibility=video.visibility, status=video.status,
-        deleted=video.deleted, renditions=list(video.renditions), manifests=dict(video.manifests),
-        thumbnails=dict(video.thumbnails), plan_id=video.plan_id,
+        deleted=video.deleted, renditions=list(video.renditions), manifests=video.manifests,
+        thumbnails=video.thumbnails, plan_id=video.plan_id,
     )
 
 

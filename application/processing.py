@@ -25,6 +25,7 @@ from typing import TypeVar
 from uuid import UUID
 
 import anyio
+import msgspec
 from anyio import to_thread
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -36,6 +37,7 @@ from application.ports import ObjectStorage, PipelineMetrics, Transcoder
 from application.videos import Videos
 from domain.errors import Conflict, ValidationError
 from domain.ladder import LADDER, Rung
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.transcode_jobs import (
     AUDIO,
     CHUNK_SEGMENTS,
@@ -272,7 +274,7 @@ class VideoProcessor:
             return
         if video.status != PROCESSING or video.plan_id != job.plan_id:
             return
-        published = [r["name"] for r in video.renditions]
+        published = [r.name for r in video.renditions]
         while (complete := job.complete_rungs()) and complete != published:
             await self._publish(video, job, complete)
             published = complete
@@ -291,13 +293,13 @@ class VideoProcessor:
             await self.storage.put_bytes(f"{folder}/{relative}", text.encode(), media_type(relative))
         by_name = {rung["name"]: rung for rung in job.plan["rungs"]}
         renditions = [
-            {"name": name, "width": by_name[name]["width"], "height": by_name[name]["height"],
-             "bitrate": by_name[name]["bitrate"], "hls": f"{folder}/{manifests.CMAF}/{manifests.rung_master_name(name)}"}
+            Rendition(name=name, width=by_name[name]["width"], height=by_name[name]["height"],
+                      bitrate=by_name[name]["bitrate"], hls=f"{folder}/{manifests.CMAF}/{manifests.rung_master_name(name)}")
             for name in complete
         ]
         cmaf = f"{folder}/{manifests.CMAF}"
-        links = {"hls": f"{cmaf}/{manifests.HLS_MASTER}", "dash": f"{cmaf}/{manifests.DASH_MPD}"}
-        thumbnails = {"poster": f"{folder}/thumbnails/poster.jpg"}
+        links = Manifests(hls=f"{cmaf}/{manifests.HLS_MASTER}", dash=f"{cmaf}/{manifests.DASH_MPD}")
+        thumbnails = Thumbnails(poster=f"{folder}/thumbnails/poster.jpg")
 
         first = False
 
@@ -331,14 +333,19 @@ class VideoProcessor:
             with anyio.CancelScope(shield=True):
                 await to_thread.run_sync(shutil.rmtree, work, True)
         by_name = {rung["name"]: rung for rung in job.plan["rungs"]}
+        first = by_name[job.rung_names[0]]
+        mp4 = {"name": _progressive_rung(job), "key": f"{folder}/{output.progressive}"}
 
         def processed(latest: Video) -> list:
+            renditions = latest.renditions or [Rendition(
+                name=first["name"], width=first["width"], height=first["height"], bitrate=first["bitrate"])]
             latest.record_processed(
                 duration_s=job.plan["duration_s"], width=job.plan["width"], height=job.plan["height"],
-                renditions=[dict(r) for r in latest.renditions] or [by_name[job.rung_names[0]]],
-                manifests={**latest.manifests, "mp4": f"{folder}/{output.progressive}"},
-                thumbnails={name: f"{folder}/thumbnails/{file}" for name, file in
-                            (("poster", "poster.jpg"), ("sprite", "sprite.jpg"), ("storyboard", "storyboard.vtt"))},
+                renditions=[msgspec.structs.replace(r, mp4=mp4["key"]) if r.name == mp4["name"] else r
+                            for r in renditions],
+                manifests=latest.manifests,
+                thumbnails=Thumbnails(poster=f"{folder}/thumbnails/poster.jpg", sprite=f"{folder}/thumbnails/sprite.jpg",
+                                      storyboard=f"{folder}/thumbnails/storyboard.vtt"),
                 plan_id=job.plan_id,
             )
             return [latest]
@@ -430,11 +437,15 @@ class VideoProcessor:
 
 def _assembly_inputs(job: TranscodeJob) -> list[str]:
     """The rungs (and audio) the assembly reads: the progressive one and the lowest."""
+    return sorted({_progressive_rung(job), job.plan["rungs"][0]["name"], *([AUDIO] if job.has_audio else [])})
+
+
+def _progressive_rung(job: TranscodeJob) -> str:
+    """The rung the progressive MP4 is remuxed from (the assembly picks it the same way)."""
     from domain.ladder import progressive_rung
 
     rungs = job.plan["rungs"]
-    chosen = progressive_rung(tuple(Rung(r["name"], r.get("target", r["height"]), r["bitrate"]) for r in rungs))
-    return sorted({chosen.name, rungs[0]["name"], *([AUDIO] if job.has_audio else [])})
+    return progressive_rung(tuple(Rung(r["name"], r.get("target", r["height"]), r["bitrate"]) for r in rungs)).name
 
 
 def _frame_rate(rate: float):

@@ -92,7 +92,7 @@ def video_summary(video: Video) -> VideoSummary:
         title=video.title, visibility=video.visibility, status="deleted" if video.deleted else video.status,
         playable=video.playable, duration_s=video.duration_s, width=video.width, height=video.height,
         renditions=[
-            RenditionSummary(name=r["name"], width=r["width"], height=r["height"], bitrate=r["bitrate"])
+            RenditionSummary(name=r.name, width=r.width, height=r.height, bitrate=r.bitrate)
             for r in video.renditions
         ],
     )
@@ -103,8 +103,8 @@ def notification_message(event: DomainEventProtocol, status: str, video: Video, 
     right after it (its owner routes the webhooks)."""
     return to_message(VideoProcessed(
         event_id=integration_event_id(event), video_id=str(event.originator_id), status=status,
-        renditions=[r["name"] for r in video.renditions], hls_key=video.manifests.get("hls"),
-        dash_key=video.manifests.get("dash"), failure_reason=video.failure_reason if status == "failed" else None,
+        renditions=[r.name for r in video.renditions], hls_key=video.manifests.hls,
+        dash_key=video.manifests.dash, failure_reason=video.failure_reason if status == "failed" else None,
         processed_at=event.timestamp, owner_id=str(video.owner_id), video=video_summary(video),
     ), topics.video_processed)
 
@@ -123,8 +123,8 @@ def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingM
     if isinstance(event, Video.Processed):
         return to_message(VideoProcessed(
             event_id=integration_event_id(event), video_id=str(event.originator_id), status="ready",
-            renditions=[r["name"] for r in event.renditions], hls_key=event.manifests.get("hls"),
-            dash_key=event.manifests.get("dash"), failure_reason=None, processed_at=event.timestamp,
+            renditions=[r.name for r in event.renditions], hls_key=event.manifests.hls,
+            dash_key=event.manifests.dash, failure_reason=None, processed_at=event.timestamp,
         ), topics.video_processed)
     if isinstance(event, Video.ProcessingFailed):
         return to_message(VideoProcessed(

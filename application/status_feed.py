@@ -19,6 +19,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from application.accounts import Principal
 from application.bulkheads import Bulkhead
 from application.errors import DomainError, NotFound
+from domain.media import Rendition
 from domain.transcode_jobs import job_id
 
 logger = logging.getLogger("vodhub.status_feed")
@@ -38,7 +39,7 @@ class TooManyStreams(DomainError):
 class ProcessingState:
     status: str  # uploaded, processing, ready, failed, or deleted
     progress: float
-    renditions: tuple[dict, ...]
+    renditions: tuple[Rendition, ...]
     plan_id: UUID | None = None
 
 

@@ -11,6 +11,7 @@ from application.errors import Conflict, NotFound, PermissionDenied, ValidationE
 from application.media_layout import is_safe_media_name, object_key, plan_of, relative_name
 from application.media_links import MediaLinks
 from application.playback import PlaybackCache, PlaybackInfo
+from domain.media import progressive
 from domain.videos import READY
 
 FORMATS = ("hls", "dash", "mp4")
@@ -75,23 +76,24 @@ class Streaming:
         )
 
     def _file_for(self, video: PlaybackInfo, fmt: str, quality: str) -> str:
-        names = [rendition["name"] for rendition in video.renditions]
-        if fmt == "mp4" and "mp4" not in video.manifests:
-            raise NotReady(video.status)  # the progressive MP4 is assembled last
+        names = [rendition.name for rendition in video.renditions]
         if fmt == "mp4":
-            progressive = relative_name(video.id, video.manifests["mp4"])
-            available = [name for name in names if progressive.endswith(f"/{name}.mp4")]
-            if quality not in ("auto", *available):
-                raise QualityNotAvailable(quality, available)
-            return progressive
+            mp4 = progressive(video.renditions)
+            if mp4 is None or mp4.mp4 is None:
+                raise NotReady(video.status)  # the progressive MP4 is assembled last
+            if quality not in ("auto", mp4.name):
+                raise QualityNotAvailable(quality, [mp4.name])
+            return relative_name(video.id, mp4.mp4)
         if quality != "auto" and quality not in names:
             raise QualityNotAvailable(quality, names)
         if fmt == "hls" and quality != "auto":
-            rendition = next(r for r in video.renditions if r["name"] == quality)
-            if rendition.get("hls"):
-                return relative_name(video.id, rendition["hls"])
+            rendition = next(r for r in video.renditions if r.name == quality)
+            if rendition.hls:
+                return relative_name(video.id, rendition.hls)
         # DASH has one manifest for every rung; the player picks within it.
-        return relative_name(video.id, video.manifests[fmt])
+        manifest = video.manifests.hls if fmt == "hls" else video.manifests.dash
+        assert manifest is not None  # a playable video's are recorded with its first rendition
+        return relative_name(video.id, manifest)
 
     def media_file(self, video_id: UUID, relative: str, token: str | None) -> MediaFile:
         """The object behind /media/[t/{token}/]{id}/{relative}, if the caller may have it."""
@@ -152,4 +154,4 @@ def _published(video: PlaybackInfo, relative: str) -> bool:
         return False  # the progressive MP4 is assembled last
     if len(parts) == 3:
         return True  # manifests, which list only what is published
-    return parts[2] == "audio" or parts[2] in {rendition["name"] for rendition in video.renditions}
+    return parts[2] == "audio" or parts[2] in {rendition.name for rendition in video.renditions}

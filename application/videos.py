@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import anyio
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from application.accounts import Principal
 from application.bulkheads import Bulkheads
@@ -28,77 +28,42 @@ from application.uploads import (
     safe_extension,
     title_from_filename,
 )
+from application.video_views import FiguresSource, VideoFigures, VideoView, video_view
 from domain.completions import Completion, completion_id
 from domain.genres import check_genre
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.transcode_jobs import TranscodeJob, job_id
 from domain.videos import PROCESSING, READY, Video, check_visibility, clean_description, clean_title, may_upload, split_tags
 
 UPLOAD_FIELDS = ("title", "description", "tags", "visibility", "genre")
 
 
-class RenditionView(msgspec.Struct):
-    name: str
-    width: int
-    height: int
-    bitrate: int
-
-
-class VideoView(msgspec.Struct):
-    id: UUID
-    owner_id: UUID
-    title: str
-    description: str
-    tags: list[str]
-    visibility: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    playable: bool = False
-    progress: float = 0.0
-    failure_reason: str | None = None
-    duration_s: float | None = None
-    width: int | None = None
-    height: int | None = None
-    renditions: list[RenditionView] = []
-    thumbnails: dict[str, str] = {}
-    streams: dict[str, Any] = {}
-    genre: str | None = None
-    view_count: int = 0
-    like_count: int = 0
-    comment_count: int = 0
-    liked_by_me: bool = False
-
-
-class VideoFigures(msgspec.Struct, frozen=True):
-    view_count: int = 0
-    like_count: int = 0
-    comment_count: int = 0
-    liked_by_me: bool = False
-
-
-class FiguresSource(Protocol):
-    def figures(self, video_id: UUID, viewer_id: UUID | None) -> VideoFigures:
-        """A video's audience figures from the read model (eventually consistent)."""
-
-
-def with_figures(view: VideoView, figures: VideoFigures) -> VideoView:
-    return msgspec.structs.replace(
-        view, view_count=figures.view_count, like_count=figures.like_count, comment_count=figures.comment_count,
-        liked_by_me=figures.liked_by_me,
+def _view(video: Video, links: MediaLinks | None = None, progress: float | None = None,
+          figures: VideoFigures = VideoFigures()) -> VideoView:
+    """The aggregate as the api shows it: a video's own page answers from it (read-your-writes)."""
+    return video_view(
+        video, links, created_at=video.created_on, updated_at=video.modified_on,
+        progress=progress if progress is not None else (1.0 if video.status == READY else 0.0), figures=figures,
     )
 
 
-def video_view(video: Video, links: MediaLinks | None = None, progress: float | None = None) -> VideoView:
-    thumbnails, streams = links.describe(video) if links else ({}, {})
-    return VideoView(
-        id=video.id, owner_id=video.owner_id, title=video.title, description=video.description,
-        tags=list(video.tags), visibility=video.visibility, status=video.status, playable=video.playable,
-        progress=progress if progress is not None else (1.0 if video.status == READY else 0.0),
-        created_at=video.created_on, updated_at=video.modified_on, failure_reason=video.failure_reason,
-        duration_s=video.duration_s, width=video.width, height=video.height,
-        renditions=[RenditionView(r["name"], r["width"], r["height"], r["bitrate"]) for r in video.renditions],
-        thumbnails=thumbnails, streams=streams, genre=getattr(video, "genre", None),
-    )
+class _StructAsObject(Transcoding):
+    """A media Struct in a stored event: its fields as a JSON object."""
+
+    def __init__(self, struct_type: type[msgspec.Struct], name: str) -> None:
+        self.type, self.name = struct_type, name
+
+    def encode(self, obj: msgspec.Struct) -> dict[str, Any]:
+        return msgspec.to_builtins(obj)
+
+    def decode(self, data: dict[str, Any]) -> msgspec.Struct:
+        return msgspec.convert(data, self.type)
+
+
+def register_media_transcodings(transcoder: JSONTranscoder) -> None:
+    """Every application that reads the videos' events (the log followers too) needs these."""
+    for struct_type, name in ((Rendition, "rendition"), (Manifests, "manifests"), (Thumbnails, "thumbnails")):
+        transcoder.register(_StructAsObject(struct_type, name))
 
 
 class HistoryEntry(msgspec.Struct):
@@ -139,6 +104,10 @@ class Videos(Application):
     # A long video's job gathers hundreds of TaskDone events, read on every status poll.
     snapshotting_intervals = {TranscodeJob: 20}
 
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_media_transcodings(transcoder)
+
     def __init__(
         self, *, storage: ObjectStorage, inspector: MediaInspector, clock: Clock, ids: IdGenerator,
         max_upload_bytes: int, links: MediaLinks | None = None, env: dict[str, Any] | None = None,
@@ -170,7 +139,7 @@ class Videos(Application):
         its first completion's video is the answer to every other, on any replica."""
         self.check_may_upload(principal)
         if completes is not None and (earlier := await self.bulkheads.event_store.run(self._completed, *completes)):
-            return video_view(earlier)
+            return _view(earlier)
         video_id = self.ids.new_id()
         written: list[str] = []
         try:
@@ -191,13 +160,13 @@ class Videos(Application):
             with anyio.CancelScope(shield=True):
                 for key in written:
                     await self.storage.delete(key)
-            return video_view(answered.video)
+            return _view(answered.video)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 for key in written:
                     await self.storage.delete(key)
             raise
-        return video_view(video)
+        return _view(video)
 
     def _save_upload(self, video: Video, completes: tuple[str, UUID] | None) -> Video:
         """Record the video, or return the one an earlier completion of the same request
@@ -273,7 +242,7 @@ class Videos(Application):
         """A video the caller may see; others' private ones and deleted ones are not found."""
         video = self.get_aggregate(video_id)
         video.check_visible_to(principal.user_id, principal.roles)
-        return self._shown(video_view(video, self.links, self.progress(video)), principal)
+        return self._shown(video, principal)
 
     def progress(self, video: Video) -> float:
         """Share of the processing work done: the current plan's job knows."""
@@ -286,7 +255,7 @@ class Videos(Application):
         except AggregateNotFoundError:  # recorded with the plan, so only a hand-made state lacks it
             return 0.0
 
-    def processing_state(self, principal: Principal, video_id: UUID) -> tuple[str, float, list[dict]]:
+    def processing_state(self, principal: Principal, video_id: UUID) -> tuple[str, float, list[Rendition]]:
         """(status, progress, streamable renditions) of a video the caller may see."""
         video = self.get_aggregate(video_id)
         video.check_visible_to(principal.user_id, principal.roles)
@@ -306,12 +275,11 @@ class Videos(Application):
         )
         self.save(video)
         self._notify_change(video.id)
-        return self._shown(video_view(video, self.links, self.progress(video)), principal)
+        return self._shown(video, principal)
 
-    def _shown(self, view: VideoView, principal: Principal) -> VideoView:
-        if self.figures is None:
-            return view
-        return with_figures(view, self.figures.figures(view.id, principal.user_id))
+    def _shown(self, video: Video, principal: Principal) -> VideoView:
+        figures = VideoFigures() if self.figures is None else self.figures.figures(video.id, principal.user_id)
+        return _view(video, self.links, self.progress(video), figures)
 
     def retry(self, principal: Principal, video_id: UUID) -> VideoView:
         """Re-drive a failed video's processing; the relay hands it to the workers again."""
@@ -319,7 +287,7 @@ class Videos(Application):
         video.retry(principal.user_id, principal.roles)
         self.save(video)
         self._notify_change(video.id)
-        return video_view(video, self.links)
+        return _view(video, self.links)
 
     def delete_video(self, principal: Principal, video_id: UUID) -> None:
         """Gone for readers at once; its objects are removed by the janitor following the log."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Sequence, Sized
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -11,6 +12,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from domain.genres import check_genre
 from domain.ladder import LADDER, Rung, rungs_for_source
+from domain.media import Manifests, Rendition, Thumbnails, upcast_untyped
 from domain.users import ADMIN, MODERATOR, USER
 
 UPLOADED, PROCESSING, READY, FAILED = "uploaded", "processing", "ready", "failed"
@@ -79,15 +81,35 @@ def may_edit(owner_id: UUID, actor_id: UUID, actor_roles: tuple[str, ...]) -> bo
     return actor_id == owner_id or any(role in STAFF_ROLES for role in actor_roles)
 
 
-def may_view(
-    owner_id: UUID, visibility: str, deleted: bool, actor_id: UUID | None, actor_roles: tuple[str, ...]
-) -> bool:
+class Viewable(Protocol):
+    """Whatever describes a video's audience: the aggregate, the catalog's row, the playback info."""
+
+    @property
+    def owner_id(self) -> UUID: ...
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def deleted(self) -> bool: ...
+
+
+def may_view(video: Viewable, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> bool:
     """Deleted videos are nobody's; private ones are their owner's and the staff's."""
-    if deleted:
+    if video.deleted:
         return False
-    if visibility != "private":
+    if video.visibility != "private":
         return True
-    return actor_id is not None and may_edit(owner_id, actor_id, actor_roles)
+    return actor_id is not None and may_edit(video.owner_id, actor_id, actor_roles)
+
+
+def check_visible(video: Viewable, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
+    """Who may not see a video is not told it exists."""
+    if not may_view(video, actor_id, actor_roles):
+        raise NotFound("no such video")
+
+
+def is_playable(status: str, renditions: Sized, deleted: bool = False) -> bool:
+    """At least one rendition can be streamed, possibly before the video is ready."""
+    return not deleted and status in (PROCESSING, READY) and len(renditions) > 0
 
 
 class Video(Aggregate):
@@ -118,9 +140,9 @@ class Video(Aggregate):
         self.duration_s: float | None = None
         self.width: int | None = None
         self.height: int | None = None
-        self.renditions: list[dict] = []
-        self.manifests: dict[str, str] = {}
-        self.thumbnails: dict[str, str] = {}
+        self.renditions: list[Rendition] = []
+        self.manifests = Manifests()
+        self.thumbnails = Thumbnails()
         self.plan_id: UUID | None = None
         self.outcomes: dict[int, str] = {}  # attempt -> processed | failed | abandoned
         self.automatic_retries = 0  # since the upload or the last retry by hand
@@ -170,11 +192,10 @@ class Video(Aggregate):
         return may_edit(self.owner_id, actor_id, actor_roles)
 
     def may_view(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> bool:
-        return may_view(self.owner_id, self.visibility, self.deleted, actor_id, actor_roles)
+        return may_view(self, actor_id, actor_roles)
 
     def check_visible_to(self, actor_id: UUID | None, actor_roles: tuple[str, ...]) -> None:
-        if not self.may_view(actor_id, actor_roles):
-            raise NotFound("no such video")
+        check_visible(self, actor_id, actor_roles)
 
     def check_editable_by(self, actor_id: UUID, actor_roles: tuple[str, ...]) -> None:
         self.check_visible_to(actor_id, actor_roles)
@@ -193,8 +214,7 @@ class Video(Aggregate):
 
     @property
     def playable(self) -> bool:
-        """At least one rendition can be streamed, possibly before the video is ready."""
-        return not self.deleted and self.status in (PROCESSING, READY) and bool(self.renditions)
+        return is_playable(self.status, self.renditions, self.deleted)
 
     @property
     def has_plan(self) -> bool:
@@ -216,7 +236,7 @@ class Video(Aggregate):
         self.attempts = attempt
         self.status = PROCESSING
         self.plan_id = None
-        self.renditions, self.manifests = [], {}
+        self.renditions, self.manifests = [], Manifests()
         self._progress()
 
     # --- nothing stays stuck ----------------------------------------------------------
@@ -260,7 +280,7 @@ class Video(Aggregate):
         self.outcomes[attempt] = ABANDONED
         self.status = UPLOADED
         self.plan_id = None
-        self.renditions, self.manifests = [], {}
+        self.renditions, self.manifests = [], Manifests()
         self._progress()
 
     @event("ProcessingRedriven")
@@ -312,42 +332,58 @@ class Video(Aggregate):
             raise Conflict("that plan is not the video's current one")
 
     def publish_renditions(
-        self, plan_id: UUID, renditions: list[dict], manifests: dict[str, str], thumbnails: dict[str, str]
+        self, plan_id: UUID, renditions: list[Rendition], manifests: Manifests, thumbnails: Thumbnails
     ) -> None:
         """Renditions whose every segment exists become streamable; manifests listing them
         are written before this is recorded. renditions: every streamable one so far."""
         self._check_processing(plan_id)
-        if {r["name"] for r in renditions} <= {r["name"] for r in self.renditions}:
+        if {r.name for r in renditions} <= {r.name for r in self.renditions}:
             return  # published already, or a late writer with an older view: never shrink
         self._renditions_published(renditions=renditions, manifests=manifests, thumbnails=thumbnails)
 
-    @event("RenditionPublished")
-    def _renditions_published(self, renditions: list[dict], manifests: dict[str, str], thumbnails: dict[str, str]) -> None:
+    class RenditionPublished(Aggregate.Event):
+        renditions: list[Rendition]
+        manifests: Manifests
+        thumbnails: Thumbnails
+        class_version = 2  # 1: plain dicts, the progressive MP4 in manifests
+        upcast_v1_v2 = staticmethod(upcast_untyped)
+
+    @event(RenditionPublished)
+    def _renditions_published(self, renditions: list[Rendition], manifests: Manifests, thumbnails: Thumbnails) -> None:
         self.renditions, self.manifests = renditions, manifests
-        self.thumbnails = {**self.thumbnails, **thumbnails}
+        self.thumbnails = self.thumbnails.merged(thumbnails)
         self._progress()
 
     def record_processed(
-        self, *, duration_s: float, width: int, height: int, renditions: list[dict],
-        manifests: dict[str, str], thumbnails: dict[str, str], plan_id: UUID | None = None,
+        self, *, duration_s: float, width: int, height: int, renditions: list[Rendition],
+        manifests: Manifests, thumbnails: Thumbnails, plan_id: UUID | None = None,
     ) -> None:
-        """renditions: [{name, width, height, bitrate}]; manifests: hls, dash, mp4 → object key;
-        thumbnails: poster, sprite, storyboard → object key."""
+        """renditions: every rung, one of them with its progressive MP4."""
         if self.deleted or self.status != PROCESSING:
             raise Conflict(f"video is {self.status}; cannot record a result")
         if plan_id is not None and plan_id != self.plan_id:
             raise Conflict("that plan is not the video's current one")
-        if not renditions or "hls" not in manifests or "dash" not in manifests:
+        if not renditions or manifests.hls is None or manifests.dash is None:
             raise Conflict("a processed video needs renditions and both manifests")
         self._processed(
             duration_s=duration_s, width=width, height=height, renditions=renditions,
             manifests=manifests, thumbnails=thumbnails,
         )
 
-    @event("Processed")
+    class Processed(Aggregate.Event):
+        duration_s: float
+        width: int
+        height: int
+        renditions: list[Rendition]
+        manifests: Manifests
+        thumbnails: Thumbnails
+        class_version = 2  # 1: plain dicts, the progressive MP4 in manifests
+        upcast_v1_v2 = staticmethod(upcast_untyped)
+
+    @event(Processed)
     def _processed(
-        self, duration_s: float, width: int, height: int, renditions: list[dict],
-        manifests: dict[str, str], thumbnails: dict[str, str],
+        self, duration_s: float, width: int, height: int, renditions: list[Rendition],
+        manifests: Manifests, thumbnails: Thumbnails,
     ) -> None:
         self.duration_s = duration_s
         self.width = width
@@ -401,7 +437,7 @@ class Video(Aggregate):
         self.failure_reason = None
         self.retryable = False
         self.plan_id = None
-        self.renditions, self.manifests = [], {}
+        self.renditions, self.manifests = [], Manifests()
         self._progress()
 
     # --- editing and deletion -------------------------------------------------------

@@ -14,7 +14,13 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, ListenNotifySubscription, Subscription
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InfrastructureFactory,
+    JSONTranscoder,
+    ListenNotifySubscription,
+    Subscription,
+)
 from eventsourcing.projection import BaseProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
@@ -24,6 +30,7 @@ from adapters.outbound.metrics import watch_unfinished_videos
 from adapters.outbound.sql_catalog import SqlCatalog
 from application.playback import forget_video
 from application.projections import CatalogProjection
+from application.videos import register_media_transcodings
 from entrypoints.schema_lock import schema_creation_lock
 from entrypoints.settings import Settings
 
@@ -36,6 +43,10 @@ class VideosLog(Application):
     """The videos application's notification log, read by the projector."""
 
     name = "videos"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_media_transcodings(transcoder)
 
 
 class AccountsLog(Application):

@@ -156,6 +156,6 @@ def _words_of(video: CatalogVideo) -> set[str]:
 
 
 def _changed(video: CatalogVideo, changes: dict[str, Any]) -> CatalogVideo:
-    # Through builtins, so plain rendition dicts from events become RenditionView structs.
+    # Through builtins and back, so every field is checked against CatalogVideo again.
     fields = {**msgspec.to_builtins(video, builtin_types=(UUID, datetime)), **changes}
     return msgspec.convert(fields, CatalogVideo)

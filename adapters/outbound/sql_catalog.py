@@ -10,7 +10,6 @@ Both use the 'simple' word rules (no stemming), so the same words match on eithe
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -73,6 +72,7 @@ from application.catalog import (
     normalise_tag,
     search_words,
 )
+from domain.media import upcast_untyped
 
 T = TypeVar("T")
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -201,8 +201,9 @@ def _postgres_engine(url: URL) -> Engine:
 
 
 def _json_text(value: Any) -> str:
-    # Tags are searched in their JSON text, so "café" must stay "café", not "caf\u00e9".
-    return json.dumps(value, ensure_ascii=False)
+    # Tags are searched in their JSON text, so "café" must stay "café", not "caf\u00e9" (msgspec
+    # writes UTF-8 as it is); renditions, manifests and thumbnails arrive as Structs.
+    return msgspec.json.encode(value).decode()
 
 
 def _use_wal(dbapi_connection: sqlite3.Connection, _record: object) -> None:
@@ -333,7 +334,7 @@ class SqlCatalog(SqlAudience, CatalogRecorder):
     def get(self, video_id: UUID) -> CatalogVideo | None:
         with self.engine.connect() as conn:
             row = conn.execute(self._select_videos().where(self.videos.c.id == video_id)).first()
-        return _struct(row, CatalogVideo) if row else None
+        return _video(row) if row else None
 
     def list_public(
         self, *, owner: UUID | None = None, tag: str | None = None, query: str | None = None,
@@ -386,7 +387,7 @@ class SqlCatalog(SqlAudience, CatalogRecorder):
             self.videos.outerjoin(self.stats, self.stats.c.video_id == self.videos.c.id))
 
     def _videos_of(self, rows: Sequence[Row[Any]]) -> list[CatalogVideo]:
-        return [_struct(row, CatalogVideo) for row in rows]
+        return [_video(row) for row in rows]
 
     def _video_tags_table(self) -> Table:
         return self.video_tags
@@ -423,10 +424,17 @@ class SqlCatalog(SqlAudience, CatalogRecorder):
         statement = self._select_videos().where(*conditions).order_by(*order).limit(limit + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(statement).all()
-        items = [_struct(row, CatalogVideo) for row in rows[:limit]]
+        items = [_video(row) for row in rows[:limit]]
         return CatalogPage(items=items, next_cursor=encode_cursor(items[-1], sort) if len(rows) > limit else None)
 
 
 def _struct(row: Row[Any], struct_type: type[T]) -> T:
     # Column names arrive as SQLAlchemy's str subclass, which msgspec does not take as keys.
     return msgspec.convert(dict(zip(map(str, row._fields), row, strict=True)), struct_type)
+
+
+def _video(row: Row[Any]) -> CatalogVideo:
+    """Rows written before the media was typed hold the progressive MP4 in manifests."""
+    fields = {str(name): value for name, value in zip(row._fields, row, strict=True)}
+    upcast_untyped(fields)
+    return msgspec.convert(fields, CatalogVideo)

@@ -60,7 +60,7 @@ class Processed:
 
     @property
     def rung_names(self) -> list[str]:
-        return [rung["name"] for rung in self.video.renditions]
+        return [rung.name for rung in self.video.renditions]
 
     def segments(self, track: str) -> list[Path]:
         return sorted((self.cmaf / track).glob("*.m4s"))

@@ -22,12 +22,13 @@ from adapters.outbound.sql_catalog import SqlCatalog
 from application.errors import ValidationError
 from application.projections import CatalogProjection
 from application.videos import Videos
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.users import User
 from domain.videos import Video
 from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
 
 OWNER, OTHER = uuid.uuid4(), uuid.uuid4()
-RENDITION = {"name": "360p", "width": 640, "height": 360, "bitrate": 800_000}
+RENDITION = Rendition(name="360p", width=640, height=360, bitrate=800_000)
 
 
 class SimulatedCrash(Exception):
@@ -47,8 +48,8 @@ def upload(
         video.start_processing()
         video.record_processed(
             duration_s=3.5, width=640, height=360, renditions=[RENDITION],
-            manifests={"hls": "processed/x/cmaf/master.m3u8", "dash": "processed/x/cmaf/manifest.mpd"},
-            thumbnails={"poster": "thumbnails/x/poster.jpg"},
+            manifests=Manifests(hls="processed/x/cmaf/master.m3u8", dash="processed/x/cmaf/manifest.mpd"),
+            thumbnails=Thumbnails(poster="thumbnails/x/poster.jpg"),
         )
     videos.save(video)
     return video
@@ -74,9 +75,9 @@ class CatalogScenarios:
         project(videos)
         assert titles(catalog.list_public()) == ["third", "second", "first"]
         shown = catalog.get(third.id)
-        assert (shown.status, shown.duration_s, shown.renditions[0].name, shown.manifests["hls"]) == (
+        assert (shown.status, shown.duration_s, shown.renditions[0].name, shown.manifests.hls) == (
             "ready", 3.5, "360p", "processed/x/cmaf/master.m3u8")
-        assert shown.created_at == third.created_on and shown.thumbnails == {"poster": "thumbnails/x/poster.jpg"}
+        assert shown.created_at == third.created_on and shown.thumbnails == Thumbnails(poster="thumbnails/x/poster.jpg")
         assert catalog.get(private.id).visibility == "private"  # the api decides who may see it
         assert titles(catalog.list_for_owner(OWNER))[:3] == ["still processing", "unlisted", "private"]
         assert first.id in {item.id for item in catalog.list_for_owner(OWNER, limit=100).items}

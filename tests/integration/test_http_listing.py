@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures.api import bearer, login, register
 from tests.integration.test_http_accounts import assert_problem
 
 
@@ -77,3 +78,11 @@ def test_bad_parameters_are_4xx(client, uploader, query):
 
 def test_listing_needs_a_token(client):
     assert_problem(client.get("/api/videos"), 401)
+
+
+def test_my_videos_are_all_of_mine_whatever_their_visibility_and_nobody_elses(client, uploader, library):
+    public, hidden = library
+    mine = client.get("/api/users/me/videos?limit=100", headers=uploader)
+    assert mine.status_code == 200 and [item["id"] for item in mine.json()["items"]] == [*hidden[::-1], *public[::-1]]
+    register(client, "bob")
+    assert client.get("/api/users/me/videos", headers=bearer(login(client, "bob"))).json()["items"] == []

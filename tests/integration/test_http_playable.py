@@ -7,8 +7,10 @@ import os
 import uuid
 
 import anyio
+import msgspec
 import pytest
 
+from domain.media import Manifests, Rendition, Thumbnails
 from tests.integration.test_http_accounts import assert_problem
 
 
@@ -35,9 +37,9 @@ def playable(client, vodhub, uploader, small_clip):
         video.start_processing()
         video.plan_processing(plan, duration_s=8.0, width=854, height=480)
         video.publish_renditions(
-            plan, [{"name": "240p", "width": 416, "height": 234, "bitrate": 400_000, "hls": f"{folder}/cmaf/master.m3u8"}],
-            {"hls": f"{folder}/cmaf/master.m3u8", "dash": f"{folder}/cmaf/manifest.mpd"},
-            {"poster": f"{folder}/thumbnails/poster.jpg"},
+            plan, [Rendition(name="240p", width=416, height=234, bitrate=400_000, hls=f"{folder}/cmaf/master.m3u8")],
+            Manifests(hls=f"{folder}/cmaf/master.m3u8", dash=f"{folder}/cmaf/manifest.mpd"),
+            Thumbnails(poster=f"{folder}/thumbnails/poster.jpg"),
         )
         vodhub.videos.save(video)
         return {"id": str(video_id), "plan": str(plan)}
@@ -99,8 +101,9 @@ def test_status_events_of_a_playable_video_name_its_renditions_then_end_ready(cl
     def finish_later() -> None:
         time.sleep(1.0)
         ready = vodhub.videos.get_aggregate(uuid.UUID(video["id"]))
-        ready.record_processed(duration_s=8.0, width=854, height=480, renditions=list(ready.renditions),
-                               manifests={**ready.manifests, "mp4": "x"}, thumbnails={})
+        renditions = [msgspec.structs.replace(ready.renditions[0], mp4="x"), *ready.renditions[1:]]
+        ready.record_processed(duration_s=8.0, width=854, height=480, renditions=renditions,
+                               manifests=ready.manifests, thumbnails=Thumbnails())
         vodhub.videos.save(ready)
 
     threading.Thread(target=finish_later).start()

@@ -19,6 +19,7 @@ from adapters.outbound.argon2_hasher import Argon2PasswordHasher
 from adapters.outbound.http_webhooks import HttpWebhookSender
 from adapters.outbound.in_process_bus import InProcessEventBus
 from application.notifier import Notifier, WebhookDispatcher
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.videos import Video
 from entrypoints.api import build_api
 from entrypoints.bootstrap import bootstrap
@@ -165,8 +166,8 @@ def test_the_relay_and_notifier_deliver_a_videos_events_in_order(dev_client, dev
                          source_content_type="video/mp4", source_sha256="ab" * 32)
     video.start_processing()
     video.record_processed(duration_s=2.0, width=640, height=360, renditions=[
-        {"name": "360p", "width": 640, "height": 360, "bitrate": 800_000}],
-        manifests={"hls": "h.m3u8", "dash": "d.mpd"}, thumbnails={})
+        Rendition(name="360p", width=640, height=360, bitrate=800_000)],
+        manifests=Manifests(hls="h.m3u8", dash="d.mpd"), thumbnails=Thumbnails())
     dev_vodhub.videos.save(video)
     anyio.run(dev_vodhub.relay.relay_once)
     bus: InProcessEventBus = dev_vodhub.publisher

@@ -14,6 +14,7 @@ from adapters.outbound.object_storage import InMemoryObjectStorage
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from application.processing import VideoProcessor
 from application.videos import Videos
+from domain.media import progressive
 from domain.videos import FAILED, PROCESSING, READY, Video
 from tests.media_factory import write_clip
 
@@ -54,12 +55,12 @@ def test_a_video_becomes_ready_with_its_ladder_manifests_and_thumbnails(videos, 
     video = uploaded(videos, clip)
     assert process(processor, video.id) == "ready"
     ready = videos.get_aggregate(video.id)
-    assert ready.status == READY and [r["name"] for r in ready.renditions] == ["240p"]
+    assert ready.status == READY and [r.name for r in ready.renditions] == ["240p"]
     keys = anyio.run(videos.storage.list_keys, "")
-    for key in (ready.manifests["hls"], ready.manifests["dash"], ready.manifests["mp4"], ready.thumbnails["poster"]):
+    for key in (ready.manifests.hls, ready.manifests.dash, progressive(ready.renditions).mp4, ready.thumbnails.poster):
         assert key in keys
-    assert ready.manifests["hls"] == f"processed/{video.id}/{ready.plan_id}/cmaf/master.m3u8"
-    assert ready.thumbnails["poster"] == f"processed/{video.id}/{ready.plan_id}/thumbnails/poster.jpg"
+    assert ready.manifests.hls == f"processed/{video.id}/{ready.plan_id}/cmaf/master.m3u8"
+    assert ready.thumbnails.poster == f"processed/{video.id}/{ready.plan_id}/thumbnails/poster.jpg"
 
 
 def test_redelivery_is_skipped_and_there_is_exactly_one_processed_event(videos, processor, clip):

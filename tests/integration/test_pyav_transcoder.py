@@ -25,6 +25,7 @@ from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from adapters.outbound.transcoding import fmp4
 from application.errors import UnsupportedMedia
 from domain.ladder import LADDER
+from domain.media import named, progressive
 from tests.integration.processed_media import Processed, ffprobe, process, pyav_packets
 from tests.integration.transcode_media import write_lying_duration_mkv, write_test_pattern
 from tests.media_factory import write_audio_only, write_truncated_copy
@@ -142,33 +143,35 @@ def test_the_video_is_ready_after_several_tasks(main):
 
 def test_renditions_share_one_shape_with_even_sizes_near_their_nominal_height(main):
     renditions = main.video.renditions
-    assert [r["name"] for r in renditions] == ["240p", "360p", "480p"]
-    assert [r["bitrate"] for r in renditions] == [400_000, 800_000, 1_200_000]
-    shapes = {Fraction(r["width"], r["height"]) for r in renditions}
+    assert [r.name for r in renditions] == ["240p", "360p", "480p"]
+    assert [r.bitrate for r in renditions] == [400_000, 800_000, 1_200_000]
+    shapes = {Fraction(r.width, r.height) for r in renditions}
     assert len(shapes) == 1 and float(shapes.pop()) == pytest.approx(854 / 480, rel=0.01)
     for rendition in renditions:
-        assert rendition["width"] % 2 == 0 and rendition["height"] % 2 == 0
-        nominal = int(rendition["name"].removesuffix("p"))
-        assert abs(rendition["height"] - nominal) <= 0.03 * nominal and rendition["height"] <= 480
+        assert rendition.width % 2 == 0 and rendition.height % 2 == 0
+        nominal = int(rendition.name.removesuffix("p"))
+        assert abs(rendition.height - nominal) <= 0.03 * nominal and rendition.height <= 480
 
 
 def test_every_published_object_exists_under_the_plan(main):
     video = main.video
-    for key in [*video.manifests.values(), *video.thumbnails.values(), *(r["hls"] for r in video.renditions)]:
+    mp4 = progressive(video.renditions)
+    for key in [*named(video.manifests).values(), *named(video.thumbnails).values(), *(r.hls for r in video.renditions),
+                mp4.mp4]:
         assert main.object(key).is_file(), key
-    assert video.manifests["hls"].endswith("cmaf/master.m3u8") and video.manifests["dash"].endswith("cmaf/manifest.mpd")
-    assert video.manifests["mp4"].endswith("mp4/480p.mp4")
+    assert video.manifests.hls.endswith("cmaf/master.m3u8") and video.manifests.dash.endswith("cmaf/manifest.mpd")
+    assert mp4.mp4.endswith("mp4/480p.mp4") and mp4.name == "480p"
     plan = f"processed/{video.id}/{video.plan_id}/"
-    assert all(video.manifests[name].startswith(plan) for name in ("hls", "dash", "mp4"))
+    assert all(key.startswith(plan) for key in (video.manifests.hls, video.manifests.dash, mp4.mp4))
     for track in ["240p", "360p", "480p", "audio"]:
         assert (main.cmaf / track / "init.mp4").is_file()
         assert [p.name for p in main.segments(track)] == [f"{n:05d}.m4s" for n in range(4)]
 
 
 def test_hls_master_plays_every_rung_with_audio(main):
-    with av.open(str(main.object(main.video.manifests["hls"]))) as hls:
+    with av.open(str(main.object(main.video.manifests.hls))) as hls:
         sizes = sorted((s.codec_context.width, s.codec_context.height) for s in hls.streams.video)
-        assert sizes == sorted((r["width"], r["height"]) for r in main.video.renditions)
+        assert sizes == sorted((r.width, r.height) for r in main.video.renditions)
         assert {s.codec_context.name for s in hls.streams.video} == {"h264"}
         assert len(hls.streams.audio) == 1 and hls.streams.audio[0].codec_context.name == "aac"
         frame = next(hls.decode(video=0))
@@ -201,7 +204,7 @@ def test_dash_manifest_describes_the_same_segments(main):
     assert presented == pytest.approx(MAIN_SECONDS, abs=0.05)
     video = representations(main, "video")
     renditions = main.video.renditions
-    assert [(int(r.get("width")), int(r.get("height"))) for r in video] == [(r["width"], r["height"]) for r in renditions]
+    assert [(int(r.get("width")), int(r.get("height"))) for r in video] == [(r.width, r.height) for r in renditions]
     assert all(s.get("bitstreamSwitching") is None for s in root.iterfind(".//mpd:AdaptationSet", MPD_NS))
     assert len(representations(main, "audio")) == 1
     for representation in video:
@@ -217,17 +220,17 @@ def test_dash_manifest_describes_the_same_segments(main):
 @pytest.mark.parametrize("manifest", ["hls", "dash"])
 def test_ffprobe_opens_the_hls_master_and_the_dash_manifest(main, manifest):
     """Debian's FFmpeg has the DASH demuxer the bundled one lacks: a second player for both."""
-    found = ffprobe(main.object(main.video.manifests[manifest]), "-show_entries", "stream=codec_name,width,height")
+    found = ffprobe(main.object(getattr(main.video.manifests, manifest)), "-show_entries", "stream=codec_name,width,height")
     streams = found["streams"]
     sizes = sorted((s["width"], s["height"]) for s in streams if s["codec_name"] == "h264")
-    assert set(sizes) == {(r["width"], r["height"]) for r in main.video.renditions}
+    assert set(sizes) == {(r.width, r.height) for r in main.video.renditions}
     assert {s["codec_name"] for s in streams} == {"h264", "aac"}
 
 
 def test_keyframes_are_aligned_at_every_segment_start_across_rungs(main):
     keyframes = []
     for rendition in main.video.renditions:
-        packets, _ = pyav_packets(main.joined(rendition["name"]))
+        packets, _ = pyav_packets(main.joined(rendition.name))
         keyframes.append([p.pts for p in packets if p.keyframe])
     assert keyframes[0] == [0, 4, 8, 12]
     assert all(times == keyframes[0] for times in keyframes)
@@ -236,14 +239,14 @@ def test_keyframes_are_aligned_at_every_segment_start_across_rungs(main):
 def test_bitrates_follow_the_ladder(main):
     measured = []
     for rendition in main.video.renditions:
-        size = sum(p.stat().st_size for p in main.segments(rendition["name"]))
+        size = sum(p.stat().st_size for p in main.segments(rendition.name))
         measured.append(size * 8 / MAIN_SECONDS)
-        assert 0.5 * rendition["bitrate"] <= measured[-1] <= 1.5 * rendition["bitrate"], rendition["name"]
+        assert 0.5 * rendition.bitrate <= measured[-1] <= 1.5 * rendition.bitrate, rendition.name
     assert measured == sorted(measured)
 
 
 def test_progressive_mp4_is_faststart_and_holds_the_480p_rung_with_audio(main):
-    path = main.object(main.video.manifests["mp4"])
+    path = main.object(progressive(main.video.renditions).mp4)
     data = path.read_bytes()
     top = [box for box, _, _ in fmp4.parse_boxes(data)]
     assert "moof" not in top and top.index("moov") < top.index("mdat")
@@ -258,13 +261,13 @@ def test_progressive_mp4_is_faststart_and_holds_the_480p_rung_with_audio(main):
 
 def test_thumbnails_decode_and_the_storyboard_maps_the_sprite(main):
     thumbnails = main.video.thumbnails
-    poster = first_frame(str(main.object(thumbnails["poster"])))
+    poster = first_frame(str(main.object(thumbnails.poster)))
     assert (poster.width, poster.height) == (854, 480)
-    sprite_path = str(main.object(thumbnails["sprite"]))
+    sprite_path = str(main.object(thumbnails.sprite))
     sprite = first_frame(sprite_path)
     with av.open(sprite_path) as container:
         assert container.streams.video[0].codec_context.name == "mjpeg"
-    cues = main.object(thumbnails["storyboard"]).read_text().split("\n\n")
+    cues = main.object(thumbnails.storyboard).read_text().split("\n\n")
     assert cues[0] == "WEBVTT"
     cues = [cue for cue in cues[1:] if cue.strip()]
     assert len(cues) == MAIN_SECONDS // 2
@@ -287,14 +290,14 @@ def test_no_audio_in_means_no_audio_out(silent_dark):
     assert not silent_dark.job.plan["audio"]
     assert representations(silent_dark, "audio") == []
     assert not (silent_dark.cmaf / "audio").exists()
-    with av.open(str(silent_dark.object(silent_dark.video.manifests["hls"]))) as hls:
+    with av.open(str(silent_dark.object(silent_dark.video.manifests.hls))) as hls:
         assert not hls.streams.audio
-    with av.open(str(silent_dark.object(silent_dark.video.manifests["mp4"]))) as mp4:
+    with av.open(str(silent_dark.object(progressive(silent_dark.video.renditions).mp4))) as mp4:
         assert not mp4.streams.audio
 
 
 def test_poster_skips_a_black_opening(silent_dark):
-    poster = first_frame(str(silent_dark.object(silent_dark.video.thumbnails["poster"])))
+    poster = first_frame(str(silent_dark.object(silent_dark.video.thumbnails.poster)))
     assert mean_luma(poster, (0, 0, 16, 16)) > 40
 
 
@@ -313,8 +316,9 @@ def test_rotated_phone_video_comes_out_upright(tmp_path):
             output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
     output = process(source, tmp_path, ladder=LOWEST)
-    assert [(r["width"], r["height"]) for r in output.video.renditions] == [(180, 320)]
-    for picture in (first_frame(str(output.object(output.video.manifests["mp4"]))), first_frame(output.joined_file("240p"))):
+    assert [(r.width, r.height) for r in output.video.renditions] == [(180, 320)]
+    mp4 = output.object(progressive(output.video.renditions).mp4)
+    for picture in (first_frame(str(mp4)), first_frame(output.joined_file("240p"))):
         assert (picture.width, picture.height, picture.rotation) == (180, 320, 0)
         assert mean_luma(picture, (0, 9, 7, 16)) > 200  # bottom-left is bright
         assert mean_luma(picture, (9, 0, 16, 7)) < 50  # top-right is dark
@@ -328,16 +332,16 @@ def test_odd_sized_vp9_source_gets_even_sizes(transcoder, tmp_path):
     output = process(source, tmp_path, ladder=LADDER[:2])
     assert output.outcome == "ready"
     renditions = output.video.renditions
-    assert len(renditions) == 2 and all(r["width"] % 2 == 0 and r["height"] % 2 == 0 for r in renditions)
-    assert len({Fraction(r["width"], r["height"]) for r in renditions}) == 1
-    assert first_frame(output.joined_file(renditions[1]["name"])).width == renditions[1]["width"]
+    assert len(renditions) == 2 and all(r.width % 2 == 0 and r.height % 2 == 0 for r in renditions)
+    assert len({Fraction(r.width, r.height) for r in renditions}) == 1
+    assert first_frame(output.joined_file(renditions[1].name)).width == renditions[1].width
 
 
 def test_hevc_source(tmp_path):
     source = write_test_pattern(tmp_path / "hevc.mp4", width=320, height=180, seconds=1, codec="libx265", audio=False)
     output = process(source, tmp_path, ladder=LOWEST)
     assert output.outcome == "ready"
-    with av.open(str(output.object(output.video.manifests["hls"]))) as hls:
+    with av.open(str(output.object(output.video.manifests.hls))) as hls:
         assert hls.streams.video[0].codec_context.name == "h264"
 
 
@@ -345,7 +349,7 @@ def test_variable_frame_rate_keeps_keyframes_on_the_four_second_grid(tmp_path):
     source = write_test_pattern(tmp_path / "vfr.mp4", width=320, height=180, seconds=9, variable_frame_rate=True)
     output = process(source, tmp_path, ladder=LOWEST)
     assert output.chunks == 3
-    with av.open(str(output.object(output.video.manifests["mp4"]))) as mp4:
+    with av.open(str(output.object(progressive(output.video.renditions).mp4))) as mp4:
         assert keyframe_times(mp4) == [0, 4, 8]
         assert mp4.streams.video[0].frames == 24 * 9 * 2 // 3
     assert output.video.duration_s == pytest.approx(9, abs=0.1)

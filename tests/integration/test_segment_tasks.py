@@ -28,6 +28,7 @@ import pytest
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from adapters.outbound.transcoding import tasks
 from domain.ladder import Rung
+from domain.media import progressive
 from tests.integration.processed_media import (
     Processed,
     edit_list_media_time,
@@ -93,7 +94,7 @@ def test_the_long_gop_source_really_has_keyframes_ten_seconds_apart(processed):
 
 
 def test_pyav_reads_each_rung_as_one_seamless_stream(processed, source_times):
-    width = {rung["name"]: (rung["width"], rung["height"]) for rung in processed.video.renditions}
+    width = {rung.name: (rung.width, rung.height) for rung in processed.video.renditions}
     duration = Fraction(processed.job.plan["end"] - processed.job.plan["origin"]) * Fraction(*processed.job.plan["time_base"])
     for rung in processed.rung_names:
         packets, tick = pyav_packets(processed.joined(rung))
@@ -191,7 +192,7 @@ def test_audio_starts_at_zero_and_covers_the_whole_duration(processed):
 
 def test_rotated_source_comes_out_upright_in_every_segment(processed):
     if processed.source.parent.name.startswith("rotated"):
-        assert [(r["width"], r["height"]) for r in processed.video.renditions] == [(126, 224), (144, 256), (180, 320)]
+        assert [(r.width, r.height) for r in processed.video.renditions] == [(126, 224), (144, 256), (180, 320)]
         frames = pyav_decoded_video(processed.joined("180p"))
         assert {(f.width, f.height, f.rotation) for f in frames} == {(180, 320, 0)}
 
@@ -293,4 +294,4 @@ def test_audio_and_video_stay_in_sync_across_chunks(marked):
     assert all(abs(beep - mark) <= Fraction(1, 1000) for beep, mark in zip(beeps, source_beeps, strict=True)), heard
     assert all(abs(beep - mark) <= Fraction(3, 1000) for beep, mark in zip(beeps, MARKS, strict=True)), heard
     # The progressive MP4 is a remux of the same packets: the same marks.
-    assert flash_times(marked.object(marked.video.manifests["mp4"]).read_bytes()) == flashes
+    assert flash_times(marked.object(progressive(marked.video.renditions).mp4).read_bytes()) == flashes

@@ -20,10 +20,13 @@ from application.projections import CatalogProjection
 from application.relay import OutboxRelay
 from application.sweep import ABANDONED, ANNOUNCED, GIVEN_UP, RETRIED, TASKS_REDRIVEN, Sweep
 from domain.errors import Conflict
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.transcode_jobs import TranscodeJob, job_id, make_plan
 from domain.videos import FAILED, PROCESSED, PROCESSING, UPLOADED, Video
 from tests.fixtures.videos import add_video
 from tests.unit.test_relay import drain
+
+RUNG_240P = Rendition(name="240p", width=426, height=240, bitrate=400_000)
 
 DELAYS = (timedelta(seconds=60), timedelta(seconds=600), timedelta(seconds=3600))
 LEASE = timedelta(seconds=300)
@@ -143,8 +146,8 @@ def test_every_attempt_ends_in_exactly_one_outcome():
     video.record_failure("away", retryable=True)  # 2 failed
     video.retry(video.owner_id, OWNER_ROLES)
     job = planned(video)
-    video.record_processed(duration_s=20.0, width=640, height=360, renditions=[{"name": "240p"}],
-                           manifests={"hls": "h", "dash": "d"}, thumbnails={}, plan_id=job.plan_id)
+    video.record_processed(duration_s=20.0, width=640, height=360, renditions=[RUNG_240P],
+                           manifests=Manifests(hls="h", dash="d"), thumbnails=Thumbnails(), plan_id=job.plan_id)
 
     assert video.outcomes == {1: "abandoned", 2: FAILED, 3: PROCESSED}
     with pytest.raises(Conflict):  # a late failure of the finished attempt is refused
@@ -273,8 +276,8 @@ def test_the_sweep_leaves_moving_ready_and_finally_failed_videos_alone(videos, h
     videos.save(moving, planned(moving))
     ready_job = planned(ready)
     ready.record_processed(
-        duration_s=20.0, width=640, height=360, renditions=[{"name": "240p", "width": 1, "height": 1, "bitrate": 1}],
-        manifests={"hls": "h", "dash": "d"}, thumbnails={}, plan_id=ready_job.plan_id)
+        duration_s=20.0, width=640, height=360, renditions=[RUNG_240P],
+        manifests=Manifests(hls="h", dash="d"), thumbnails=Thumbnails(), plan_id=ready_job.plan_id)
     videos.save(ready, ready_job)
     doomed.start_processing()
     doomed.record_failure("not a video", retryable=False)

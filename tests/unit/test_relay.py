@@ -11,7 +11,10 @@ from eventsourcing.popo import POPOTrackingRecorder
 from adapters.outbound.in_process_bus import InProcessEventBus
 from application.integration_events import VideoProcessed, VideoUploaded, decode
 from application.relay import OutboxRelay
+from domain.media import Manifests, Rendition, Thumbnails
 from tests.fixtures.videos import add_video
+
+RUNG_240P = Rendition(name="240p", width=426, height=240, bitrate=400_000)
 
 
 def drain(bus: InProcessEventBus, topic: str) -> list:
@@ -82,16 +85,16 @@ def test_notifications_carry_the_owner_and_the_video_as_it_was_then(videos):
     bus = InProcessEventBus()
     relay = OutboxRelay(videos, POPOTrackingRecorder(), bus)
     video = add_video(videos)
-    low = {"name": "240p", "width": 426, "height": 240, "bitrate": 400_000}
-    high = {"name": "360p", "width": 640, "height": 360, "bitrate": 800_000}
-    manifests = {"hls": "h.m3u8", "dash": "d.mpd"}
+    low = Rendition(name="240p", width=426, height=240, bitrate=400_000)
+    high = Rendition(name="360p", width=640, height=360, bitrate=800_000)
+    manifests = Manifests(hls="h.m3u8", dash="d.mpd")
     plan_id = uuid.uuid4()
     video.start_processing()
     video.plan_processing(plan_id, duration_s=2.0, width=640, height=360)
-    video.publish_renditions(plan_id, [low], manifests, {})
-    video.publish_renditions(plan_id, [low, high], manifests, {})  # not playable again: it was already
+    video.publish_renditions(plan_id, [low], manifests, Thumbnails())
+    video.publish_renditions(plan_id, [low, high], manifests, Thumbnails())  # not playable again: it was already
     video.record_processed(duration_s=2.0, width=640, height=360, renditions=[low, high], manifests=manifests,
-                           thumbnails={}, plan_id=plan_id)
+                           thumbnails=Thumbnails(), plan_id=plan_id)
     video.delete(video.owner_id, ("user",))
     videos.save(video)
     anyio.run(relay.relay_once)
@@ -202,8 +205,8 @@ def test_the_janitor_removes_abandoned_plans_once_another_is_published(videos):
     video.start_processing()
     video.plan_processing(new_plan, duration_s=1.0, width=2, height=2)
     hls = f"processed/{video.id}/{new_plan}/cmaf/master.m3u8"
-    video.record_processed(duration_s=1.0, width=2, height=2, renditions=[{"name": "240p"}],
-                           manifests={"hls": hls, "dash": hls, "mp4": hls}, thumbnails={}, plan_id=new_plan)
+    video.record_processed(duration_s=1.0, width=2, height=2, renditions=[RUNG_240P],
+                           manifests=Manifests(hls=hls, dash=hls), thumbnails=Thumbnails(), plan_id=new_plan)
     videos.save(video)
     anyio.run(Janitor(videos, POPOTrackingRecorder(), storage).step)
     assert anyio.run(storage.list_keys, f"processed/{video.id}/") == [f"processed/{video.id}/{new_plan}/cmaf/240p/00000.m4s"]

@@ -5,14 +5,15 @@ import uuid
 import pytest
 
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from domain.media import Manifests, Rendition, Thumbnails
 from domain.videos import FAILED, PROCESSING, READY, UPLOADED, Video, split_tags
 
 OWNER = uuid.uuid4()
 OUTCOME = {
     "duration_s": 1.0, "width": 426, "height": 240,
-    "renditions": [{"name": "240p", "width": 426, "height": 240, "bitrate": 400_000}],
-    "manifests": {"hls": "processed/x/cmaf/master.m3u8", "dash": "processed/x/cmaf/manifest.mpd"},
-    "thumbnails": {"poster": "thumbnails/x/poster.jpg"},
+    "renditions": [Rendition(name="240p", width=426, height=240, bitrate=400_000)],
+    "manifests": Manifests(hls="processed/x/cmaf/master.m3u8", dash="processed/x/cmaf/manifest.mpd"),
+    "thumbnails": Thumbnails(poster="thumbnails/x/poster.jpg"),
 }
 
 
@@ -52,7 +53,7 @@ def test_processing_succeeds_once():
     video = new_video()
     assert video.start_processing() == 1
     video.record_processed(**OUTCOME)
-    assert video.status == READY and video.renditions[0]["name"] == "240p"
+    assert video.status == READY and video.renditions[0].name == "240p"
     with pytest.raises(Conflict):
         video.start_processing()
     with pytest.raises(Conflict):
@@ -118,11 +119,13 @@ def test_a_published_rendition_makes_a_processing_video_playable_and_never_shrin
     plan = uuid.uuid4()
     video.plan_processing(plan, duration_s=1.0, width=1280, height=720)
     assert not video.playable
-    low, high = {"name": "240p"}, {"name": "720p"}
-    video.publish_renditions(plan, [low], {"hls": "h", "dash": "d"}, {"poster": "p"})
+    low = Rendition(name="240p", width=426, height=240, bitrate=400_000)
+    high = Rendition(name="720p", width=1280, height=720, bitrate=2_500_000)
+    manifests = Manifests(hls="h", dash="d")
+    video.publish_renditions(plan, [low], manifests, Thumbnails(poster="p"))
     assert video.playable and video.status == PROCESSING
-    video.publish_renditions(plan, [low, high], {"hls": "h", "dash": "d"}, {})
-    video.publish_renditions(plan, [low], {"hls": "h", "dash": "d"}, {})  # a late writer
-    assert [r["name"] for r in video.renditions] == ["240p", "720p"] and video.thumbnails == {"poster": "p"}
+    video.publish_renditions(plan, [low, high], manifests, Thumbnails())
+    video.publish_renditions(plan, [low], manifests, Thumbnails())  # a late writer
+    assert [r.name for r in video.renditions] == ["240p", "720p"] and video.thumbnails == Thumbnails(poster="p")
     with pytest.raises(Conflict):
-        video.publish_renditions(uuid.uuid4(), [low], {}, {})  # another plan's
+        video.publish_renditions(uuid.uuid4(), [low], Manifests(), Thumbnails())  # another plan's

@@ -18,7 +18,6 @@ from adapters.inbound.http.audience import AudienceController, CommentsControlle
 from adapters.inbound.http.auth import AuthController, jwks
 from adapters.inbound.http.dependencies import MediaSources
 from adapters.inbound.http.health import HealthChecks, live, ready
-from adapters.inbound.http.media import get_media, head_media
 from adapters.inbound.http.media_delivery import MEDIA_DELIVERY, MediaDelivery
 from adapters.inbound.http.metrics import metrics
 from adapters.inbound.http.middleware import (
@@ -31,10 +30,11 @@ from adapters.inbound.http.middleware import (
 )
 from adapters.inbound.http.middleware.state import TRUSTED_PROXIES, TrustedProxies
 from adapters.inbound.http.openapi_problems import document_problems
+from adapters.inbound.http.playback import StreamController, get_media, head_media
 from adapters.inbound.http.problems import EXCEPTION_HANDLERS
 from adapters.inbound.http.tus import TusController
 from adapters.inbound.http.users import UsersController
-from adapters.inbound.http.videos import VideosController
+from adapters.inbound.http.videos import MyVideosController, VideosController
 from adapters.inbound.http.web import web_client_handlers
 from adapters.inbound.http.webhooks import WebhooksController
 from application.accounts import Accounts
@@ -110,7 +110,7 @@ def create_app(
     )
     route_handlers = [
         AuthController, UsersController, VideosController, TusController, AudienceController, CommentsController,
-        HistoryController, jwks, live, ready, metrics, get_media, head_media,
+        HistoryController, MyVideosController, jwks, live, ready, metrics, StreamController, get_media, head_media,
     ]
     if webhooks is not None:
         route_handlers.append(WebhooksController)

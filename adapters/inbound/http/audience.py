@@ -13,7 +13,7 @@ from adapters.inbound.http.dependencies import BeaconDep, EngagementDep, Princip
 from adapters.inbound.http.schemas import CommentEditRequest, CommentRequest
 from application.audience import CommentView
 from application.engagement import CommentPage, HistoryPage, VideoStats
-from application.videos import VideoView
+from application.video_views import VideoView
 
 Cursor = Annotated[str | None, QueryParameter(max_length=200)]
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]

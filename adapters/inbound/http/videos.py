@@ -1,4 +1,4 @@
-"""Video routes: upload, read, edit, delete, status events, history and streaming."""
+"""Video routes: upload, read, edit, delete, status events and history (playing one: playback.py)."""
 
 from __future__ import annotations
 
@@ -21,24 +21,19 @@ from adapters.inbound.http.dependencies import (
     ListingDep,
     PrincipalDep,
     StatusFeedDep,
-    StorageDep,
-    StreamingDep,
     VideosDep,
 )
-from adapters.inbound.http.manifests import rebase_dash, rebase_hls
-from adapters.inbound.http.media import serve_object
 from adapters.inbound.http.multipart import upload_events
 from adapters.inbound.http.schemas import VideoPatchRequest
-from application.errors import PayloadTooLarge, ValidationError
+from application.errors import PayloadTooLarge
 from application.listing import VideoPage
 from application.status_feed import ProcessingState
-from application.streaming import Streaming, StreamTarget, format_from_accept
-from application.videos import HistoryEntry, VideoView
+from application.video_views import VideoView
+from application.videos import HistoryEntry
 from domain.genres import GENRES
 from domain.videos import FAILED, READY
 
 FINAL_STATUSES = (READY, FAILED)
-PROXIED_CACHE = "private, no-store"
 MAX_EVENT_STREAM_S = 30 * 60  # bounds how long one client holds a stream
 # Room for the form's boundaries, part headers and text fields around the file itself.
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -168,22 +163,18 @@ class VideosController(Controller):
 
         return ServerSentEvent(changes())
 
-    @get("/stream/{video_id:uuid}", status_code=302)
-    async def stream(
-        self, request: Request, video_id: FromPath[UUID], principal: PrincipalDep, streaming: StreamingDep,
-        storage: StorageDep, bulkheads: BulkheadsDep,
-        format: Annotated[str | None, QueryParameter(description="hls, dash or mp4")] = None,
-        quality: Annotated[str, QueryParameter(description="240p…1080p or auto")] = "auto",
-        delivery: Annotated[str, QueryParameter(description="redirect or proxy")] = "redirect",
-    ) -> Response:
-        """Play a video: 302 to its media URL, or the bytes themselves with ?delivery=proxy."""
-        if delivery not in ("redirect", "proxy"):
-            raise ValidationError("delivery", "redirect or proxy")
-        fmt = format or format_from_accept(request.headers.get("accept"))
-        target = await bulkheads.event_store.run(streaming.stream, principal, video_id, fmt, quality)
-        if delivery == "redirect" and streaming.redirects:
-            return Response(content=b"", status_code=302, headers={"Location": target.url, "Cache-Control": "no-store"})
-        return await _proxy(request, storage, streaming, target)
+
+class MyVideosController(Controller):
+    path = "/api/users/me/videos"
+    tags = ["videos"]
+
+    @get("", sync_to_thread=True)
+    def my_videos(
+        self, principal: PrincipalDep, listing: ListingDep, cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    ) -> VideoPage:
+        """The caller's own videos, any status or visibility, newest first (as the catalog has them)."""
+        return listing.list_owned(principal.user_id, cursor=cursor, limit=limit)
 
 
 async def status_messages(
@@ -198,9 +189,9 @@ async def status_messages(
     state = first
     while True:
         for rendition in state.renditions:
-            if rendition["name"] not in published:
-                published.add(rendition["name"])
-                data = {key: rendition[key] for key in ("name", "width", "height")}
+            if rendition.name not in published:
+                published.add(rendition.name)
+                data = {"name": rendition.name, "width": rendition.width, "height": rendition.height}
                 yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event="rendition")
         if state.status != current:
             current = state.status
@@ -214,16 +205,3 @@ async def status_messages(
             state = await states.receive()
             continue
         return  # the token expired, or the stream's time is up
-
-
-async def _proxy(request: Request, storage: StorageDep, streaming: Streaming, target: StreamTarget) -> Response:
-    """Serve the file here; manifests get absolute URIs since their neighbours stay under /media.
-    This URL needs a token and its bytes depend on Accept: no shared cache may keep them."""
-    if not target.key.endswith((".m3u8", ".mpd")):
-        return await serve_object(request, storage, target.key, PROXIED_CACHE, body=True)
-    info = await storage.head(target.key)
-    text = (await storage.get_range(target.key, 0, info.size if info else 0)).decode()
-    folder = target.url.rsplit("/", 1)[0]
-    body = rebase_hls(text, folder) if target.key.endswith(".m3u8") else rebase_dash(text, folder)
-    media = "application/vnd.apple.mpegurl" if target.key.endswith(".m3u8") else "application/dash+xml"
-    return Response(content=body.encode(), status_code=200, media_type=media, headers={"Cache-Control": PROXIED_CACHE})

@@ -26,7 +26,7 @@ export async function render(view) {
     else if (answer.reason instanceof ApiError && answer.reason.status === 404) forgetVideo(me.sub, remembered[index]);
   });
   try {
-    const listed = await api(`/api/videos?owner=${me.sub}&limit=100`);
+    const listed = await api("/api/users/me/videos?limit=100");
     for (const video of listed.items) if (!videos.has(video.id)) videos.set(video.id, video);
   } catch (error) {
     flash(describeError(error), "error");

@@ -1,30 +1,102 @@
-"""GET/HEAD /media/…: object bytes by ranged reads, with validators and cache headers."""
+"""Play a video, top to bottom: GET /api/videos/stream/{id} picks the file that plays it
+(application/streaming.py) and redirects to it under /media, or proxies it; GET/HEAD /media/…
+then serves the object's bytes by ranged reads, with validators and cache headers, once
+streaming.media_file has said the caller may have it. What a video's playback needs to know is
+read through the cache in application/playback.py."""
 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Annotated
 from uuid import UUID
 
 from anyio import to_thread
-from litestar import Request, Response, get, head
+from litestar import Controller, Request, Response, get, head
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
-from adapters.inbound.http.dependencies import MediaDep
+from adapters.inbound.http.dependencies import BulkheadsDep, MediaDep, PrincipalDep, StorageDep, StreamingDep
 from adapters.inbound.http.media_delivery import accel_response, edge_expiry, media_delivery, with_edge_lifetime
 from adapters.inbound.http.problems import problem
 from adapters.inbound.http.ranges import Unsatisfiable, parse_range
-from application.errors import NotFound
+from application.errors import NotFound, ValidationError
 from application.media_layout import MANIFEST_SUFFIXES, media_type
 from application.playback import CachedFile, PlaybackCache
 from application.ports import ObjectInfo, ObjectStorage
-from application.streaming import MediaFile, Streaming
+from application.streaming import MediaFile, Streaming, StreamTarget, format_from_accept
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MANIFEST_CACHE = "public, max-age=300"
 GROWING_MANIFEST_CACHE = "public, max-age=10"  # renditions are still being added
 SIGNED_CACHE = "private, max-age=3600"
+PROXIED_CACHE = "private, no-store"
+
+
+class StreamController(Controller):
+    path = "/api/videos"
+    tags = ["videos"]
+
+    @get("/stream/{video_id:uuid}", status_code=302)
+    async def stream(
+        self, request: Request, video_id: FromPath[UUID], principal: PrincipalDep, streaming: StreamingDep,
+        storage: StorageDep, bulkheads: BulkheadsDep,
+        format: Annotated[str | None, QueryParameter(description="hls, dash or mp4")] = None,
+        quality: Annotated[str, QueryParameter(description="240p…1080p or auto")] = "auto",
+        delivery: Annotated[str, QueryParameter(description="redirect or proxy")] = "redirect",
+    ) -> Response:
+        """Play a video: 302 to its media URL, or the bytes themselves with ?delivery=proxy."""
+        if delivery not in ("redirect", "proxy"):
+            raise ValidationError("delivery", "redirect or proxy")
+        fmt = format or format_from_accept(request.headers.get("accept"))
+        target = await bulkheads.event_store.run(streaming.stream, principal, video_id, fmt, quality)
+        if delivery == "redirect" and streaming.redirects:
+            return Response(content=b"", status_code=302, headers={"Location": target.url, "Cache-Control": "no-store"})
+        return await _proxy(request, storage, streaming, target)
+
+
+async def _proxy(request: Request, storage: StorageDep, streaming: Streaming, target: StreamTarget) -> Response:
+    """Serve the file here; manifests get absolute URIs since their neighbours stay under /media.
+    This URL needs a token and its bytes depend on Accept: no shared cache may keep them."""
+    if not target.key.endswith((".m3u8", ".mpd")):
+        return await serve_object(request, storage, target.key, PROXIED_CACHE, body=True)
+    info = await storage.head(target.key)
+    text = (await storage.get_range(target.key, 0, info.size if info else 0)).decode()
+    folder = target.url.rsplit("/", 1)[0]
+    body = rebase_hls(text, folder) if target.key.endswith(".m3u8") else rebase_dash(text, folder)
+    media = "application/vnd.apple.mpegurl" if target.key.endswith(".m3u8") else "application/dash+xml"
+    return Response(content=body.encode(), status_code=200, media_type=media, headers={"Cache-Control": PROXIED_CACHE})
+
+
+# Manifests served away from their folder (stream ?delivery=proxy) must not rely on relative
+# URIs, which a player would resolve against the API path: point them at the media folder.
+
+URI_ATTRIBUTE = re.compile(r'URI="([^"]+)"')
+
+
+def _absolute(uri: str, folder_url: str) -> str:
+    return uri if "://" in uri or uri.startswith("/") else f"{folder_url}/{uri}"
+
+
+def rebase_hls(playlist: str, folder_url: str) -> str:
+    lines = []
+    for line in playlist.splitlines():
+        if line and not line.startswith("#"):
+            line = _absolute(line.strip(), folder_url)
+        elif line.startswith("#"):
+            line = URI_ATTRIBUTE.sub(lambda m: f'URI="{_absolute(m.group(1), folder_url)}"', line)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def rebase_dash(mpd: str, folder_url: str) -> str:
+    """Insert a BaseURL as the MPD's first child; SegmentTemplate URLs resolve against it."""
+    match = re.search(r"<MPD\b[^>]*>", mpd)
+    if match is None or "<BaseURL>" in mpd:
+        return mpd
+    return f"{mpd[:match.end()]}\n  <BaseURL>{folder_url}/</BaseURL>{mpd[match.end():]}"
 
 
 def split_media_path(request: Request) -> tuple[str | None, UUID, str]:
