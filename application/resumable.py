@@ -17,23 +17,24 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from application.accounts import Principal
-from application.errors import Conflict, DomainError, NotFound, PayloadTooLarge, Unavailable
+from application.errors import (
+    ChecksumMismatch,
+    Conflict,
+    DomainError,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedChecksum,
+)
 from application.ports import Clock, IdGenerator, ObjectStorage
 from application.uploads import FileChunk, FileEnd, FileStart, FormField, UploadEvent, upload_details
 from application.videos import UPLOAD_FIELDS, Videos
-from domain.upload_sessions import LengthExceeded, UploadSession
+from domain.errors import LengthExceeded
+from domain.upload_sessions import UploadSession
 
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
 DEFAULT_TTL = timedelta(hours=24)
 COMPLETION_SCOPE = "tus-upload"
-
-
-class ChecksumMismatch(DomainError):
-    """The chunk's bytes do not match the checksum the client sent with them."""
-
-
-class UnsupportedChecksum(DomainError):
-    """A checksum algorithm we do not compute."""
 
 
 class UploadStatus(msgspec.Struct):

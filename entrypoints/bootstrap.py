@@ -29,6 +29,7 @@ from adapters.outbound.jwt_tokens import (
 )
 from adapters.outbound.media_sandbox import SandboxLimits
 from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics, bulkhead_rejected
+from adapters.outbound.persistence_errors import translate_event_store_errors
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
 from adapters.outbound.sql_catalog import SqlCatalog
@@ -137,6 +138,7 @@ def bootstrap(
         )
         closers.append(accounts.close)
         guard_eventsourcing(accounts.recorder, breakers["postgresql"])
+        translate_event_store_errors(accounts.recorder)
         health_checks["event_store"] = _eventstore_check(accounts, bulkheads)
         storage = storage or _object_storage(settings, breakers, bulkheads)
         health_checks["object_storage"] = storage.ping
@@ -167,6 +169,8 @@ def bootstrap(
         closers.append(catalog.close)
         for recorder in (videos.recorder, uploads.recorder, relay_tracking, janitor_tracking):
             guard_eventsourcing(recorder, breakers["postgresql"])
+        for recorder in (videos.recorder, uploads.recorder):
+            translate_event_store_errors(recorder)
         guard_sqlalchemy(catalog.engine, breakers["postgresql"])
         listing = VideoListing(catalog, links)
         sweep = Sweep(videos, catalog, clock, lease=timedelta(seconds=settings.processing_lease_s),
