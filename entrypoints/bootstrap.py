@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
-from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.utils import Environment
 
 from adapters.outbound import tracing
@@ -160,7 +159,9 @@ def bootstrap(
             videos=videos, storage=storage, clock=clock, ids=ids, env=settings.eventstore_env("uploads"),
         )
         closers.append(uploads.close)
-        relay_tracking = _relay_tracking(settings)
+        # Durable in every mode (a SQLite file in `vodhub dev`): a restart resumes, never republishes
+        # the whole log. What the in-process bus lost with the process, the sweep re-drives.
+        relay_tracking = _tracking_recorder("relay", settings.eventstore_env("relay"))
         relay = OutboxRelay(videos, relay_tracking, publisher, topics=settings.topics(), metrics=PrometheusMetrics(),
                             trace_context_of=tracing.trace_context_of)
         janitor_tracking = _tracking_recorder("janitor", settings.eventstore_env("janitor"))
@@ -272,15 +273,6 @@ def webhook_secret_box(settings: Settings) -> SecretBox:
         raise SystemExit(f"vodhub: bad setting: VODHUB_WEBHOOKS_SECRET_KEY: {error}") from None
     except ValueError as error:
         raise SystemExit(f"vodhub: bad setting: {error}") from None
-
-
-def _relay_tracking(settings: Settings) -> TrackingRecorder:
-    """With Kafka the relay's position is durable. The in-process bus forgets its messages on
-    restart, so the relay starts from the beginning each time and the idempotent worker
-    skips what it has done already: nothing uploaded is ever left unprocessed."""
-    if settings.kafka_bootstrap_servers:
-        return _tracking_recorder("relay", settings.eventstore_env("relay"))
-    return POPOTrackingRecorder()
 
 
 def _read_model_check(catalog: SqlCatalog, bulkheads: Bulkheads) -> HealthCheck:
