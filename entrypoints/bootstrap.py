@@ -31,7 +31,6 @@ from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics, 
 from adapters.outbound.persistence_errors import translate_event_store_errors
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
-from adapters.outbound.sql_catalog import SqlCatalog
 from application.accounts import Accounts
 from application.analytics import ViewBeacon, ViewBuffer, ViewDedup
 from application.bulkheads import Bulkhead, Bulkheads
@@ -45,6 +44,7 @@ from application.ports import (
     Clock,
     EventPublisher,
     IdGenerator,
+    MediaInspector,
     ObjectStorage,
     PasswordHasher,
     PlaybackTokens,
@@ -53,6 +53,7 @@ from application.ports import (
     TokenIssuer,
 )
 from application.rate_limits import LoginBudget, RateLimiter, RateLimits, parse_rate_limits
+from application.read_model import ReadModel
 from application.relay import OutboxRelay
 from application.resumable import ResumableUploads
 from application.status_feed import StatusFeed
@@ -83,7 +84,7 @@ class Vodhub:
     publisher: EventPublisher
     relay: OutboxRelay
     janitor: Janitor
-    catalog: SqlCatalog
+    catalog: ReadModel
     sweep: Sweep
     listing: VideoListing
     uploads: ResumableUploads | None = None
@@ -109,9 +110,12 @@ def bootstrap(
     hasher: PasswordHasher | None = None, revocations: RevocationList | None = None,
     refresh_tokens: RefreshTokenStore | None = None, storage: ObjectStorage | None = None,
     publisher: EventPublisher | None = None, webhook_store: WebhookStore | None = None,
+    catalog: ReadModel | None = None, cache: Cache | None = None, inspector: MediaInspector | None = None,
+    tokens: TokenIssuer | None = None, playback_tokens: PlaybackTokens | None = None,
     holds_signing_key: bool = True,
 ) -> Vodhub:
-    """Build the application from settings; tests pass their own adapters as keywords.
+    """Build the application from settings; every adapter given as a keyword (tests pass
+    in-memory ones) is used instead of the one the settings would build.
     Only the api holds the JWT signing key: the other processes pass holds_signing_key=False,
     never read VODHUB_JWT_PRIVATE_KEY and never create a key."""
     clock = clock or SystemClock()
@@ -128,7 +132,9 @@ def bootstrap(
     if revocations is None or refresh_tokens is None:
         revocations, refresh_tokens = _token_stores(settings, redis_client, clock, breakers, channel)
     with schema_creation_lock(settings.database_url):
-        tokens, playback_tokens = _tokens(settings, clock, holds_signing_key)
+        if tokens is None or playback_tokens is None:
+            built_issuer, built_playback = _tokens(settings, clock, holds_signing_key)
+            tokens, playback_tokens = tokens or built_issuer, playback_tokens or built_playback
         accounts = Accounts(
             hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
             revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
@@ -149,7 +155,7 @@ def bootstrap(
             base_url=settings.cdn_base_url or "/media", token_ttl=settings.media_token_ttl,
         )
         videos = Videos(
-            storage=storage, inspector=PyAVMediaInspector(sandbox=_inspection_limits(settings)), clock=clock,
+            storage=storage, inspector=inspector or PyAVMediaInspector(sandbox=_inspection_limits(settings)), clock=clock,
             ids=ids, links=links,
             max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
         )
@@ -166,13 +172,15 @@ def bootstrap(
                             trace_context_of=tracing.trace_context_of)
         janitor_tracking = _tracking_recorder("janitor", settings.eventstore_env("janitor"))
         janitor = Janitor(videos, janitor_tracking, storage)
-        catalog = build_catalog(settings)
-        closers.append(catalog.close)
+        if catalog is None:
+            built = build_catalog(settings)
+            guard_sqlalchemy(built.engine, breakers["postgresql"])
+            closers.append(built.close)
+            catalog = built
         for recorder in (videos.recorder, uploads.recorder, relay_tracking, janitor_tracking):
             guard_eventsourcing(recorder, breakers["postgresql"])
         for recorder in (videos.recorder, uploads.recorder):
             translate_event_store_errors(recorder)
-        guard_sqlalchemy(catalog.engine, breakers["postgresql"])
         listing = VideoListing(catalog, links)
         sweep = Sweep(videos, catalog, clock, lease=timedelta(seconds=settings.processing_lease_s),
                       retry_delays=settings.retry_delays(), metrics=PrometheusMetrics())
@@ -180,7 +188,7 @@ def bootstrap(
         videos.figures = AudienceFigures(catalog)
         engagement = Engagement(videos, catalog, catalog, listing, clock, ids)
         health_checks["read_model"] = _read_model_check(catalog, bulkheads)
-        playback = PlaybackCache(videos, _cache(settings, redis_client, breakers, channel))
+        playback = PlaybackCache(videos, cache or _cache(settings, redis_client, breakers, channel))
         videos.on_change.append(playback.invalidate)
         streaming = Streaming(playback, links, redirects=settings.stream_redirects)
         if webhook_store is None:
@@ -275,7 +283,7 @@ def webhook_secret_box(settings: Settings) -> SecretBox:
         raise SystemExit(f"vodhub: bad setting: {error}") from None
 
 
-def _read_model_check(catalog: SqlCatalog, bulkheads: Bulkheads) -> HealthCheck:
+def _read_model_check(catalog: ReadModel, bulkheads: Bulkheads) -> HealthCheck:
     async def check() -> None:
         await bulkheads.operations.run(catalog.list_public, abandon_on_cancel=True)
 
