@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -118,7 +119,7 @@ class Video(Aggregate):
         self.duration_s: float | None = None
         self.width: int | None = None
         self.height: int | None = None
-        self.renditions: list[dict] = []
+        self.renditions: list[dict[str, Any]] = []
         self.manifests: dict[str, str] = {}
         self.thumbnails: dict[str, str] = {}
         self.plan_id: UUID | None = None
@@ -312,7 +313,7 @@ class Video(Aggregate):
             raise Conflict("that plan is not the video's current one")
 
     def publish_renditions(
-        self, plan_id: UUID, renditions: list[dict], manifests: dict[str, str], thumbnails: dict[str, str]
+        self, plan_id: UUID, renditions: list[dict[str, Any]], manifests: dict[str, str], thumbnails: dict[str, str]
     ) -> None:
         """Renditions whose every segment exists become streamable; manifests listing them
         are written before this is recorded. renditions: every streamable one so far."""
@@ -322,13 +323,15 @@ class Video(Aggregate):
         self._renditions_published(renditions=renditions, manifests=manifests, thumbnails=thumbnails)
 
     @event("RenditionPublished")
-    def _renditions_published(self, renditions: list[dict], manifests: dict[str, str], thumbnails: dict[str, str]) -> None:
+    def _renditions_published(
+        self, renditions: list[dict[str, Any]], manifests: dict[str, str], thumbnails: dict[str, str]
+    ) -> None:
         self.renditions, self.manifests = renditions, manifests
         self.thumbnails = {**self.thumbnails, **thumbnails}
         self._progress()
 
     def record_processed(
-        self, *, duration_s: float, width: int, height: int, renditions: list[dict],
+        self, *, duration_s: float, width: int, height: int, renditions: list[dict[str, Any]],
         manifests: dict[str, str], thumbnails: dict[str, str], plan_id: UUID | None = None,
     ) -> None:
         """renditions: [{name, width, height, bitrate}]; manifests: hls, dash, mp4 → object key;
@@ -346,7 +349,7 @@ class Video(Aggregate):
 
     @event("Processed")
     def _processed(
-        self, duration_s: float, width: int, height: int, renditions: list[dict],
+        self, duration_s: float, width: int, height: int, renditions: list[dict[str, Any]],
         manifests: dict[str, str], thumbnails: dict[str, str],
     ) -> None:
         self.duration_s = duration_s
@@ -417,7 +420,7 @@ class Video(Aggregate):
         for field in ("title", "visibility"):
             if field in cleared:
                 raise ValidationError(field, "is required and cannot be null")
-        changes = {
+        changes: dict[str, Any] = {
             "title": clean_title(title) if title is not None else None,
             "description": "" if "description" in cleared else (
                 clean_description(description) if description is not None else None),
