@@ -59,6 +59,7 @@ chaos: install  # the chaos suite for 15 minutes (CHAOS_SECONDS=30 for a short r
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 lock: $(UV)
 	$(UV) lock

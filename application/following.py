@@ -1,10 +1,11 @@
-"""Followers of a notification log: each keeps its own position in a tracking table and acts
-on every new domain event exactly in log order, recording the position only after acting."""
+"""Followers of a notification log, the one way vodhub reads its logs: the relay, the janitor
+and the catalog projector each keep their own position in a durable tracking table (PostgreSQL,
+or a SQLite file in `vodhub dev`) and act on every new domain event in log order, recording
+the position only after acting (the projector: in the same transaction as its view change)."""
 
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import anyio
@@ -16,15 +17,15 @@ from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 logger = logging.getLogger("vodhub.following")
 
 
-class LogFollower(ABC):
+class LogFollower:
     def __init__(self, source: Application, tracking: TrackingRecorder, batch_size: int = 200) -> None:
         self.source = source
         self.tracking = tracking
         self.batch_size = batch_size
 
-    @abstractmethod
     async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
         """Act on a batch; raise to have the same batch offered again."""
+        raise NotImplementedError
 
     def position(self) -> int:
         """The last notification id acted upon."""
@@ -35,9 +36,18 @@ class LogFollower(ABC):
         notifications: Sequence[Notification] = await to_thread.run_sync(self._pending)
         if not notifications:
             return 0
+        await self.follow(notifications)
+        return len(notifications)
+
+    async def follow(self, notifications: Sequence[Notification]) -> None:
+        """Act on a batch, then record how far it went: a crash in between acts on it again."""
         await self.handle([self.source.mapper.to_domain_event(notification) for notification in notifications])
         await to_thread.run_sync(self.tracking.insert_tracking, Tracking(self.source.name, notifications[-1].id))
-        return len(notifications)
+
+    def catch_up(self) -> None:
+        """Follow to the end of the log as it is now, then return (tools and tests)."""
+        while anyio.run(self.step):
+            pass
 
     def _pending(self) -> Sequence[Notification]:
         return self.source.recorder.select_notifications(start=self.position() + 1, limit=self.batch_size)

@@ -58,20 +58,6 @@ KEPT_SOURCES = 3  # originals a worker keeps on disk for the next tasks of the s
 T = TypeVar("T")
 
 
-class _NoMetrics:
-    def transcode_finished(self, rung: str, seconds: float) -> None:
-        pass
-
-    def processing_outcome(self, outcome: str) -> None:
-        pass
-
-    def relay_position(self, published: int, latest: int, log: str = "videos") -> None:
-        pass
-
-    def video_reached(self, milestone: str, seconds: float) -> None:
-        pass
-
-
 def plan_folder(video_id: UUID, plan_id: UUID) -> str:
     """Every object of one plan lives under here: a superseded plan never touches another's."""
     return f"processed/{video_id}/{plan_id}"
@@ -117,15 +103,15 @@ class SourceCache:
 
 class VideoProcessor:
     def __init__(
-        self, videos: Videos, transcoder: Transcoder, storage: ObjectStorage, work_dir: Path | None = None,
-        metrics: PipelineMetrics | None = None, ladder: Sequence[Rung] = LADDER,
+        self, videos: Videos, transcoder: Transcoder, storage: ObjectStorage, metrics: PipelineMetrics,
+        work_dir: Path | None = None, ladder: Sequence[Rung] = LADDER,
         chunking: tuple[int, int, int] = (FIRST_CHUNK_SEGMENTS, CHUNK_SEGMENTS, SPREAD_CHUNKS),
     ) -> None:
         self.videos = videos
         self.transcoder = transcoder
         self.storage = storage
         self.work_dir = work_dir
-        self.metrics = metrics or _NoMetrics()
+        self.metrics = metrics
         self.ladder = tuple(ladder)
         self.chunking = chunking
         self.sources = SourceCache(storage, work_dir)

@@ -1,21 +1,24 @@
 """The catalog projection: videos' and users' domain events as catalog rows.
 
-One projection class follows both logs (one runner each, tracked per application name);
-every call is one transaction of view change plus tracking, see CatalogRecorder."""
+One projection class follows both logs (one CatalogFollower each, tracked per application
+name); every call is one transaction of view change plus tracking, see CatalogRecorder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any
 from uuid import UUID
 
+from anyio import to_thread
+from eventsourcing.application import Application
 from eventsourcing.dispatch import singledispatchmethod
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.projection import Projection
 
 from application.audience import CatalogComment
 from application.catalog import CatalogRecorder, CatalogVideo, PublicProfileView
+from application.following import LogFollower
 from domain.comments import Comment
 from domain.likes import Like
 from domain.users import User
@@ -141,3 +144,20 @@ class CatalogProjection(Projection[CatalogRecorder]):
     def _update_video(self, event: Any, tracking: Tracking, **changes: Any) -> None:
         self.view.update_video(event.originator_id, {**changes, "updated_at": event.timestamp}, tracking)
         self.on_video_changed(event.originator_id)
+
+
+class CatalogFollower(LogFollower):
+    """The projector on one log: each event's view change and its tracking in one transaction,
+    so a crash anywhere applies no event twice and loses none."""
+
+    def __init__(self, source: Application, projection: CatalogProjection, batch_size: int = 200) -> None:
+        super().__init__(source, projection.view, batch_size)
+        self.projection = projection
+
+    async def follow(self, notifications: Sequence[Notification]) -> None:
+        await to_thread.run_sync(self._project, notifications)
+
+    def _project(self, notifications: Sequence[Notification]) -> None:
+        for notification in notifications:
+            event = self.source.mapper.to_domain_event(notification)
+            self.projection.process_event(event, Tracking(self.source.name, notification.id))

@@ -17,25 +17,24 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from application.accounts import Principal
-from application.errors import Conflict, DomainError, NotFound, PayloadTooLarge, Unavailable
+from application.errors import (
+    ChecksumMismatch,
+    Conflict,
+    DomainError,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedChecksum,
+)
 from application.ports import Clock, IdGenerator, ObjectStorage
-from application.uploads import FileChunk, FileEnd, FileStart, FormField, UploadEvent
+from application.uploads import FileChunk, FileEnd, FileStart, FormField, UploadEvent, upload_details
 from application.videos import UPLOAD_FIELDS, Videos
-from domain.genres import check_genre
-from domain.upload_sessions import LengthExceeded, UploadSession
-from domain.videos import check_visibility, clean_description, clean_title, split_tags
+from domain.errors import LengthExceeded
+from domain.upload_sessions import UploadSession
 
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
 DEFAULT_TTL = timedelta(hours=24)
 COMPLETION_SCOPE = "tus-upload"
-
-
-class ChecksumMismatch(DomainError):
-    """The chunk's bytes do not match the checksum the client sent with them."""
-
-
-class UnsupportedChecksum(DomainError):
-    """A checksum algorithm we do not compute."""
 
 
 class UploadStatus(msgspec.Struct):
@@ -82,7 +81,7 @@ class ResumableUploads(Application):
         self.videos.check_may_upload(principal)
         if length > self.max_bytes:
             raise PayloadTooLarge(f"the upload is over the limit of {self.max_bytes} bytes")
-        _check_details(metadata)
+        upload_details(metadata, _filename(metadata))  # refused before any byte is sent; checked again on completion
         session = UploadSession.create(
             self.ids.new_id(), principal.user_id, length, metadata, self.clock.now() + self.ttl
         )
@@ -206,17 +205,6 @@ class ResumableUploads(Application):
 def _filename(metadata: dict[str, str]) -> str:
     """tus clients name the file `filename` (tus-js-client) or `name` (Uppy)."""
     return metadata.get("filename") or metadata.get("name", "")
-
-
-def _check_details(metadata: dict[str, str]) -> None:
-    """Refuse bad details before any byte is sent; completion checks them again, the same way."""
-    if metadata.get("title", "").strip():
-        clean_title(metadata["title"])
-    clean_description(metadata.get("description", ""))
-    split_tags(metadata.get("tags", ""))
-    check_visibility(metadata.get("visibility", "").strip() or "public")
-    if metadata.get("genre", "").strip():
-        check_genre(metadata["genre"])
 
 
 async def _checked(

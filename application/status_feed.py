@@ -18,21 +18,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from application.accounts import Principal
 from application.bulkheads import Bulkhead
-from application.errors import DomainError, NotFound
+from application.errors import NotFound, TooManyStreams
 from domain.media import Rendition
 from domain.transcode_jobs import job_id
 
 logger = logging.getLogger("vodhub.status_feed")
 
 NOTIFICATIONS_PER_READ = 500
-
-
-class TooManyStreams(DomainError):
-    """Too many open status streams, for this user or this process (429)."""
-
-    def __init__(self, message: str, retry_after_s: float = 5.0) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
+
+from domain.genres import check_genre
+from domain.videos import check_visibility, clean_description, clean_title, split_tags
 
 # Extensions kept on the stored original; anything else is stored without one. The bytes,
 # not the name, decide whether it is a video.
@@ -54,3 +58,16 @@ def title_from_filename(filename: str) -> str:
     name = PurePosixPath(filename.replace("\\", "/")).name
     stem = name[: -len(PurePosixPath(name).suffix)] if PurePosixPath(name).suffix else name
     return stem.strip()[:200] or "Untitled"
+
+
+def upload_details(fields: dict[str, str], filename: str) -> dict[str, Any]:
+    """The video's details from the form fields (or tus metadata), checked: a bad title is
+    refused before any byte is inspected."""
+    title = fields.get("title", "").strip() or title_from_filename(filename)
+    return {
+        "title": clean_title(title),
+        "description": clean_description(fields.get("description", "")),
+        "tags": split_tags(fields.get("tags", "")),
+        "visibility": check_visibility(fields.get("visibility", "").strip() or "public"),
+        "genre": check_genre(fields["genre"]) if fields.get("genre", "").strip() else None,
+    }

@@ -26,14 +26,13 @@ from application.uploads import (
     FormField,
     UploadEvent,
     safe_extension,
-    title_from_filename,
+    upload_details,
 )
 from application.video_views import FiguresSource, VideoFigures, VideoView, video_view
 from domain.completions import Completion, completion_id
-from domain.genres import check_genre
 from domain.media import Manifests, Rendition, Thumbnails
 from domain.transcode_jobs import TranscodeJob, job_id
-from domain.videos import PROCESSING, READY, Video, check_visibility, clean_description, clean_title, may_upload, split_tags
+from domain.videos import PROCESSING, READY, Video, may_upload
 
 UPLOAD_FIELDS = ("title", "description", "tags", "visibility", "genre")
 
@@ -144,7 +143,7 @@ class Videos(Application):
         written: list[str] = []
         try:
             fields, received = await self._receive(video_id, events, written)
-            details = _details_from(fields, received.filename)
+            details = upload_details(fields, received.filename)
             if received.size == 0:
                 raise UnsupportedMedia("the file is empty")
             media = await self.bulkheads.inspection.run(self._inspect, received.key)
@@ -323,15 +322,3 @@ class Videos(Application):
         if not isinstance(video, Video):
             raise NotFound("no such video")
         return video
-
-
-def _details_from(fields: dict[str, str], filename: str) -> dict[str, Any]:
-    """Validate the form fields early so a bad title costs no inspection."""
-    title = fields.get("title", "").strip() or title_from_filename(filename)
-    return {
-        "title": clean_title(title),
-        "description": clean_description(fields.get("description", "")),
-        "tags": split_tags(fields.get("tags", "")),
-        "visibility": check_visibility(fields.get("visibility", "").strip() or "public"),
-        "genre": check_genre(fields["genre"]) if fields.get("genre", "").strip() else None,
-    }

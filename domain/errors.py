@@ -22,3 +22,15 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The command clashes with the current state."""
+
+
+class UploadExpired(NotFound):
+    """The session outlived its expiry before it was complete."""
+
+
+class OffsetMismatch(Conflict):
+    """The bytes were sent for another offset than where the upload stands."""
+
+
+class LengthExceeded(DomainError):
+    """More bytes than the announced length."""

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -79,10 +80,10 @@ def seek_points(chunk_starts: Sequence[int], keyframe_pts: Sequence[int]) -> lis
 
 def make_plan(
     *, time_base: Fraction, frame_pts: Sequence[int], keyframe_pts: Sequence[int], end_pts: int,
-    frame_rate: Fraction, width: int, height: int, rotation: int, has_audio: bool, rungs: list[dict],
+    frame_rate: Fraction, width: int, height: int, rotation: int, has_audio: bool, rungs: list[dict[str, Any]],
     first_chunk: int = FIRST_CHUNK_SEGMENTS, chunk_size: int = CHUNK_SEGMENTS, spread: int = SPREAD_CHUNKS,
     segment_seconds: int = SEGMENT_SECONDS,
-) -> dict:
+) -> dict[str, Any]:
     """The plan of one video's work, as recorded (JSON-able): the segment grid on the source's
     timeline, the chunks with their seek points, the rungs (lowest first), and whether the top
     rung is a pass of its own."""
@@ -107,9 +108,9 @@ def splits_top_rung(chunk_count: int, rung_count: int, spread: int = SPREAD_CHUN
     return rung_count >= 3 and chunk_count < spread
 
 
-def pass_rungs(plan: dict, pass_name: str) -> list[dict]:
+def pass_rungs(plan: dict[str, Any], pass_name: str) -> list[dict[str, Any]]:
     """The rungs a pass encodes (lowest first); `audio` encodes none."""
-    rungs = plan["rungs"]
+    rungs: list[dict[str, Any]] = plan["rungs"]
     top = 1 if plan.get("top") else 0
     if pass_name == LOW:
         return rungs[:1]
@@ -120,7 +121,7 @@ def pass_rungs(plan: dict, pass_name: str) -> list[dict]:
     return []
 
 
-def plan_tasks(plan: dict, pass_name: str) -> list[str]:
+def plan_tasks(plan: dict[str, Any], pass_name: str) -> list[str]:
     """Every task of a pass, in timeline order."""
     if pass_name == AUDIO:
         return [task_key(AUDIO, 0)] if plan.get("audio") else []
@@ -129,13 +130,13 @@ def plan_tasks(plan: dict, pass_name: str) -> list[str]:
     return [task_key(pass_name, index) for index in range(len(plan["chunks"]))]
 
 
-def first_tasks(plan: dict) -> list[str]:
+def first_tasks(plan: dict[str, Any]) -> list[str]:
     """What makes the video playable; published as soon as the plan is recorded. The audio
     first: it is one task for the whole video, so it should not be the last to start."""
     return plan_tasks(plan, AUDIO) + plan_tasks(plan, LOW)
 
 
-def later_tasks(plan: dict) -> list[str]:
+def later_tasks(plan: dict[str, Any]) -> list[str]:
     """The rest of the ladder; published once the video is playable, so every video in the
     group becomes playable before workers spend their time on ladders."""
     return plan_tasks(plan, HIGH) + plan_tasks(plan, TOP)
@@ -173,17 +174,17 @@ class TranscodeJob(Aggregate):
     redriven_at: datetime | None = None
 
     @event("Planned")
-    def __init__(self, id: UUID, video_id: UUID, plan_id: UUID, attempt: int, plan: dict) -> None:
+    def __init__(self, id: UUID, video_id: UUID, plan_id: UUID, attempt: int, plan: dict[str, Any]) -> None:
         self.video_id = video_id
         self.plan_id = plan_id
         self.attempt = attempt
         self.plan = plan
-        self.results: dict[str, dict] = {}  # task key -> the task's measurements
+        self.results: dict[str, dict[str, Any]] = {}  # task key -> the task's measurements
         self.configs: dict[str, str] = {}  # rung -> digest of its codec configuration
         self.stages: list[str] = []
 
     @classmethod
-    def create(cls, video_id: UUID, plan_id: UUID, attempt: int, plan: dict) -> TranscodeJob:
+    def create(cls, video_id: UUID, plan_id: UUID, attempt: int, plan: dict[str, Any]) -> TranscodeJob:
         if not plan.get("rungs") or not plan.get("chunks"):
             raise ValidationError("plan", "a plan needs rungs and chunks")
         return cls(id=job_id(video_id, plan_id), video_id=video_id, plan_id=plan_id, attempt=attempt, plan=plan)
@@ -253,7 +254,7 @@ class TranscodeJob(Aggregate):
 
     # --- recording tasks ----------------------------------------------------------------
 
-    def task_done(self, pass_name: str, chunk: int, result: dict) -> Completion:
+    def task_done(self, pass_name: str, chunk: int, result: dict[str, Any]) -> Completion:
         """Record a task's measurements once. result: {"tracks": {rung: {"config": digest, …}}}.
         Every task of a rung must produce the same codec configuration, since one init segment
         serves all its segments: a mismatch is refused, loudly."""
@@ -311,7 +312,7 @@ class TranscodeJob(Aggregate):
         return max(self.modified_on, self.redriven_at or self.modified_on)
 
     @event("TaskDone")
-    def _task_done(self, key: str, result: dict) -> None:
+    def _task_done(self, key: str, result: dict[str, Any]) -> None:
         self.idle_redrives = 0
         self.results[key] = result
         for rung, track in result.get("tracks", {}).items():
@@ -322,7 +323,7 @@ class TranscodeJob(Aggregate):
         """tasks: what the relay publishes now (the ladder, once the video is playable)."""
         self.stages.append(stage)
 
-    def track_segments(self, rung: str) -> list[dict]:
+    def track_segments(self, rung: str) -> list[dict[str, Any]]:
         """The measured segments of one rung (or `audio`) in timeline order, from every task
         that produced them: [{index, duration, size}]."""
         segments = [
@@ -331,7 +332,7 @@ class TranscodeJob(Aggregate):
         ]
         return sorted(segments, key=lambda segment: segment["index"])
 
-    def track_info(self, rung: str) -> dict:
+    def track_info(self, rung: str) -> dict[str, Any]:
         """What every task of the rung measured alike: codecs, timescale, config."""
         for result in self.results.values():
             track = result.get("tracks", {}).get(rung)

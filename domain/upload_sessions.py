@@ -7,19 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Conflict, DomainError, NotFound, ValidationError
-
-
-class UploadExpired(NotFound):
-    """The session outlived its expiry before it was complete."""
-
-
-class OffsetMismatch(Conflict):
-    """The bytes were sent for another offset than where the upload stands."""
-
-
-class LengthExceeded(DomainError):
-    """More bytes than the announced length."""
+from domain.errors import Conflict, LengthExceeded, NotFound, OffsetMismatch, UploadExpired, ValidationError
 
 
 class UploadSession(Aggregate):

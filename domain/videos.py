@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence, Sized
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -453,7 +453,7 @@ class Video(Aggregate):
         for field in ("title", "visibility"):
             if field in cleared:
                 raise ValidationError(field, "is required and cannot be null")
-        changes = {
+        changes: dict[str, Any] = {
             "title": clean_title(title) if title is not None else None,
             "description": "" if "description" in cleared else (
                 clean_description(description) if description is not None else None),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import anyio
@@ -17,7 +17,7 @@ from adapters.inbound.http.web import origin_of
 from adapters.inbound.tracing import traced_asgi
 from adapters.outbound import tracing
 from entrypoints.bootstrap import Vodhub
-from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
+from entrypoints.projector import catalog_follower
 from entrypoints.settings import Settings
 
 BackgroundTask = Callable[[], Awaitable[None]]
@@ -29,12 +29,9 @@ def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
     from entrypoints.worker import build_consumers
 
     async def project_catalog() -> None:
-        with ExitStack() as runners:
-            for log in (VideosLog, AccountsLog):
-                runners.enter_context(catalog_runner(
-                    vodhub.catalog, log, vodhub.settings.eventstore_env(log.name), vodhub.playback.invalidate,
-                ))
-            await anyio.sleep_forever()
+        async with anyio.create_task_group() as followers:
+            for log in (vodhub.videos, vodhub.accounts):
+                followers.start_soon(catalog_follower(vodhub.catalog, log, vodhub.playback.invalidate).run)
 
     from entrypoints.analytics import build_views_consumer
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
-from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.utils import Environment
 
 from adapters.outbound import tracing
@@ -29,9 +28,9 @@ from adapters.outbound.jwt_tokens import (
 )
 from adapters.outbound.media_sandbox import SandboxLimits
 from adapters.outbound.metrics import PrometheusMetrics, PrometheusViewMetrics, bulkhead_rejected
+from adapters.outbound.persistence_errors import translate_event_store_errors
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
-from adapters.outbound.sql_catalog import SqlCatalog
 from application.accounts import Accounts
 from application.analytics import ViewBeacon, ViewBuffer, ViewDedup
 from application.bulkheads import Bulkhead, Bulkheads
@@ -45,6 +44,7 @@ from application.ports import (
     Clock,
     EventPublisher,
     IdGenerator,
+    MediaInspector,
     ObjectStorage,
     PasswordHasher,
     PlaybackTokens,
@@ -53,6 +53,7 @@ from application.ports import (
     TokenIssuer,
 )
 from application.rate_limits import LoginBudget, RateLimiter, RateLimits, parse_rate_limits
+from application.read_model import ReadModel
 from application.relay import OutboxRelay
 from application.resumable import ResumableUploads
 from application.status_feed import StatusFeed
@@ -83,7 +84,7 @@ class Vodhub:
     publisher: EventPublisher
     relay: OutboxRelay
     janitor: Janitor
-    catalog: SqlCatalog
+    catalog: ReadModel
     sweep: Sweep
     listing: VideoListing
     uploads: ResumableUploads | None = None
@@ -109,9 +110,12 @@ def bootstrap(
     hasher: PasswordHasher | None = None, revocations: RevocationList | None = None,
     refresh_tokens: RefreshTokenStore | None = None, storage: ObjectStorage | None = None,
     publisher: EventPublisher | None = None, webhook_store: WebhookStore | None = None,
+    catalog: ReadModel | None = None, cache: Cache | None = None, inspector: MediaInspector | None = None,
+    tokens: TokenIssuer | None = None, playback_tokens: PlaybackTokens | None = None,
     holds_signing_key: bool = True,
 ) -> Vodhub:
-    """Build the application from settings; tests pass their own adapters as keywords.
+    """Build the application from settings; every adapter given as a keyword (tests pass
+    in-memory ones) is used instead of the one the settings would build.
     Only the api holds the JWT signing key: the other processes pass holds_signing_key=False,
     never read VODHUB_JWT_PRIVATE_KEY and never create a key."""
     clock = clock or SystemClock()
@@ -128,7 +132,9 @@ def bootstrap(
     if revocations is None or refresh_tokens is None:
         revocations, refresh_tokens = _token_stores(settings, redis_client, clock, breakers, channel)
     with schema_creation_lock(settings.database_url):
-        tokens, playback_tokens = _tokens(settings, clock, holds_signing_key)
+        if tokens is None or playback_tokens is None:
+            built_issuer, built_playback = _tokens(settings, clock, holds_signing_key)
+            tokens, playback_tokens = tokens or built_issuer, playback_tokens or built_playback
         accounts = Accounts(
             hasher=hasher, tokens=tokens, refresh_tokens=refresh_tokens,
             revocations=revocations, clock=clock, ids=ids, access_ttl=settings.access_token_ttl,
@@ -137,6 +143,7 @@ def bootstrap(
         )
         closers.append(accounts.close)
         guard_eventsourcing(accounts.recorder, breakers["postgresql"])
+        translate_event_store_errors(accounts.recorder)
         health_checks["event_store"] = _eventstore_check(accounts, bulkheads)
         storage = storage or _object_storage(settings, breakers, bulkheads)
         health_checks["object_storage"] = storage.ping
@@ -148,7 +155,7 @@ def bootstrap(
             base_url=settings.cdn_base_url or "/media", token_ttl=settings.media_token_ttl,
         )
         videos = Videos(
-            storage=storage, inspector=PyAVMediaInspector(sandbox=_inspection_limits(settings)), clock=clock,
+            storage=storage, inspector=inspector or PyAVMediaInspector(sandbox=_inspection_limits(settings)), clock=clock,
             ids=ids, links=links,
             max_upload_bytes=settings.max_upload_bytes, env=settings.eventstore_env("videos"),
         )
@@ -158,16 +165,22 @@ def bootstrap(
             videos=videos, storage=storage, clock=clock, ids=ids, env=settings.eventstore_env("uploads"),
         )
         closers.append(uploads.close)
-        relay_tracking = _relay_tracking(settings)
+        # Durable in every mode (a SQLite file in `vodhub dev`): a restart resumes, never republishes
+        # the whole log. What the in-process bus lost with the process, the sweep re-drives.
+        relay_tracking = _tracking_recorder("relay", settings.eventstore_env("relay"))
         relay = OutboxRelay(videos, relay_tracking, publisher, topics=settings.topics(), metrics=PrometheusMetrics(),
                             trace_context_of=tracing.trace_context_of)
         janitor_tracking = _tracking_recorder("janitor", settings.eventstore_env("janitor"))
         janitor = Janitor(videos, janitor_tracking, storage)
-        catalog = build_catalog(settings)
-        closers.append(catalog.close)
+        if catalog is None:
+            built = build_catalog(settings)
+            guard_sqlalchemy(built.engine, breakers["postgresql"])
+            closers.append(built.close)
+            catalog = built
         for recorder in (videos.recorder, uploads.recorder, relay_tracking, janitor_tracking):
             guard_eventsourcing(recorder, breakers["postgresql"])
-        guard_sqlalchemy(catalog.engine, breakers["postgresql"])
+        for recorder in (videos.recorder, uploads.recorder):
+            translate_event_store_errors(recorder)
         listing = VideoListing(catalog, links)
         sweep = Sweep(videos, catalog, clock, lease=timedelta(seconds=settings.processing_lease_s),
                       retry_delays=settings.retry_delays(), metrics=PrometheusMetrics())
@@ -175,7 +188,7 @@ def bootstrap(
         videos.figures = AudienceFigures(catalog)
         engagement = Engagement(videos, catalog, catalog, listing, clock, ids)
         health_checks["read_model"] = _read_model_check(catalog, bulkheads)
-        playback = PlaybackCache(videos, _cache(settings, redis_client, breakers, channel))
+        playback = PlaybackCache(videos, cache or _cache(settings, redis_client, breakers, channel))
         videos.on_change.append(playback.invalidate)
         streaming = Streaming(playback, links, redirects=settings.stream_redirects)
         if webhook_store is None:
@@ -271,16 +284,7 @@ def webhook_secret_box(settings: Settings) -> SecretBox:
         raise SystemExit(f"vodhub: bad setting: {error}") from None
 
 
-def _relay_tracking(settings: Settings) -> TrackingRecorder:
-    """With Kafka the relay's position is durable. The in-process bus forgets its messages on
-    restart, so the relay starts from the beginning each time and the idempotent worker
-    skips what it has done already: nothing uploaded is ever left unprocessed."""
-    if settings.kafka_bootstrap_servers:
-        return _tracking_recorder("relay", settings.eventstore_env("relay"))
-    return POPOTrackingRecorder()
-
-
-def _read_model_check(catalog: SqlCatalog, bulkheads: Bulkheads) -> HealthCheck:
+def _read_model_check(catalog: ReadModel, bulkheads: Bulkheads) -> HealthCheck:
     async def check() -> None:
         await bulkheads.operations.run(catalog.list_public, abandon_on_cancel=True)
 

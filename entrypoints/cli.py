@@ -124,13 +124,17 @@ def _relay(settings: Settings, _: argparse.Namespace) -> None:
 
     async def relay() -> None:
         await ensure_topics_exist(settings)
-        logger.info("relay: following the videos notification log from %d", vodhub.relay.position())
-        # Each stops after the batch (or sweep) in hand, its position recorded.
+        # Three jobs in one process: the relay proper, the janitor (a second follower of the same
+        # log, with its own position) and the sweep. Each stops after the batch (or sweep) in
+        # hand, its position recorded.
+        logger.info("relay: publishing the videos log from %d", vodhub.relay.position())
+        logger.info("relay: janitor removing deleted videos' objects from %d", vodhub.janitor.position())
+        logger.info("relay: sweep re-driving stuck videos every %.0f s", settings.sweep_interval_s)
         await run_until_terminated([
             lambda stop: vodhub.relay.run(stop=stop),
             lambda stop: vodhub.janitor.run(stop=stop),
             lambda stop: vodhub.sweep.run(settings.sweep_interval_s, stop=stop),
-        ], grace_s=settings.shutdown_grace_s, name="relay")
+        ], grace_s=settings.shutdown_grace_s, name="relay, janitor and sweep")
 
     try:
         anyio.run(relay)
@@ -175,7 +179,8 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> None:
 
 COMMANDS = {
     "api": ("the HTTP API against the configured backends", _api),
-    "relay": ("publish integration events to Kafka; remove deleted videos' objects", _relay),
+    "relay": ("follow the videos log: publish its integration events (relay), remove deleted videos' and "
+              "abandoned plans' objects (janitor), re-drive stuck videos (sweep)", _relay),
     "worker": ("transcode uploaded videos (Kafka consumer group video-processing)", _worker),
     "projector": ("keep the catalog read model up to date", _projector),
     "notifier": ("deliver signed webhooks (Kafka consumer group notifications)", _notifier),

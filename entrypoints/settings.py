@@ -12,6 +12,12 @@ from pathlib import Path
 import msgspec
 
 from adapters.outbound.kafka_security import KafkaSecurity
+from application.integration_events import (
+    TRANSCODE_TASKS_TOPIC,
+    VIDEO_PROCESSED_TOPIC,
+    VIDEO_UPLOADED_TOPIC,
+    VIDEO_VIEWED_TOPIC,
+)
 from application.relay import Topics
 from domain.errors import ValidationError
 from domain.ladder import Rung, parse_ladder
@@ -43,15 +49,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_sasl_mechanism: str | None = None  # with SASL_SSL: SCRAM-SHA-512 or PLAIN
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
-    topic_video_uploaded: str = "video-uploaded-events"
-    topic_video_processed: str = "video-processed-events"
+    topic_video_uploaded: str = VIDEO_UPLOADED_TOPIC
+    topic_video_processed: str = VIDEO_PROCESSED_TOPIC
     topic_partitions: int = 3
-    topic_transcode_tasks: str = "video-transcode-tasks"
+    topic_transcode_tasks: str = TRANSCODE_TASKS_TOPIC
     task_partitions: int = 12  # bounds how many workers share one video's tasks
     ladder: str = "240p,360p,480p,720p,1080p"  # add 1440p,2160p for 4K sources
     worker_threads: int = 0  # x264 threads per rung in a task; 0: as many as cores
     chunk_segments: str = "2,8,8"  # segments in a video's first chunk, in each later one (at most), and the fewest chunks
-    topic_video_viewed: str = "video-viewed-events"
+    topic_video_viewed: str = VIDEO_VIEWED_TOPIC
     view_window_s: int = 1800  # one viewer's repeated beacons within this many seconds count once
     view_buffer_size: int = 10_000  # views the api keeps while Kafka is away; more are dropped (and counted)
     analytics_batch_size: int = 2000  # views the analytics consumer counts per transaction

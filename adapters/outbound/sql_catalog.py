@@ -57,6 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, Row
 
+from adapters.outbound.persistence_errors import translate_sql_errors
 from adapters.outbound.sql_audience import SqlAudience, define_audience_tables
 from application.catalog import (
     NEWEST,
@@ -180,9 +181,11 @@ def create_catalog_engine(url: str) -> Engine:
     """postgresql://…[?schema=name] (psycopg 3; tables in that schema) or sqlite:///path."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return _postgres_engine(parsed)
-    engine = create_engine(parsed, connect_args={"timeout": 10}, json_serializer=_json_text)
-    event.listen(engine, "connect", _use_wal)
+        engine = _postgres_engine(parsed)
+    else:
+        engine = create_engine(parsed, connect_args={"timeout": 10}, json_serializer=_json_text)
+        event.listen(engine, "connect", _use_wal)
+    translate_sql_errors(engine)
     return engine
 
 

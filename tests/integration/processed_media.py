@@ -22,6 +22,7 @@ import anyio
 import av
 
 from adapters.outbound.clock import RandomIdGenerator, SettableClock
+from adapters.outbound.metrics import InMemoryMetrics
 from adapters.outbound.object_storage import LocalObjectStorage
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
@@ -103,7 +104,7 @@ def process(
                                  source_key=key, source_size=max(1, source.stat().st_size), source_content_type="video/mp4",
                                  source_sha256="0" * 64))
         processor = VideoProcessor(videos, transcoder or PyAVTranscoder(), storage, work_dir=folder, ladder=ladder,
-                                   chunking=chunking)
+                                   chunking=chunking, metrics=InMemoryMetrics())
         started = time.monotonic()
         outcome = anyio.run(processor.process, video_id)
         seconds = time.monotonic() - started

@@ -20,7 +20,7 @@ from application.integration_events import VideoViewed
 from application.projections import CatalogProjection
 from domain.comments import Comment
 from domain.likes import Like
-from entrypoints.projector import VideosLog, catalog_runner
+from entrypoints.projector import catalog_follower
 from tests.integration.test_catalog_projection import OWNER, CatalogScenarios, upload
 
 FAN, CRITIC = uuid.uuid4(), uuid.uuid4()
@@ -164,8 +164,7 @@ class TestAudienceOnSQLite(AudienceScenarios):
     @pytest.fixture
     def project(self, catalog, eventstore_env):
         def project(source: Application) -> None:
-            with catalog_runner(catalog, VideosLog, eventstore_env) as runner:
-                runner.wait(source.recorder.max_notification_id(), timeout=10)
+            catalog_follower(catalog, source).catch_up()
 
         return project
 

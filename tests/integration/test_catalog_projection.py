@@ -1,5 +1,5 @@
 """The catalog projection end to end: events recorded by the Videos application, projected by
-eventsourcing's runner into the SQL catalog, queried; on SQLite files and on PostgreSQL, and
+the projector's log follower into the SQL catalog, queried; on SQLite files and on PostgreSQL, and
 the same scenarios on the in-memory catalog."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from application.videos import Videos
 from domain.media import Manifests, Rendition, Thumbnails
 from domain.users import User
 from domain.videos import Video
-from entrypoints.projector import AccountsLog, VideosLog, catalog_runner
+from entrypoints.projector import AccountsLog, VideosLog, catalog_follower
 
 OWNER, OTHER = uuid.uuid4(), uuid.uuid4()
 RENDITION = Rendition(name="360p", width=640, height=360, bitrate=800_000)
@@ -161,8 +161,7 @@ class SqlCatalogScenarios(CatalogScenarios):
     def project(self, catalog: SqlCatalog, eventstore_env: dict[str, str]):
         def project(source: Application, log: type[Application] = VideosLog) -> None:
             """Run the projector on one log until it has caught up, then stop it."""
-            with catalog_runner(catalog, log, eventstore_env) as runner:
-                runner.wait(source.recorder.max_notification_id(), timeout=10)
+            catalog_follower(catalog, source).catch_up()
 
         return project
 

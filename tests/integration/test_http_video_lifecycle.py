@@ -105,10 +105,13 @@ def test_status_events_of_an_unknown_video_are_404(client, uploader):
 
 
 def test_losing_a_concurrent_save_is_409_not_500(client, vodhub, uploader, uploaded, monkeypatch):
-    from eventsourcing.persistence import IntegrityError
+    save = vodhub.videos.save
 
-    def lose_the_race(*_, **__):
-        raise IntegrityError("version 2 already exists")
+    def lose_the_race(video, *args, **kwargs):
+        rival = vodhub.videos.get_aggregate(video.id)  # another request edits it first
+        rival.edit_details(rival.owner_id, ("user",), title="the rival's title")
+        save(rival)
+        return save(video, *args, **kwargs)
 
     monkeypatch.setattr(vodhub.videos, "save", lose_the_race)
     problem = assert_problem(client.patch(f"/api/videos/{uploaded}", headers=uploader, json={"title": "x"}), 409)

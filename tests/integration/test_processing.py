@@ -10,6 +10,7 @@ import pytest
 
 from adapters.inbound.messaging import IncomingMessage, PermanentFailure
 from adapters.inbound.processing_consumer import ProcessingConsumer
+from adapters.outbound.metrics import InMemoryMetrics
 from adapters.outbound.object_storage import InMemoryObjectStorage
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from application.processing import VideoProcessor
@@ -26,7 +27,7 @@ def clip(tmp_path_factory) -> bytes:
 
 @pytest.fixture
 def processor(videos):
-    return VideoProcessor(videos, PyAVTranscoder(), videos.storage)
+    return VideoProcessor(videos, PyAVTranscoder(), videos.storage, InMemoryMetrics())
 
 
 def uploaded(videos: Videos, data: bytes) -> Video:
@@ -100,7 +101,7 @@ class StorageAway(InMemoryObjectStorage):
 
 def test_transient_faults_are_retried_then_recorded_as_retryable(videos, clip):
     video = uploaded(videos, clip)
-    processor = VideoProcessor(videos, PyAVTranscoder(), StorageAway())
+    processor = VideoProcessor(videos, PyAVTranscoder(), StorageAway(), InMemoryMetrics())
     with pytest.raises(ConnectionError):
         process(processor, video.id, final=False)
     assert videos.get_aggregate(video.id).status == PROCESSING
@@ -121,7 +122,7 @@ def test_a_video_deleted_while_processing_leaves_no_outputs(videos, clip):
             videos.save(doomed)
             return output
 
-    processor = VideoProcessor(videos, DeletingTranscoder(), videos.storage)
+    processor = VideoProcessor(videos, DeletingTranscoder(), videos.storage, InMemoryMetrics())
     assert process(processor, video.id).startswith("skipped")
     assert anyio.run(videos.storage.list_keys, f"processed/{video.id}") == []
     assert anyio.run(videos.storage.list_keys, f"thumbnails/{video.id}") == []
@@ -166,7 +167,7 @@ def test_an_edit_saved_during_the_transcode_does_not_lose_the_result(videos, cli
             videos.save(edited)
             return output
 
-    assert process(VideoProcessor(videos, EditingTranscoder(), videos.storage), video.id) == "ready"
+    assert process(VideoProcessor(videos, EditingTranscoder(), videos.storage, InMemoryMetrics()), video.id) == "ready"
     ready = videos.get_aggregate(video.id)
     assert (ready.status, ready.title) == (READY, "Renamed meanwhile")
     types = event_types(videos, video.id)
@@ -187,6 +188,6 @@ def test_a_result_of_an_attempt_taken_over_by_another_worker_is_dropped(videos, 
             videos.save(other)
             return output
 
-    assert process(VideoProcessor(videos, SlowWorker(), videos.storage), video.id).startswith("skipped")
+    assert process(VideoProcessor(videos, SlowWorker(), videos.storage, InMemoryMetrics()), video.id).startswith("skipped")
     taken_over = videos.get_aggregate(video.id)
     assert taken_over.attempts == 2 and taken_over.plan_id is None and not taken_over.playable

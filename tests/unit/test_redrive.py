@@ -343,12 +343,14 @@ class IndexFailsAndTheDatabaseGoes:
 
 
 def test_a_final_failure_that_cannot_be_recorded_is_held_not_given_up(videos, tmp_path):
+    from adapters.outbound.metrics import InMemoryMetrics
     from application.errors import OutcomeNotRecorded
     from application.processing import VideoProcessor
 
     video = add_video(videos)
     anyio.run(videos.storage.put_bytes, video.source_key, b"not read")
-    processor = VideoProcessor(videos, IndexFailsAndTheDatabaseGoes(videos), videos.storage, work_dir=tmp_path)
+    processor = VideoProcessor(videos, IndexFailsAndTheDatabaseGoes(videos), videos.storage, InMemoryMetrics(),
+                               work_dir=tmp_path)
 
     with pytest.raises(OutcomeNotRecorded):
         anyio.run(lambda: processor.plan(video.id, final_attempt=True))

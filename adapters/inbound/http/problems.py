@@ -7,16 +7,13 @@ import math
 import re
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError as PersistenceInterfaceError
-from eventsourcing.persistence import OperationalError as PersistenceOperationalError
-from eventsourcing.persistence import RecordConflictError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DBAPIError as SQLAlchemyDBAPIError
 
 from application.errors import (
     AuthenticationFailed,
+    ConcurrentChange,
     Conflict,
     DomainError,
     InvalidToken,
@@ -24,11 +21,11 @@ from application.errors import (
     PayloadTooLarge,
     PermissionDenied,
     TooManyAttempts,
+    TooManyStreams,
     Unavailable,
     UnsupportedMedia,
     ValidationError,
 )
-from application.status_feed import TooManyStreams
 
 logger = logging.getLogger("vodhub.http")
 
@@ -40,6 +37,7 @@ DOMAIN_STATUS: tuple[tuple[type[DomainError], int, str], ...] = (
     (AuthenticationFailed, 401, "authentication-failed"),
     (PermissionDenied, 403, "forbidden"),
     (NotFound, 404, "not-found"),
+    (ConcurrentChange, 409, "concurrent-change"),
     (Conflict, 409, "conflict"),
     (PayloadTooLarge, 413, "payload-too-large"),
     (UnsupportedMedia, 415, "unsupported-media-type"),
@@ -81,12 +79,14 @@ def _bearer_challenge(error: DomainError) -> dict[str, str]:
     return {"WWW-Authenticate": "Bearer"}
 
 
-def domain_error_handler(_: Request, error: DomainError) -> Response:
+def domain_error_handler(request: Request, error: DomainError) -> Response:
     status, slug = next((status, slug) for error_class, status, slug in DOMAIN_STATUS if isinstance(error, error_class))
     extra: dict[str, Any] = {}
     if isinstance(error, ValidationError):
         extra["errors"] = [{"field": error.field, "message": error.message}]
     headers = _bearer_challenge(error) if status == 401 else None
+    if status == 503:
+        logger.warning("backend unavailable on %s %s: %s", request.method, request.url.path, error.__cause__ or error)
     if status in (429, 503):
         # A breaker that is open, a full bulkhead or a spent budget knows when trying again makes sense.
         headers = {"Retry-After": str(max(1, math.ceil(getattr(error, "retry_after_s", RETRY_AFTER_S))))}
@@ -140,11 +140,6 @@ def backend_error_handler(request: Request, error: Exception) -> Response:
                    headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-def concurrent_change_handler(_: Request, error: Exception) -> Response:
-    """Two writers saved the same thing at once; this one lost and may simply try again."""
-    return problem(409, "it changed while this request was handled; please retry", slug="concurrent-change")
-
-
 def unexpected_error_handler(request: Request, error: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
@@ -152,10 +147,6 @@ def unexpected_error_handler(request: Request, error: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     DomainError: domain_error_handler,
-    RecordConflictError: concurrent_change_handler,
-    PersistenceOperationalError: backend_error_handler,
-    PersistenceInterfaceError: backend_error_handler,
-    SQLAlchemyDBAPIError: backend_error_handler,
     ConnectionError: backend_error_handler,
     TimeoutError: backend_error_handler,
     ValidationException: validation_error_handler,

@@ -21,9 +21,9 @@ from adapters.inbound.http.dependencies import PrincipalDep, UploadsDep
 from adapters.inbound.http.multipart import with_read_timeout
 from adapters.inbound.http.openapi_problems import Problem
 from adapters.inbound.http.problems import PROBLEM_JSON, domain_error_handler, http_error_handler, problem
-from application.errors import DomainError
-from application.resumable import CHECKSUM_ALGORITHMS, ChecksumMismatch, UnsupportedChecksum, UploadStatus
-from domain.upload_sessions import LengthExceeded, UploadExpired
+from application.errors import ChecksumMismatch, DomainError, UnsupportedChecksum
+from application.resumable import CHECKSUM_ALGORITHMS, UploadStatus
+from domain.errors import LengthExceeded, UploadExpired
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,expiration,checksum"
