@@ -95,6 +95,7 @@ def create_app(
     `trusted_proxies` may name the client in X-Forwarded-For. `media_delivery`: the edge lifetime
     of public media and, behind the gateway, X-Accel-Redirect answers."""
     rate_limiting = RateLimiting(rate_limiter, rate_limits or RateLimits())
+    media_delivery = media_delivery or MediaDelivery()
     bulkheads = bulkheads or Bulkheads()
     status_feed = status_feed or StatusFeed(videos, bulkheads.event_store)
     configure_access_log()
@@ -123,7 +124,7 @@ def create_app(
             "listing": _constant(listing),
             "streaming": _constant(streaming),
             "storage": _constant(storage),
-            "media": _constant(MediaSources(streaming, storage)),
+            "media": _constant(MediaSources(streaming, storage, media_delivery)),
             "uploads": _constant(uploads),
             "webhooks": _constant(webhooks),
             "engagement": _constant(engagement),
@@ -147,6 +148,6 @@ def create_app(
         request_max_body_size=max_request_bytes,  # uploads stream and have their own limit
         state=State({"upload_read_timeout_s": upload_read_timeout_s,
                      TRUSTED_PROXIES: trusted_proxies or TrustedProxies(),
-                     MEDIA_DELIVERY: media_delivery or MediaDelivery()}),
+                     MEDIA_DELIVERY: media_delivery}),
     )
     return observe_requests(app, cors=cors_config(cors_origins), max_header_bytes=max_header_bytes)

@@ -10,6 +10,7 @@ from typing import Annotated
 from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
+from adapters.inbound.http.media_delivery import MediaDelivery
 from application.accounts import Accounts, Principal
 from application.analytics import ViewBeacon
 from application.bulkheads import Bulkheads
@@ -47,6 +48,7 @@ class MediaSources:
 
     streaming: Streaming
     storage: ObjectStorage
+    delivery: MediaDelivery = MediaDelivery()  # the app state's too; here it costs no lookup per request
 
 
 MediaDep = Annotated[MediaSources, _named, _unchecked]

@@ -19,7 +19,13 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from adapters.inbound.http.dependencies import BulkheadsDep, MediaDep, PrincipalDep, StorageDep, StreamingDep
-from adapters.inbound.http.media_delivery import accel_response, edge_expiry, media_delivery, with_edge_lifetime
+from adapters.inbound.http.media_delivery import (
+    MediaDelivery,
+    accel_response,
+    edge_expiry,
+    media_delivery,
+    with_edge_lifetime,
+)
 from adapters.inbound.http.problems import problem
 from adapters.inbound.http.ranges import Unsatisfiable, parse_range
 from application.errors import NotFound, ValidationError
@@ -175,20 +181,22 @@ async def serve_object(request: Request, storage: ObjectStorage, key: str, cache
     return Stream(storage.stream(key, start, end), status_code=status, headers=headers)
 
 
-async def _media(request: Request, streaming: Streaming, storage: ObjectStorage, *, body: bool) -> Response:
+async def _media(request: Request, streaming: Streaming, storage: ObjectStorage, *, body: bool,
+                 delivery: MediaDelivery | None = None) -> Response:
     token, video_id, name = split_media_path(request)
     # Warm requests answer from memory, on the loop; the rest wait on the event store or Redis in a thread.
     file = streaming.known_media_file(video_id, name, token) or await to_thread.run_sync(
         streaming.media_file, video_id, name, token,
     )
-    delivery = media_delivery(request)
+    delivery = delivery or media_delivery(request)
     cache = with_edge_lifetime(cache_control(file, name), delivery.edge_max_age)
     if name.endswith(MANIFEST_SUFFIXES):
         manifest = streaming.playback.known_manifest(f"{file.key}@{file.version}") or await cached_manifest(
             streaming.playback, storage, file.key, file.version,
         )
         response = _manifest_response(request, manifest, cache, media_type(name), body=body)
-        response.headers.update(edge_expiry(delivery, cache))
+        if delivery.accel_prefix is not None:  # behind the gateway: how long it may reuse the answer
+            response.headers.update(edge_expiry(delivery, cache))
         return response
     if delivery.accel_prefix is not None:
         return accel_response(delivery, file.key, cache)
@@ -239,10 +247,10 @@ def _manifest_response(request: Request, manifest: CachedFile, cache: str, conte
 @get("/media/{rest:path}", tags=["streaming"], security=[{}])
 async def get_media(request: Request, media: MediaDep) -> Response:
     """Media bytes of ready videos; `Range`, `If-None-Match` and `If-Range` are honoured."""
-    return await _media(request, media.streaming, media.storage, body=True)
+    return await _media(request, media.streaming, media.storage, body=True, delivery=media.delivery)
 
 
 @head("/media/{rest:path}", tags=["streaming"], security=[{}])
 async def head_media(request: Request, media: MediaDep) -> Response[None]:
     """The headers GET would send."""
-    return await _media(request, media.streaming, media.storage, body=False)
+    return await _media(request, media.streaming, media.storage, body=False, delivery=media.delivery)

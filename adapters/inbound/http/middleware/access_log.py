@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from adapters.log_redaction import RedactSecrets, redact, redact_handler, redact_value
+from adapters.log_redaction import RedactSecrets, may_hold_secret, redact, redact_handler, redact_value
 from adapters.outbound import tracing
 
 ACCESS_LOGGER = "vodhub.access"
@@ -79,13 +79,26 @@ def log_access(message: str, fields: dict) -> None:
     handlers = access_log.handlers
     if (
         len(handlers) != 1 or type(handlers[0]) is not StderrHandler or access_log.filters
-        or any(type(f) is not RedactSecrets for f in handlers[0].filters)
+        or not _only_redaction(handlers[0].filters)
         or handlers[0].level > logging.INFO or type(handlers[0].formatter) is not JsonLinesFormatter
     ):
         access_log.info("%s", message, extra={"fields": fields})
         return
-    # What the handler's RedactSecrets would do to the record, done here.
-    line = msgspec.json.encode(json_line(time.time(), "info", ACCESS_LOGGER, redact(message), redact_value(fields)))
+    # What the handler's RedactSecrets would do to the record, done here: the line as it is when
+    # nothing in it could hold a secret (one scan of the whole line, which holds every string of
+    # the message and the fields verbatim), else the line of the redacted message and fields.
+    created = time.time()
+    line = msgspec.json.encode(json_line(created, "info", ACCESS_LOGGER, message, fields)).decode()
+    if may_hold_secret(line):
+        line = msgspec.json.encode(
+            json_line(created, "info", ACCESS_LOGGER, redact(message), redact_value(fields))).decode()
     stream = sys.stderr
-    stream.write(line.decode() + "\n")
+    stream.write(line + "\n")
     stream.flush()
+
+
+def _only_redaction(filters: list) -> bool:
+    for each in filters:
+        if type(each) is not RedactSecrets:
+            return False
+    return True
