@@ -96,6 +96,9 @@ def make_plan(
         "segments": starts, "segment_seconds": segment_seconds,
         "chunks": [[first, count, seek] for (first, count), seek in zip(chunks, seeks, strict=True)],
         "rungs": rungs, "top": splits_top_rung(len(chunks), len(rungs), spread),
+        # Shared by a group: the ladder goes out while the last pass-1 task still runs, so the
+        # other workers do not idle behind it (it is already queued ahead of the ladder).
+        "lead": 1 if spread > 1 else 0,
         "audio": has_audio, "rotation": rotation, "width": width, "height": height,
         "frame_rate": [frame_rate.numerator, frame_rate.denominator],
         "duration_s": round(float((max(end_pts, starts[-1] + 1) - origin) * time_base), 3),
@@ -138,7 +141,8 @@ def first_tasks(plan: dict[str, Any]) -> list[str]:
 
 def later_tasks(plan: dict[str, Any]) -> list[str]:
     """The rest of the ladder; published once the video is playable, so every video in the
-    group becomes playable before workers spend their time on ladders."""
+    group becomes playable before workers spend their time on ladders (a plan cut for a group
+    has a `lead` of 1: its ladder goes out when its last first task is the only one left)."""
     return plan_tasks(plan, HIGH) + plan_tasks(plan, TOP)
 
 
@@ -241,6 +245,16 @@ class TranscodeJob(Aggregate):
         return self._all_done(self.first_tasks())
 
     @property
+    def ladder_due(self) -> bool:
+        """At most the plan's `lead` first tasks are left (none: playable)."""
+        left = [key for key in self.first_tasks() if key not in self.results]
+        return len(left) <= int(self.plan.get("lead", 0))
+
+    @property
+    def ladder_released(self) -> bool:
+        return self.playable or any(stage in self.stages for stage in ("ladder", "playable"))
+
+    @property
     def finished(self) -> bool:
         return self.playable and self._all_done(self.later_tasks())
 
@@ -267,10 +281,11 @@ class TranscodeJob(Aggregate):
             known = self.configs.get(rung)
             if known is not None and track.get("config") != known:
                 raise Conflict(f"the {rung} rung's codec configuration differs between tasks; its segments cannot share one init")
-        was_playable, had = self.playable, set(self.complete_rungs())
+        released, had = self.ladder_released, set(self.complete_rungs())
         self._task_done(key=key, result=result)
-        if self.playable and not was_playable:
-            self._stage_completed(stage="playable", tasks=self.later_tasks(), video_id=self.video_id, plan_id=self.plan_id)
+        if self.ladder_due and not released:
+            stage = "playable" if self.playable else "ladder"
+            self._stage_completed(stage=stage, tasks=self.later_tasks(), video_id=self.video_id, plan_id=self.plan_id)
         if self.finished and "finished" not in self.stages:
             self._stage_completed(stage="finished", tasks=[], video_id=self.video_id, plan_id=self.plan_id)
         return Completion(
@@ -284,7 +299,7 @@ class TranscodeJob(Aggregate):
         """Tasks published and not done: the first ones, and the ladder's once playable. With
         none missing (finished, but not yet assembled), the last task, whose redelivery
         assembles again."""
-        published = self.first_tasks() + (self.later_tasks() if self.playable else [])
+        published = self.first_tasks() + (self.later_tasks() if self.ladder_released else [])
         missing = [key for key in published if key not in self.results]
         return missing or published[-1:]
 
@@ -320,7 +335,7 @@ class TranscodeJob(Aggregate):
 
     @event("StageCompleted")
     def _stage_completed(self, stage: str, tasks: list[str], video_id: UUID, plan_id: UUID) -> None:
-        """tasks: what the relay publishes now (the ladder, once the video is playable)."""
+        """tasks: what the relay publishes now (the ladder: `playable`, or `ladder` just before)."""
         self.stages.append(stage)
 
     def track_segments(self, rung: str) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from application.integration_events import (
 from application.relay import Topics
 from domain.errors import ValidationError
 from domain.ladder import Rung, parse_ladder
+from domain.transcode_jobs import CHUNK_SEGMENTS, FIRST_CHUNK_SEGMENTS, SPREAD_CHUNKS
 
 PREFIX = "VODHUB_"
 
@@ -56,7 +57,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     task_partitions: int = 12  # bounds how many workers share one video's tasks
     ladder: str = "240p,360p,480p,720p,1080p"  # add 1440p,2160p for 4K sources
     worker_threads: int = 0  # x264 threads per rung in a task; 0: as many as cores
-    chunk_segments: str = "2,8,8"  # segments in a video's first chunk, in each later one (at most), and the fewest chunks
+    chunk_segments: str | None = None  # segments in a video's first chunk, in each later one (at most)[, the fewest chunks]
+    processing_spread: int | None = None  # workers one video's tasks are cut for; unset: 1 in `vodhub dev`, 8 on Kafka
     topic_video_viewed: str = VIDEO_VIEWED_TOPIC
     view_window_s: int = 1800  # one viewer's repeated beacons within this many seconds count once
     view_buffer_size: int = 10_000  # views the api keeps while Kafka is away; more are dropped (and counted)
@@ -183,10 +185,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                       transcode_tasks=self.topic_transcode_tasks)
 
     def chunking(self) -> tuple[int, int, int]:
-        """(first chunk, chunk size, spread); without the spread, chunks are as long as asked (1)."""
+        """(first chunk, chunk size, spread). The spread is how many workers share one video:
+        a third number of VODHUB_CHUNK_SEGMENTS, else VODHUB_PROCESSING_SPREAD, else what the
+        deployment has. `vodhub dev` runs one worker: cutting a video finer for a group that
+        is not there only decodes the source more often (its task slots still share the
+        cores: x264 and the decoder are threaded). A group on Kafka is cut for 8 workers.
+        With explicit chunk sizes and no spread, chunks are as long as asked (1)."""
+        if self.processing_spread is not None and self.processing_spread < 1:
+            raise SystemExit("vodhub: bad setting: VODHUB_PROCESSING_SPREAD: a whole number ≥ 1")
+        if self.chunk_segments is None:
+            spread = self.processing_spread or (SPREAD_CHUNKS if self.kafka_bootstrap_servers else 1)
+            return FIRST_CHUNK_SEGMENTS, CHUNK_SEGMENTS, spread
         parts = self.chunk_segments.split(",")
         try:
-            numbers = [int(part) for part in parts] + ([1] if len(parts) == 2 else [])
+            numbers = [int(part) for part in parts] + ([self.processing_spread or 1] if len(parts) == 2 else [])
         except ValueError:
             numbers = []
         if len(numbers) != 3 or min(numbers) < 1:

@@ -37,3 +37,14 @@ def test_postgres_urls_become_eventsourcing_settings():
     env = postgres_env("postgresql://me:s%40cret@db.example:6543/videos?schema=tenant1")
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_HOST"], env["POSTGRES_PORT"],
             env["POSTGRES_DBNAME"], env["POSTGRES_SCHEMA"]) == ("me", "s@cret", "db.example", "6543", "videos", "tenant1")
+
+
+def test_one_video_is_cut_for_the_workers_that_share_it():
+    """`vodhub dev` has one worker: cutting finer only decodes the source more often."""
+    assert Settings.from_env({}).chunking() == (2, 8, 1)
+    assert Settings.from_env({"VODHUB_KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}).chunking() == (2, 8, 8)
+    assert Settings.from_env({"VODHUB_PROCESSING_SPREAD": "3"}).chunking() == (2, 8, 3)
+    assert Settings.from_env({"VODHUB_CHUNK_SEGMENTS": "1,2", "VODHUB_PROCESSING_SPREAD": "4"}).chunking() == (1, 2, 4)
+    assert Settings.from_env({"VODHUB_CHUNK_SEGMENTS": "100000,100000,1"}).chunking() == (100000, 100000, 1)
+    with pytest.raises(SystemExit, match="VODHUB_PROCESSING_SPREAD"):
+        Settings.from_env({"VODHUB_PROCESSING_SPREAD": "0"})

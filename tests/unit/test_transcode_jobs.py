@@ -202,3 +202,16 @@ def test_segments_of_a_rung_come_back_in_timeline_order_from_every_task():
     job.task_done("low", 0, result("240p", [0, 1]))
     assert [s["index"] for s in job.track_segments("240p")] == list(range(8))
     assert job.track_info("240p")["codecs"] == "avc1.64001f"
+
+
+def test_a_plan_cut_for_a_group_sends_its_ladder_while_the_last_first_task_runs():
+    """The other workers would idle behind that task; it is queued ahead of the ladder."""
+    job = new_job(plan(30, chunk_size=3, audio=False, spread=2))  # low:0, low:1, low:2
+    job.task_done("low", 0, result("240p", [0, 1]))
+    assert not [e for e in job.collect_events() if isinstance(e, TranscodeJob.StageCompleted)]
+    job.task_done("low", 2, result("240p", [5, 6, 7]))
+    stages = [e for e in job.collect_events() if isinstance(e, TranscodeJob.StageCompleted)]
+    assert [(e.stage, e.tasks) for e in stages] == [("ladder", job.later_tasks())] and not job.playable
+    assert job.missing_tasks() == ["low:1", *job.later_tasks()]
+    completion = job.task_done("low", 1, result("240p", [2, 3, 4]))
+    assert completion.playable and not [e for e in job.collect_events() if isinstance(e, TranscodeJob.StageCompleted)]
