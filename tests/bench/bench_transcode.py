@@ -56,20 +56,27 @@ def source(seconds: int) -> Path:
     return path
 
 
-def sign_in(base_url: str) -> str:
-    """A fresh account (the runs of one benchmark share a database)."""
+def sign_in(base_url: str) -> dict[str, str]:
+    """A fresh account (the runs of one benchmark share a database); its login, for signing in again."""
     name = f"bench-{uuid.uuid4().hex[:10]}"
     password = "correct horse battery staple"
     registered = httpx.post(f"{base_url}/api/auth/register", timeout=30,
                             json={"username": name, "email": f"{name}@example.com", "password": password})
     assert registered.status_code == 201, registered.text
-    login = httpx.post(f"{base_url}/api/auth/login", json={"username_or_email": name, "password": password}, timeout=30)
-    return login.json()["access_token"]
+    return {"username_or_email": name, "password": password}
+
+
+def bearer(base_url: str, login: dict[str, str]) -> dict[str, str]:
+    """Headers with a new access token (they last 15 minutes: a 600 s source outlives one)."""
+    response = httpx.post(f"{base_url}/api/auth/login", json=login, timeout=30)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def upload_and_time(base_url: str, path: Path, timeout: float) -> tuple[float, float]:
     """(time-to-playable, time-to-ready) in seconds after the upload returned."""
-    headers = {"Authorization": f"Bearer {sign_in(base_url)}"}
+    login = sign_in(base_url)
+    headers = bearer(base_url, login)
     with path.open("rb") as file:
         response = httpx.post(f"{base_url}/api/videos/upload", headers=headers, timeout=600,
                               files={"file": (path.name, file, "video/mp4")})
@@ -77,10 +84,15 @@ def upload_and_time(base_url: str, path: Path, timeout: float) -> tuple[float, f
     video_id, uploaded = response.json()["id"], time.monotonic()
     playable = None
     while True:
-        video = httpx.get(f"{base_url}/api/videos/{video_id}", headers=headers, timeout=30).json()
+        answer = httpx.get(f"{base_url}/api/videos/{video_id}", headers=headers, timeout=30)
         now = time.monotonic() - uploaded
+        assert now < timeout, f"not ready after {timeout} s: {answer.text}"
+        if answer.status_code == 401:  # the access token expired
+            headers = bearer(base_url, login)
+            continue
+        assert answer.status_code == 200, answer.text
+        video = answer.json()
         assert video["status"] != "failed", video
-        assert now < timeout, f"not ready after {timeout} s: {video['status']}, progress {video['progress']}"
         if playable is None and video["playable"]:
             playable = now
         if video["status"] == "ready":
