@@ -5,6 +5,7 @@ processed/{id}/, `thumbnails/…` under thumbnails/{id}/."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import UUID
 
 MEDIA_FOLDERS = ("cmaf", "mp4", "thumbnails")
@@ -48,8 +49,11 @@ def is_safe_media_name(relative: str) -> bool:
 def plan_of(relative: str) -> UUID | None:
     """The plan a media name belongs to, if it names one."""
     first = relative.split("/", 1)[0]
-    if len(first) != 36:
-        return None
+    return _plan_named(first) if len(first) == 36 else None
+
+
+@lru_cache(maxsize=4096)  # every request for a segment names its plan: parse each spelling once
+def _plan_named(first: str) -> UUID | None:
     try:
         plan = UUID(first)
     except ValueError:

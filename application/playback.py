@@ -16,6 +16,7 @@ from domain.videos import Video, check_visible, is_playable
 INFO_TTL_S = 60  # bounds staleness should an invalidation be lost
 MANIFEST_TTL_S = 300
 MAX_DECODED = 10_000
+MAX_DECODED_MANIFESTS = 1_000  # each holds a copy of its bytes
 
 
 class PlaybackInfo(msgspec.Struct, frozen=True):
@@ -61,6 +62,7 @@ class PlaybackCache:
         self.videos = videos
         self.cache = cache
         self._decoded: dict[UUID, tuple[bytes, PlaybackInfo]] = {}
+        self._decoded_manifests: dict[str, tuple[bytes, CachedFile]] = {}
 
     def info(self, video_id: UUID) -> PlaybackInfo:
         """From the cache, else from the event store (and then cached); NotFound if unknown."""
@@ -89,7 +91,16 @@ class PlaybackCache:
     def known_manifest(self, key: str) -> CachedFile | None:
         """manifest, if this process holds it (no I/O); None otherwise."""
         cached = self.cache.peek(f"manifest:{key}")
-        return None if cached is None else msgspec.msgpack.decode(cached, type=CachedFile)
+        if cached is None:
+            return None
+        decoded = self._decoded_manifests.get(key)
+        if decoded is not None and decoded[0] is cached:  # as for known_info: decode each once
+            return decoded[1]
+        file = msgspec.msgpack.decode(cached, type=CachedFile)
+        if len(self._decoded_manifests) >= MAX_DECODED_MANIFESTS:
+            self._decoded_manifests.clear()
+        self._decoded_manifests[key] = (cached, file)
+        return file
 
     def manifest(self, key: str) -> CachedFile | None:
         """A manifest's bytes and validators. key names its version (see manifest_version): a

@@ -115,10 +115,15 @@ def split_media_path(request: Request) -> tuple[str | None, UUID, str]:
     if parts[0] == "t" and len(parts) >= 3:
         token, parts = parts[1], parts[2:]
     try:
-        video_id = UUID(parts[0])
+        video_id = _video_id(parts[0])
     except ValueError:
         raise NotFound("no such media file") from None
     return token, video_id, "/".join(parts[1:])
+
+
+@functools.lru_cache(maxsize=4096)  # a player asks for many files of one video: parse its id once
+def _video_id(text: str) -> UUID:
+    return UUID(text)
 
 
 def cache_control(file: MediaFile, name: str) -> str:
