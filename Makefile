@@ -38,7 +38,7 @@ test: install
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)  # the web client's browser tests
 	command -v redis-server >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server)  # the TLS tests' own redis-server
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql)  # the TLS tests' private cluster
-	$(VENV)/bin/pytest --ignore=tests/chaos  # the chaos suite: `make chaos` (it still finds a stuck attempt now and then)
+	$(VENV)/bin/pytest  # the chaos suite too, in its bounded form (30 s of chaos; `make chaos` for 15 minutes)
 
 bench: install
 	command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg)  # the reference

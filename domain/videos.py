@@ -291,6 +291,13 @@ class Video(Aggregate):
         """An upload nobody started (its announcement lost): the relay announces it again."""
         self._progress()
 
+    @property
+    def settled(self) -> bool:
+        """Nothing more happens to it by itself: ready, failed for good (a failure that can never
+        succeed, or automatic retries given up), or deleted. A retryable failure is not settled:
+        the sweep retries it, and that retry begins another attempt."""
+        return self.deleted or self.status == READY or (self.status == FAILED and not self.retryable)
+
     def retry_automatically(self, now: datetime, delays: Sequence[timedelta]) -> str | None:
         """A retryable failure is retried after delays[n] (n: automatic retries so far), and
         given up with a final reason once they are used up. Returns `retried`, `given up`, or

@@ -257,7 +257,8 @@ def build_webhook_store(settings: Settings) -> Any:
     from adapters.outbound.sql_webhooks import SqlWebhookStore
 
     if settings.database_url:
-        store = SqlWebhookStore(settings.database_url)
+        store = SqlWebhookStore(settings.database_url, pool_size=settings.postgres_pool_size,
+                                max_overflow=settings.postgres_max_overflow)
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = SqlWebhookStore(f"sqlite:///{settings.data_dir / 'webhooks.sqlite3'}")

@@ -56,7 +56,8 @@ def catalog_follower(
 def build_catalog(settings: Settings) -> SqlCatalog:
     """The catalog read model: in the PostgreSQL database when one is set, else a SQLite file."""
     if settings.database_url:
-        catalog = SqlCatalog(settings.database_url)
+        catalog = SqlCatalog(settings.database_url, pool_size=settings.postgres_pool_size,
+                             max_overflow=settings.postgres_max_overflow)
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = SqlCatalog(f"sqlite:///{settings.data_dir / 'catalog.sqlite3'}")

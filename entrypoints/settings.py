@@ -37,6 +37,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_sslcert: str | None = None  # client certificate file (mTLS)
     database_sslkey: str | None = None  # its key file (mode 0600)
     db_migrate: bool = True  # off: the process creates no table in PostgreSQL (`vodhub migrate` has, as their owner)
+    # Every event store, tracking table and read model of a process has its own pool of
+    # PostgreSQL connections: this many stay open in each (0: only while used), up to
+    # max_overflow more under load, and those beyond pool_size close after max_idle_s unused.
+    postgres_pool_size: int = 2
+    postgres_max_overflow: int = 8
+    postgres_max_idle_s: float = 600.0
     redis_url: str | None = None  # unset: in-memory
     redis_prefix: str = "vodhub:"
     redis_ca_file: str | None = None  # TLS to Redis (a rediss:// URL): the CA that signed the server's certificate
@@ -137,6 +143,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         settings.kafka_security()
         settings.trusted_proxy_networks()
         settings.retry_delays()
+        if (settings.postgres_pool_size < 0 or settings.postgres_max_overflow < 0
+                or settings.postgres_pool_size + settings.postgres_max_overflow < 1 or settings.postgres_max_idle_s <= 0):
+            raise SystemExit("vodhub: bad setting: VODHUB_POSTGRES_POOL_SIZE ≥ 0, VODHUB_POSTGRES_MAX_OVERFLOW ≥ 0 "
+                             "(together ≥ 1), VODHUB_POSTGRES_MAX_IDLE_S > 0")
         return msgspec.structs.replace(
             settings, database_url=settings.database_url and with_postgres_tls(settings.database_url, settings),
             redis_url=settings.redis_url and with_redis_tls(settings.redis_url, settings),
@@ -234,7 +244,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         # Stored events carry the trace context of whoever stored them (adapters/outbound/tracing.py).
         mapper = {"MAPPER_TOPIC": "adapters.outbound.tracing:TracingMapper"}
         if self.database_url:
-            return {**postgres_env(self.database_url), **mapper, **({} if self.db_migrate else {"CREATE_TABLE": "no"})}
+            return {**postgres_env(self.database_url, pool_size=self.postgres_pool_size,
+                                   max_overflow=self.postgres_max_overflow, max_idle_s=self.postgres_max_idle_s),
+                    **mapper, **({} if self.db_migrate else {"CREATE_TABLE": "no"})}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -277,7 +289,9 @@ def _with_query(url: str, extra: dict[str, str | None]) -> str:
     return parts._replace(query=urlencode(query)).geturl()
 
 
-def postgres_env(url: str, schema: str | None = None) -> dict[str, str]:
+def postgres_env(
+    url: str, schema: str | None = None, *, pool_size: int = 2, max_overflow: int = 8, max_idle_s: float = 600.0,
+) -> dict[str, str]:
     """Split a postgresql:// URL into eventsourcing's POSTGRES_* settings, TLS parameters included."""
     from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -296,8 +310,9 @@ def postgres_env(url: str, schema: str | None = None) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": "1",
         "POSTGRES_PRE_PING": "y",
         # Each event store, tracking table and process keeps its own pool: keep the idle part small.
-        "POSTGRES_POOL_SIZE": "2",
-        "POSTGRES_MAX_OVERFLOW": "8",
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
+        "POSTGRES_MAX_IDLE": str(max_idle_s),  # ours (adapters/outbound/postgres_tls.py): eventsourcing has none
     }
     if schema or query.get("schema"):
         env["POSTGRES_SCHEMA"] = schema or query["schema"][0]

@@ -177,11 +177,12 @@ def _define_tables(metadata: MetaData, on_postgres: bool) -> tuple[Table, Table,
     return videos, video_tags, profiles, tracking
 
 
-def create_catalog_engine(url: str) -> Engine:
-    """postgresql://…[?schema=name] (psycopg 3; tables in that schema) or sqlite:///path."""
+def create_catalog_engine(url: str, *, pool_size: int = 2, max_overflow: int = 8) -> Engine:
+    """postgresql://…[?schema=name] (psycopg 3; tables in that schema) or sqlite:///path.
+    pool_size: PostgreSQL connections kept open; up to max_overflow more under load."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
-        engine = _postgres_engine(parsed)
+        engine = _postgres_engine(parsed, pool_size, max_overflow)
     else:
         engine = create_engine(parsed, connect_args={"timeout": 10}, json_serializer=_json_text)
         event.listen(engine, "connect", _use_wal)
@@ -189,7 +190,7 @@ def create_catalog_engine(url: str) -> Engine:
     return engine
 
 
-def _postgres_engine(url: URL) -> Engine:
+def _postgres_engine(url: URL, pool_size: int, max_overflow: int) -> Engine:
     schema = url.query.get("schema")
     url = url.set(drivername="postgresql+psycopg").difference_update_query(["schema"])
     connect_args: dict[str, Any] = {"connect_timeout": 2}
@@ -198,7 +199,9 @@ def _postgres_engine(url: URL) -> Engine:
             raise ValueError(f"not a plain schema name: {schema!r}")
         connect_args["options"] = f"-c search_path={schema}"
     return create_engine(
-        url, connect_args=connect_args, pool_pre_ping=True, pool_size=2, max_overflow=8,
+        # SQLAlchemy opens connections when asked, and a pool_size of 0 would mean no limit.
+        url, connect_args=connect_args, pool_pre_ping=True, pool_size=max(1, pool_size),
+        max_overflow=max_overflow if pool_size else max(0, max_overflow - 1),
         json_serializer=_json_text,
     )
 
@@ -224,8 +227,8 @@ def _sqlite_has_fts5() -> bool:
 
 
 class SqlCatalog(SqlAudience, CatalogRecorder):
-    def __init__(self, url: str) -> None:
-        self.engine = create_catalog_engine(url)
+    def __init__(self, url: str, *, pool_size: int = 2, max_overflow: int = 8) -> None:
+        self.engine = create_catalog_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.on_postgres = self.engine.dialect.name == "postgresql"
         self.uses_fts5 = not self.on_postgres and _sqlite_has_fts5()
         self.metadata = MetaData()

@@ -77,9 +77,9 @@ def _define_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 
 class SqlWebhookStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 2, max_overflow: int = 8) -> None:
         """postgresql://…[?schema=name] or sqlite:///path."""
-        self.engine = create_catalog_engine(url)
+        self.engine = create_catalog_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.metadata = MetaData()
         self.endpoints, self.deliveries = _define_tables(self.metadata)
 

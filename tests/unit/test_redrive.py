@@ -85,6 +85,43 @@ def test_a_retryable_failure_is_retried_after_growing_delays_then_given_up_with_
     assert video.outcomes == {1: FAILED, 2: FAILED, 3: FAILED, 4: FAILED}
 
 
+def test_a_retryable_failure_is_not_settled_until_its_retries_are_given_up():
+    """The chaos suite's flake: it took a video that answered `failed` with a reason for settled
+    and counted outcomes; the sweep then retried that retryable failure, and the attempt the
+    retry began had no outcome yet when counted."""
+    video = a_video()
+    video.start_processing()
+    video.record_failure("processing kept failing: the database is away", retryable=True)
+    assert (video.status, bool(video.failure_reason)) == (FAILED, True)  # what the API shows
+    assert not video.settled
+
+    assert video.retry_automatically(later(video, 61), DELAYS) == "retried"
+    assert video.start_processing() == 2
+    assert (video.outcomes, video.settled) == ({1: FAILED}, False)  # attempt 2 runs: no outcome yet
+
+    for delay in DELAYS[1:]:
+        video.record_failure("away", retryable=True)
+        assert not video.settled
+        video.retry_automatically(later(video, delay.total_seconds() + 1), DELAYS)
+        video.start_processing()
+    video.record_failure("away", retryable=True)
+    assert video.retry_automatically(later(video, 10 * 3600), DELAYS) == "given up"
+    assert video.settled and video.outcomes == {1: FAILED, 2: FAILED, 3: FAILED, 4: FAILED}
+
+
+def test_ready_finally_failed_and_deleted_videos_are_settled():
+    ready, failed, deleted = a_video(), a_video(), a_video()
+    job = planned(ready)
+    ready.record_processed(duration_s=20.0, width=640, height=360, renditions=[RUNG_240P],
+                           manifests=Manifests(hls="h", dash="d"), thumbnails=Thumbnails(), plan_id=job.plan_id)
+    failed.start_processing()
+    failed.record_failure("not a video", retryable=False)
+    deleted.start_processing()
+    deleted.delete(deleted.owner_id, OWNER_ROLES)
+    assert (ready.settled, failed.settled, deleted.settled) == (True, True, True)
+    assert not a_video().settled
+
+
 def test_a_failure_that_can_never_succeed_is_not_retried_automatically():
     video = a_video()
     video.start_processing()

@@ -48,3 +48,17 @@ def test_one_video_is_cut_for_the_workers_that_share_it():
     assert Settings.from_env({"VODHUB_CHUNK_SEGMENTS": "100000,100000,1"}).chunking() == (100000, 100000, 1)
     with pytest.raises(SystemExit, match="VODHUB_PROCESSING_SPREAD"):
         Settings.from_env({"VODHUB_PROCESSING_SPREAD": "0"})
+def test_the_postgres_pool_settings_reach_every_event_store_pool():
+    from adapters.outbound.postgres_tls import TlsPostgresFactory
+
+    settings = Settings.from_env({"VODHUB_DATABASE_URL": "postgresql://me@db/videos", "VODHUB_POSTGRES_POOL_SIZE": "0",
+                                  "VODHUB_POSTGRES_MAX_OVERFLOW": "2", "VODHUB_POSTGRES_MAX_IDLE_S": "10"})
+    env = settings.eventstore_env("videos")
+    assert (env["POSTGRES_POOL_SIZE"], env["POSTGRES_MAX_OVERFLOW"]) == ("0", "2")
+    pool = TlsPostgresFactory(env).datastore.pool  # not opened: nothing connects
+    assert (pool.min_size, pool.max_size, pool.max_idle) == (0, 2, 10.0)
+
+
+def test_a_pool_must_be_able_to_open_a_connection():
+    with pytest.raises(SystemExit, match="POOL_SIZE"):
+        Settings.from_env({"VODHUB_POSTGRES_POOL_SIZE": "0", "VODHUB_POSTGRES_MAX_OVERFLOW": "0"})
