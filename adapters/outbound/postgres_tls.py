@@ -16,4 +16,6 @@ class TlsPostgresFactory(PostgresFactory):
         super().__init__(env)
         tls = {name: value for name in TLS_PARAMETERS if (value := self.env.get(f"POSTGRES_{name.upper()}"))}
         # The pool is not open yet: every connection it makes gets these parameters.
-        self.datastore.pool.kwargs.update(tls)
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict), "eventsourcing gives its pool a dict of connection parameters"
+        kwargs.update(tls)
