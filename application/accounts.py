@@ -103,7 +103,7 @@ def _hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Accounts(Application):
+class Accounts(Application[UUID]):
     name = "accounts"
 
     def __init__(
@@ -240,7 +240,7 @@ class Accounts(Application):
         """Every access token of the session, not only the one presented: they all carry its id."""
         self.revocations.revoke(_session_key(session_id), until=self.clock.now() + timedelta(seconds=self.access_ttl))
 
-    def public_keys(self) -> dict:
+    def public_keys(self) -> dict[str, Any]:
         """The JWK Set that verifies access tokens."""
         return self.tokens.public_keys()
 
@@ -323,14 +323,14 @@ class Accounts(Application):
         value = username_or_email.strip().casefold()
         kind = "email" if "@" in value else "username"
         try:
-            index = self.repository.get(index_id(kind, value))
+            index: UniqueIndex = self.repository.get(index_id(kind, value))
         except AggregateNotFoundError:
             return None
         return self._get_user(index.user_id)
 
     def _get_user(self, user_id: UUID, error: Exception | None = None) -> User:
         try:
-            user = self.repository.get(user_id)
+            user: object = self.repository.get(user_id)
         except AggregateNotFoundError:
             user = None
         if not isinstance(user, User):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -84,9 +84,12 @@ def encode_position(*values: object) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(values)).decode()
 
 
-def decode_position(cursor: str, shape: type) -> tuple:
+PositionT = TypeVar("PositionT", bound=tuple[Any, ...])
+
+
+def decode_position(cursor: str, shape: type[PositionT]) -> PositionT:
     try:
-        position = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode("ascii")), type=shape)
+        position: PositionT = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode("ascii")), type=shape)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise ValidationError("cursor", "not a cursor from this list") from None
     if any(isinstance(value, datetime) and value.tzinfo is None for value in position):

@@ -11,7 +11,7 @@ import binascii
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -171,9 +171,12 @@ def decode_count_cursor(cursor: str) -> tuple[int, datetime, UUID]:
     return count, created_at, video_id
 
 
-def _decode(cursor: str, shape: type) -> tuple:
+CursorT = TypeVar("CursorT", bound=tuple[Any, ...])
+
+
+def _decode(cursor: str, shape: type[CursorT]) -> CursorT:
     try:
-        key = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode("ascii")), type=shape)
+        key: CursorT = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode("ascii")), type=shape)
     except (binascii.Error, ValueError, msgspec.DecodeError):  # ValueError covers non-ASCII text
         raise ValidationError("cursor", "not a cursor from this list") from None
     if key[-2].tzinfo is None:

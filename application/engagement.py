@@ -5,22 +5,23 @@ store, so the projector sees them in order with the videos they are about."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError
 
 from application.accounts import Principal
 from application.audience import (
     RELATED_MAX,
     AudienceReadModel,
-    CatalogComment,
     CommentAuthor,
     CommentView,
     DayViews,
 )
-from application.catalog import CatalogVideo, VideoCatalog
+from application.catalog import CatalogComment, CatalogVideo, VideoCatalog
 from application.errors import NotFound, PermissionDenied, ValidationError
 from application.listing import VideoListing
 from application.ports import Clock, IdGenerator
@@ -29,6 +30,8 @@ from application.videos import Videos
 from domain.comments import Comment
 from domain.likes import Like, like_id
 from domain.videos import READY, Video, may_view
+
+AggregateT = TypeVar("AggregateT", bound=Aggregate)
 
 
 class CommentPage(msgspec.Struct):
@@ -206,9 +209,9 @@ class Engagement:
         video.check_visible_to(principal.user_id, principal.roles)
         return video
 
-    def _get(self, aggregate_id: UUID, kind: type) -> object | None:
+    def _get(self, aggregate_id: UUID, kind: type[AggregateT]) -> AggregateT | None:
         try:
-            aggregate = self.videos.repository.get(aggregate_id)
+            aggregate: object = self.videos.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, kind) else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from uuid import UUID
 
 import anyio
 from anyio import to_thread
@@ -18,12 +19,12 @@ logger = logging.getLogger("vodhub.following")
 
 
 class LogFollower:
-    def __init__(self, source: Application, tracking: TrackingRecorder, batch_size: int = 200) -> None:
+    def __init__(self, source: Application[UUID], tracking: TrackingRecorder, batch_size: int = 200) -> None:
         self.source = source
         self.tracking = tracking
         self.batch_size = batch_size
 
-    async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
+    async def handle(self, events: Sequence[DomainEventProtocol[UUID]]) -> None:
         """Act on a batch; raise to have the same batch offered again."""
         raise NotImplementedError
 

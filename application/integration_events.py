@@ -96,8 +96,25 @@ class TranscodeTask(msgspec.Struct, kw_only=True, frozen=True):
     task: str  # "low:3", "audio:0", "high:3"
 
 
-IntegrationEvent = VideoUploaded | VideoProcessed | TranscodeTask
-EventT = TypeVar("EventT", VideoUploaded, VideoProcessed, TranscodeTask)
+# --- analytics facts ---------------------------------------------------------------------
+
+VIDEO_VIEWED_TOPIC = "video-viewed-events"
+
+
+class VideoViewed(msgspec.Struct, kw_only=True, frozen=True):
+    """A counted playback start, published by the api (not relayed from the event store):
+    at most one per viewer and video per 30 minutes. Keyed by video id. A view may arrive
+    twice (a retried batch); `event_id` lets consumers count it once."""
+
+    schema_version: int = 1
+    event_id: str
+    video_id: str
+    user_id: str
+    viewed_at: AwareDatetime
+
+
+IntegrationEvent = VideoUploaded | VideoProcessed | TranscodeTask | VideoViewed
+EventT = TypeVar("EventT", VideoUploaded, VideoProcessed, TranscodeTask, VideoViewed)
 
 
 class InvalidIntegrationEvent(ValueError):
@@ -125,20 +142,3 @@ def to_message(event: IntegrationEvent, topic: str) -> OutgoingMessage:
     Tasks are keyed by the task too: they need no order, and spread over every partition."""
     key = f"{event.video_id}/{event.task}" if isinstance(event, TranscodeTask) else event.video_id
     return OutgoingMessage(topic=topic, key=key.encode(), value=encode(event))
-
-
-# --- analytics facts ---------------------------------------------------------------------
-
-VIDEO_VIEWED_TOPIC = "video-viewed-events"
-
-
-class VideoViewed(msgspec.Struct, kw_only=True, frozen=True):
-    """A counted playback start, published by the api (not relayed from the event store):
-    at most one per viewer and video per 30 minutes. Keyed by video id. A view may arrive
-    twice (a retried batch); `event_id` lets consumers count it once."""
-
-    schema_version: int = 1
-    event_id: str
-    video_id: str
-    user_id: str
-    viewed_at: AwareDatetime

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
@@ -19,11 +20,11 @@ logger = logging.getLogger("vodhub.janitor")
 
 
 class Janitor(LogFollower):
-    def __init__(self, source: Application, tracking: TrackingRecorder, storage: ObjectStorage) -> None:
+    def __init__(self, source: Application[UUID], tracking: TrackingRecorder, storage: ObjectStorage) -> None:
         super().__init__(source, tracking)
         self.storage = storage
 
-    async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
+    async def handle(self, events: Sequence[DomainEventProtocol[UUID]]) -> None:
         for event in events:
             if isinstance(event, Video.Deleted):
                 removed = 0

@@ -14,6 +14,7 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import anyio
@@ -39,7 +40,7 @@ PRUNE_EVERY = timedelta(hours=1)
 def webhook_body(event: VideoProcessed) -> tuple[str, bytes]:
     """The event type and the JSON body of the webhook announcing the integration event."""
     event_type = f"video.{event.status}"
-    data: dict = {"id": event.video_id, "owner_id": event.owner_id, "status": event.status,
+    data: dict[str, Any] = {"id": event.video_id, "owner_id": event.owner_id, "status": event.status,
                   "failure_reason": event.failure_reason}
     if event.video is not None:
         data |= msgspec.to_builtins(event.video)
@@ -102,7 +103,8 @@ class WebhookDispatcher:
     async def deliver_due(self) -> int:
         """One round: claim what is due now, attempt it, and return once every attempt ended."""
         async with anyio.create_task_group() as group:
-            return await self._start_due(group)
+            started = await self._start_due(group)
+        return started
 
     async def _start_due(self, group: TaskGroup) -> int:
         room = self.concurrency - len(self._busy)

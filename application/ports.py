@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 from uuid import UUID
 
 from domain.ladder import Rung
@@ -57,7 +57,7 @@ class TokenIssuer(Protocol):
     def verify(self, token: str) -> AccessClaims:
         """The claims of a valid token; raises InvalidToken otherwise."""
 
-    def public_keys(self) -> dict:
+    def public_keys(self) -> dict[str, Any]:
         """The JWK Set of the keys that verify issued tokens."""
 
 
@@ -201,7 +201,7 @@ class SourceIndex:
 @dataclass(frozen=True)
 class TaskOutput:
     files: tuple[str, ...]  # relative to the task's output directory
-    result: dict  # what the job records: {"tracks": {rung: {config, codecs, timescale, segments, …}}}
+    result: dict[str, Any]  # what the job records: {"tracks": {rung: {config, codecs, timescale, segments, …}}}
 
 
 @dataclass(frozen=True)
@@ -217,14 +217,16 @@ class Transcoder(Protocol):
         """Probe the source and index its pictures without decoding, opened as the container
         family the upload's inspection recorded (MediaInfo.container); raises UnsupportedMedia."""
 
-    def rung_sizes(self, width: int, height: int, rungs: Sequence[Rung]) -> list[dict]:
+    def rung_sizes(self, width: int, height: int, rungs: Sequence[Rung]) -> list[dict[str, Any]]:
         """[{name, width, height, bitrate}] of the rungs for a source shown at width x height."""
 
-    def encode(self, source: Path, plan: dict, pass_name: str, chunk: int, output_dir: Path) -> TaskOutput:
+    def encode(self, source: Path, plan: dict[str, Any], pass_name: str, chunk: int, output_dir: Path) -> TaskOutput:
         """Run one task of the plan: its CMAF segments (and init segments, the poster) into
         output_dir; raises UnsupportedMedia for a corrupt stretch of source."""
 
-    def assemble(self, cmaf_dir: Path, plan: dict, tracks: dict[str, dict], output_dir: Path) -> AssemblyOutput:
+    def assemble(
+        self, cmaf_dir: Path, plan: dict[str, Any], tracks: dict[str, dict[str, Any]], output_dir: Path
+    ) -> AssemblyOutput:
         """The progressive MP4 (a remux of a rung's segments) and the sprite and storyboard."""
 
 

@@ -16,8 +16,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.projection import Projection
 
-from application.audience import CatalogComment
-from application.catalog import CatalogRecorder, CatalogVideo, PublicProfileView
+from application.catalog import CatalogComment, CatalogRecorder, CatalogVideo, PublicProfileView
 from application.following import LogFollower
 from domain.comments import Comment
 from domain.likes import Like
@@ -150,7 +149,7 @@ class CatalogFollower(LogFollower):
     """The projector on one log: each event's view change and its tracking in one transaction,
     so a crash anywhere applies no event twice and loses none."""
 
-    def __init__(self, source: Application, projection: CatalogProjection, batch_size: int = 200) -> None:
+    def __init__(self, source: Application[UUID], projection: CatalogProjection, batch_size: int = 200) -> None:
         super().__init__(source, projection.view, batch_size)
         self.projection = projection
 

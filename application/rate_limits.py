@@ -40,7 +40,8 @@ class RateLimits(msgspec.Struct, frozen=True):
     login_failures: Rate | None = Rate(30, 3600)
 
     def for_group(self, group: str) -> Rate | None:
-        return getattr(self, group)
+        rate: Rate | None = getattr(self, group)
+        return rate
 
     @property
     def enabled(self) -> bool:

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from anyio import to_thread
 from eventsourcing.application import Application
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import AggregateEvent, DomainEventProtocol
 from eventsourcing.persistence import TrackingRecorder
 
 from application.following import LogFollower
@@ -23,6 +23,7 @@ from application.integration_events import (
     TRANSCODE_TASKS_TOPIC,
     VIDEO_PROCESSED_TOPIC,
     VIDEO_UPLOADED_TOPIC,
+    ProcessedStatus,
     RenditionSummary,
     TranscodeTask,
     VideoProcessed,
@@ -42,13 +43,13 @@ class Topics:
     transcode_tasks: str = TRANSCODE_TASKS_TOPIC
 
 
-def integration_event_id(event: DomainEventProtocol) -> str:
+def integration_event_id(event: DomainEventProtocol[UUID]) -> str:
     """Stable across republishing, so consumers can de-duplicate by it."""
     return str(uuid.uuid5(event.originator_id, str(event.originator_version)))
 
 
 def task_messages(
-    job_event: DomainEventProtocol, video_id: UUID, plan_id: UUID, tasks: list[str], topics: Topics
+    job_event: DomainEventProtocol[UUID], video_id: UUID, plan_id: UUID, tasks: list[str], topics: Topics
 ) -> list[OutgoingMessage]:
     """One message per task, on consecutive partitions from a place of the plan's own, so
     that consecutive tasks go to different workers (and different videos start apart)."""
@@ -62,7 +63,7 @@ def task_messages(
     ]
 
 
-def integration_messages(event: DomainEventProtocol, topics: Topics) -> list[OutgoingMessage]:
+def integration_messages(event: DomainEventProtocol[UUID], topics: Topics) -> list[OutgoingMessage]:
     """What a domain event announces: integration events, and the tasks of a recorded plan
     (the first ones when it is recorded, the ladder's once the video is playable)."""
     if isinstance(event, TranscodeJob.Planned):
@@ -76,8 +77,8 @@ def integration_messages(event: DomainEventProtocol, topics: Topics) -> list[Out
 # The domain events announced on video-processed-events (what webhooks are made of), each
 # with the status it becomes there, or None when this one is not announced. A rule gets the
 # event, the video right after it, and a way to load the video right before it.
-NotificationRule = Callable[[Any, Video, Callable[[], Video]], str | None]
-NOTIFIED: dict[type, NotificationRule] = {
+NotificationRule = Callable[[Any, Video, Callable[[], Video]], ProcessedStatus | None]
+NOTIFIED: dict[type[AggregateEvent], NotificationRule] = {
     Video.ProcessingStarted: lambda event, video, before: "processing",
     # The first rendition of an attempt makes the video playable; later ones only add rungs.
     Video.RenditionPublished: lambda event, video, before: None if before().renditions else "playable",
@@ -85,6 +86,8 @@ NOTIFIED: dict[type, NotificationRule] = {
     Video.ProcessingFailed: lambda event, video, before: "failed",
     Video.Deleted: lambda event, video, before: "deleted",
 }
+
+Announcement = tuple[AggregateEvent, ProcessedStatus, Video]
 
 
 def video_summary(video: Video) -> VideoSummary:
@@ -98,7 +101,7 @@ def video_summary(video: Video) -> VideoSummary:
     )
 
 
-def notification_message(event: DomainEventProtocol, status: str, video: Video, topics: Topics) -> OutgoingMessage:
+def notification_message(event: AggregateEvent, status: ProcessedStatus, video: Video, topics: Topics) -> OutgoingMessage:
     """The video-processed-events message announcing the event, with the video as it was
     right after it (its owner routes the webhooks)."""
     return to_message(VideoProcessed(
@@ -109,7 +112,7 @@ def notification_message(event: DomainEventProtocol, status: str, video: Video, 
     ), topics.video_processed)
 
 
-def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingMessage | None:
+def integration_message(event: DomainEventProtocol[UUID], topics: Topics) -> OutgoingMessage | None:
     """The integration event a domain event announces, if any."""
     if isinstance(event, Video.ProcessingAbandoned) and not event.redrive:
         return None  # a new attempt started at once: nothing to announce
@@ -137,9 +140,9 @@ def integration_message(event: DomainEventProtocol, topics: Topics) -> OutgoingM
 
 class OutboxRelay(LogFollower):
     def __init__(
-        self, source: Application, tracking: TrackingRecorder, publisher: EventPublisher,
+        self, source: Application[UUID], tracking: TrackingRecorder, publisher: EventPublisher,
         topics: Topics = Topics(), batch_size: int = 200, metrics: PipelineMetrics | None = None,
-        trace_context_of: Callable[[DomainEventProtocol], str | None] = lambda event: None,
+        trace_context_of: Callable[[DomainEventProtocol[UUID]], str | None] = lambda event: None,
     ) -> None:
         super().__init__(source, tracking, batch_size)
         self.publisher = publisher
@@ -147,13 +150,13 @@ class OutboxRelay(LogFollower):
         self.metrics = metrics
         self.trace_context_of = trace_context_of  # so a message continues the trace of the event it announces
 
-    async def handle(self, events: Sequence[DomainEventProtocol]) -> None:
+    async def handle(self, events: Sequence[DomainEventProtocol[UUID]]) -> None:
         """Publish and return only once the broker acknowledged: then the position may move."""
         announcements = await to_thread.run_sync(self._announcements, events)
         messages: list[OutgoingMessage] = []
         for event, announcement in zip(events, announcements, strict=True):
             if announcement is not None:  # a notification; for outcomes it replaces their v1 message
-                announcing = [notification_message(event, *announcement, self.topics)]
+                announcing = [notification_message(*announcement, self.topics)]
             else:
                 announcing = integration_messages(event, self.topics)
             trace_context = self.trace_context_of(event) if announcing else None
@@ -161,17 +164,18 @@ class OutboxRelay(LogFollower):
                             for message in announcing)
         await self.publisher.publish(messages)
 
-    def _announcements(self, events: Sequence[DomainEventProtocol]) -> list[tuple[str, Video] | None]:
-        """For each announced event, its status and the video right after it."""
-        return [self._announcement(event) if type(event) in NOTIFIED else None for event in events]
+    def _announcements(self, events: Sequence[DomainEventProtocol[UUID]]) -> list[Announcement | None]:
+        """For each announced event: the event, its status and the video right after it."""
+        return [self._announcement(event) if isinstance(event, AggregateEvent) and type(event) in NOTIFIED else None
+                for event in events]
 
-    def _announcement(self, event: DomainEventProtocol) -> tuple[str, Video] | None:
+    def _announcement(self, event: AggregateEvent) -> Announcement | None:
         def at(version: int) -> Video:
             return self.source.repository.get(event.originator_id, version=version)
 
         video = at(event.originator_version)
         status = NOTIFIED[type(event)](event, video, lambda: at(event.originator_version - 1))
-        return (status, video) if status else None
+        return (event, status, video) if status else None
 
     async def step(self) -> int:
         relayed = await super().step()

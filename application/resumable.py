@@ -57,7 +57,7 @@ def part_prefix(upload_id: UUID) -> str:
     return f"uploads/{upload_id}/"
 
 
-class ResumableUploads(Application):
+class ResumableUploads(Application[UUID]):
     name = "uploads"
 
     def __init__(
@@ -129,9 +129,12 @@ class ResumableUploads(Application):
 
     # --- steps ------------------------------------------------------------------------
 
+    def _load(self, upload_id: UUID) -> object:
+        return self.repository.get(upload_id)
+
     async def _session(self, principal: Principal, upload_id: UUID) -> UploadSession:
         try:
-            session = await to_thread.run_sync(self.repository.get, upload_id)
+            session: object = await to_thread.run_sync(self._load, upload_id)
         except AggregateNotFoundError:
             raise NotFound("no such upload") from None
         if not isinstance(session, UploadSession):

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from eventsourcing.persistence import Notification
 
 from application.accounts import Principal
 from application.bulkheads import Bulkhead
@@ -60,7 +61,7 @@ class StatusFeed:
         self.per_process = per_process
         self.poll_s = poll_s
         self._watched: dict[UUID, _Watched] = {}
-        self._by_originator: dict[UUID, UUID] = {}  # video or job id → video id
+        self._by_originator: dict[UUID | str, UUID] = {}  # video or job id → video id (a log's ids may be str)
         self._per_user: Counter[UUID] = Counter()
         self._open = 0
         self._position: int | None = None  # last notification seen; None while nothing is watched
@@ -185,7 +186,7 @@ class StatusFeed:
             await self._publish(video_id)
             self._changed.discard(video_id)
 
-    def _select(self, after: int) -> list:
+    def _select(self, after: int) -> list[Notification]:
         return list(self._videos.recorder.select_notifications(
             start=after, limit=NOTIFICATIONS_PER_READ, inclusive_of_start=False))
 

@@ -88,7 +88,7 @@ class Sweep:
     def sweep_video(self, video_id: UUID) -> str | None:
         for _ in range(SAVE_ATTEMPTS):
             try:
-                video = self.videos.repository.get(video_id)
+                video: object = self.videos.repository.get(video_id)
             except AggregateNotFoundError:
                 return None
             if not isinstance(video, Video):
@@ -104,7 +104,7 @@ class Sweep:
                 continue  # it changed meanwhile (a worker moved on, an edit): look again
         return None
 
-    def _decide(self, video: Video) -> tuple[str, list] | None:
+    def _decide(self, video: Video) -> tuple[str, list[Video] | list[TranscodeJob]] | None:
         now = self.clock.now()
         if video.status == FAILED:
             outcome = video.retry_automatically(now, self.retry_delays)

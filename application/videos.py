@@ -53,7 +53,8 @@ class _StructAsObject(Transcoding):
         self.type, self.name = struct_type, name
 
     def encode(self, obj: msgspec.Struct) -> dict[str, Any]:
-        return msgspec.to_builtins(obj)
+        fields: dict[str, Any] = msgspec.to_builtins(obj)
+        return fields
 
     def decode(self, data: dict[str, Any]) -> msgspec.Struct:
         return msgspec.convert(data, self.type)
@@ -98,7 +99,7 @@ class _ReceivedFile(msgspec.Struct):
     sha256: str
 
 
-class Videos(Application):
+class Videos(Application[UUID]):
     name = "videos"
     # A long video's job gathers hundreds of TaskDone events, read on every status poll.
     snapshotting_intervals = {TranscodeJob: 20}
@@ -184,7 +185,7 @@ class Videos(Application):
 
     def _completed(self, scope: str, key: UUID) -> Video | None:
         try:
-            completion = self.repository.get(completion_id(scope, key))
+            completion: Completion = self.repository.get(completion_id(scope, key))
         except AggregateNotFoundError:
             return None
         return self.repository.get(completion.result_id)
@@ -316,7 +317,7 @@ class Videos(Application):
     def get_aggregate(self, video_id: UUID) -> Video:
         """The video aggregate, deleted ones included; NotFound for anything else."""
         try:
-            video = self.repository.get(video_id)
+            video: object = self.repository.get(video_id)
         except AggregateNotFoundError:
             raise NotFound("no such video") from None
         if not isinstance(video, Video):

@@ -27,7 +27,15 @@ def clean_body(body: str) -> str:
 
 
 class Comment(Aggregate):
-    @event("Posted")
+    # Declared (not `@event("Name")`) so that a type checker sees them; the names, hence the
+    # stored topics, and the fields are those the decorated methods gave them.
+    class Posted(Aggregate.Created):
+        video_id: UUID
+        author_id: UUID
+        body: str
+        parent_id: UUID | None
+
+    @event(Posted)
     def __init__(self, id: UUID, video_id: UUID, author_id: UUID, body: str, parent_id: UUID | None) -> None:
         self.video_id = video_id
         self.author_id = author_id
@@ -60,7 +68,10 @@ class Comment(Aggregate):
         if body != self.body:
             self._edited(body=body)
 
-    @event("Edited")
+    class Edited(Aggregate.Event):
+        body: str
+
+    @event(Edited)
     def _edited(self, body: str) -> None:
         self.body = body
         self.edited = True
@@ -72,7 +83,10 @@ class Comment(Aggregate):
         if not self.deleted:
             self._deleted()
 
-    @event("Deleted")
+    class Deleted(Aggregate.Event):
+        pass
+
+    @event(Deleted)
     def _deleted(self) -> None:
         self.deleted = True
         self.body = ""

@@ -17,7 +17,13 @@ class Like(Aggregate):
     def create_id(video_id: UUID, user_id: UUID) -> UUID:
         return like_id(video_id, user_id)
 
-    @event("Liked")
+    # Declared (not `@event("Name")`) so that a type checker sees them; the names, hence the
+    # stored topics, and the fields are those the decorated methods gave them.
+    class Liked(Aggregate.Created):
+        video_id: UUID
+        user_id: UUID
+
+    @event(Liked)
     def __init__(self, video_id: UUID, user_id: UUID) -> None:
         self.video_id = video_id
         self.user_id = user_id
@@ -38,10 +44,18 @@ class Like(Aggregate):
         return True
 
     # Every event names the pair, so a read model needs no memory of earlier ones.
-    @event("Reliked")
+    class Reliked(Aggregate.Event):
+        video_id: UUID
+        user_id: UUID
+
+    @event(Reliked)
     def _reliked(self, video_id: UUID, user_id: UUID) -> None:
         self.active = True
 
-    @event("Unliked")
+    class Unliked(Aggregate.Event):
+        video_id: UUID
+        user_id: UUID
+
+    @event(Unliked)
     def _unliked(self, video_id: UUID, user_id: UUID) -> None:
         self.active = False

@@ -62,7 +62,16 @@ def _check_avatar_url(url: str | None) -> None:
 
 
 class User(Aggregate):
-    @event("Registered")
+    # Declared (not `@event("Name")`) so that a type checker sees them; the names, hence the
+    # stored topics, and the fields are those the decorated methods gave them.
+    class Registered(Aggregate.Created):
+        username: str
+        email: str
+        password_hash: str
+        roles: list[str]
+        display_name: str
+
+    @event(Registered)
     def __init__(
         self, id: UUID, username: str, email: str, password_hash: str, roles: list[str], display_name: str
     ) -> None:
@@ -109,7 +118,12 @@ class User(Aggregate):
         _check_avatar_url(avatar_url)
         self._profile_updated(display_name=display_name, bio=bio, avatar_url=avatar_url)
 
-    @event("ProfileUpdated")
+    class ProfileUpdated(Aggregate.Event):
+        display_name: str | None
+        bio: str | None
+        avatar_url: str | None
+
+    @event(ProfileUpdated)
     def _profile_updated(self, display_name: str | None, bio: str | None, avatar_url: str | None) -> None:
         if display_name is not None:
             self.display_name = display_name

@@ -113,7 +113,23 @@ def is_playable(status: str, renditions: Sized, deleted: bool = False) -> bool:
 
 
 class Video(Aggregate):
-    @event("Uploaded")
+    # The events other modules name are declared, so that a type checker sees them and their
+    # fields; each keeps the name (hence the stored topic, `domain.videos:Video.<Name>`) and the
+    # fields the decorated method's parameters gave it. The others are made by `@event("Name")`.
+    class Uploaded(Aggregate.Created):
+        owner_id: UUID
+        title: str
+        description: str
+        tags: list[str]
+        visibility: str
+        source_key: str
+        source_size: int
+        source_content_type: str
+        source_sha256: str
+        genre: str | None
+        source_container: str | None
+
+    @event(Uploaded)
     def __init__(
         self, id: UUID, owner_id: UUID, title: str, description: str, tags: list[str],
         visibility: str, source_key: str, source_size: int, source_content_type: str,
@@ -231,7 +247,10 @@ class Video(Aggregate):
         self._processing_started(attempt=self.attempts + 1)
         return self.attempts
 
-    @event("ProcessingStarted")
+    class ProcessingStarted(Aggregate.Event):
+        attempt: int
+
+    @event(ProcessingStarted)
     def _processing_started(self, attempt: int) -> None:
         self.attempts = attempt
         self.status = PROCESSING
@@ -271,7 +290,16 @@ class Video(Aggregate):
             source_key=self.source_key, source_size=self.source_size, source_content_type=self.source_content_type,
         )
 
-    @event("ProcessingAbandoned")
+    class ProcessingAbandoned(Aggregate.Event):
+        attempt: int
+        reason: str
+        redrive: bool
+        owner_id: UUID
+        source_key: str
+        source_size: int
+        source_content_type: str
+
+    @event(ProcessingAbandoned)
     def _processing_abandoned(
         self, attempt: int, reason: str, redrive: bool, owner_id: UUID, source_key: str, source_size: int,
         source_content_type: str,
@@ -283,7 +311,15 @@ class Video(Aggregate):
         self.renditions, self.manifests = [], Manifests()
         self._progress()
 
-    @event("ProcessingRedriven")
+    class ProcessingRedriven(Aggregate.Event):
+        reason: str
+        after_attempt: int
+        owner_id: UUID
+        source_key: str
+        source_size: int
+        source_content_type: str
+
+    @event(ProcessingRedriven)
     def _processing_redriven(
         self, reason: str, after_attempt: int, owner_id: UUID, source_key: str, source_size: int,
         source_content_type: str,
@@ -313,7 +349,10 @@ class Video(Aggregate):
         self._request_retry(automatic=True)
         return "retried"
 
-    @event("RetriesGivenUp")
+    class RetriesGivenUp(Aggregate.Event):
+        reason: str
+
+    @event(RetriesGivenUp)
     def _retries_given_up(self, reason: str) -> None:
         self.failure_reason = reason
         self.retryable = False
@@ -410,7 +449,12 @@ class Video(Aggregate):
             raise Conflict("a task of a superseded plan failed; the current attempt goes on")
         self._processing_failed(reason=reason[:500], attempt=self.attempts, retryable=retryable)
 
-    @event("ProcessingFailed")
+    class ProcessingFailed(Aggregate.Event):
+        reason: str
+        attempt: int
+        retryable: bool
+
+    @event(ProcessingFailed)
     def _processing_failed(self, reason: str, attempt: int, retryable: bool) -> None:
         self.status = FAILED
         self.failure_reason = reason
@@ -432,7 +476,15 @@ class Video(Aggregate):
             source_size=self.source_size, source_content_type=self.source_content_type, automatic=automatic,
         )
 
-    @event("RetryRequested")
+    class RetryRequested(Aggregate.Event):
+        after_attempt: int
+        owner_id: UUID
+        source_key: str
+        source_size: int
+        source_content_type: str
+        automatic: bool  # absent from events recorded before automatic retries
+
+    @event(RetryRequested)
     def _retry_requested(
         self, after_attempt: int, owner_id: UUID, source_key: str, source_size: int, source_content_type: str,
         automatic: bool = False,  # absent from events recorded before automatic retries
@@ -471,7 +523,14 @@ class Video(Aggregate):
         if any(value is not None for value in changes.values()):
             self._details_edited(**changes)
 
-    @event("DetailsEdited")
+    class DetailsEdited(Aggregate.Event):
+        title: str | None
+        description: str | None
+        tags: list[str] | None
+        visibility: str | None
+        genre: str | None  # absent from events recorded before genres
+
+    @event(DetailsEdited)
     def _details_edited(
         self, title: str | None, description: str | None, tags: list[str] | None, visibility: str | None,
         genre: str | None = None,  # "" clears it; absent from events recorded before genres
@@ -487,6 +546,9 @@ class Video(Aggregate):
         self.check_editable_by(actor_id, actor_roles)
         self._deleted()
 
-    @event("Deleted")
+    class Deleted(Aggregate.Event):
+        pass
+
+    @event(Deleted)
     def _deleted(self) -> None:
         self.deleted = True

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -16,22 +17,26 @@ from adapters.inbound.http.middleware.state import TrustedProxies
 from adapters.inbound.http.web import origin_of
 from adapters.inbound.tracing import traced_asgi
 from adapters.outbound import tracing
+from adapters.outbound.sql_catalog import SqlCatalog
 from entrypoints.bootstrap import Vodhub
 from entrypoints.projector import catalog_follower
 from entrypoints.settings import Settings
 
-BackgroundTask = Callable[[], Awaitable[None]]
+BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
 
 
 def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
     """What `vodhub dev` runs beside the api instead of separate processes."""
+    catalog = vodhub.catalog
+    if not isinstance(catalog, SqlCatalog):  # what `vodhub dev` bootstraps: the projector and views write to it
+        raise TypeError("the embedded background needs the SQL catalog")
     from entrypoints.notifier import notifier_tasks
     from entrypoints.worker import build_consumers
 
     async def project_catalog() -> None:
         async with anyio.create_task_group() as followers:
             for log in (vodhub.videos, vodhub.accounts):
-                followers.start_soon(catalog_follower(vodhub.catalog, log, vodhub.playback.invalidate).run)
+                followers.start_soon(catalog_follower(catalog, log, vodhub.playback.invalidate).run)
 
     from entrypoints.analytics import build_views_consumer
 
@@ -39,7 +44,7 @@ def embedded_background(vodhub: Vodhub) -> list[BackgroundTask]:
         await vodhub.sweep.run(vodhub.settings.sweep_interval_s)
 
     return [vodhub.relay.run, vodhub.janitor.run, sweep, *(runner.run for runner in build_consumers(vodhub)), project_catalog,
-            *notifier_tasks(vodhub), build_views_consumer(vodhub.settings, vodhub.catalog, vodhub.publisher).run]
+            *notifier_tasks(vodhub), build_views_consumer(vodhub.settings, catalog, vodhub.publisher).run]
 
 
 def build_api(vodhub: Vodhub, background: Sequence[BackgroundTask] = ()) -> Litestar:

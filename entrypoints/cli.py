@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import tempfile
+from typing import TypedDict
 
 import anyio
 import uvicorn
@@ -30,7 +31,14 @@ logger = logging.getLogger("vodhub")
 # A worker bootstraps its own app before it answers the supervisor; uvicorn's default 5 s
 # restarts it in a loop on a busy machine.
 WORKER_START_TIMEOUT_S = 120
-SERVER_OPTIONS = {"loop": "uvloop", "http": "httptools", "access_log": False, "timeout_keep_alive": 5}
+class ServerOptions(TypedDict):
+    loop: str
+    http: str
+    access_log: bool
+    timeout_keep_alive: int
+
+
+SERVER_OPTIONS: ServerOptions = {"loop": "uvloop", "http": "httptools", "access_log": False, "timeout_keep_alive": 5}
 
 
 def _serve(app: Litestar | str, settings: Settings, workers: int = 1) -> None:

@@ -4,11 +4,12 @@ delivery queue, and deliver signed webhooks from it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 
-from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner
+from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner, MessageHandler
 from adapters.inbound.notification_consumer import VideoProcessedConsumer
 from adapters.inbound.tracing import traced_handler
 from adapters.outbound import tracing
@@ -23,12 +24,12 @@ logger = logging.getLogger("vodhub.notifier")
 CONSUMER_GROUP = "notifications"
 
 
-def notifier_tasks(vodhub: Vodhub) -> list[Callable[[], Awaitable[None]]]:
+def notifier_tasks(vodhub: Vodhub) -> list[Callable[[], Coroutine[Any, Any, None]]]:
     """The consumer that queues deliveries and the dispatcher that makes them."""
     settings = vodhub.settings
     webhooks = vodhub.webhooks
     assert webhooks is not None
-    handler = VideoProcessedConsumer(Notifier(webhooks.store, webhooks.clock))
+    handler: MessageHandler = VideoProcessedConsumer(Notifier(webhooks.store, webhooks.clock))
     if tracing.enabled():  # a webhook's queueing joins the trace of the upload it announces
         handler = traced_handler(handler, CONSUMER_GROUP, {settings.topic_video_processed: "queue webhooks"})
     topic = settings.topic_video_processed

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 import anyio
 
@@ -15,7 +16,7 @@ from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRun
 logger = logging.getLogger("vodhub.shutdown")
 
 # A piece of a process: runs until its stop event is set, then finishes what it is doing.
-Loop = Callable[[anyio.Event], Awaitable[None]]
+Loop = Callable[[anyio.Event], Coroutine[Any, Any, None]]
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 OVERRUN_S = 5.0  # past the grace, what still runs is cancelled; this covers the cancelling
 

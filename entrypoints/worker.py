@@ -7,7 +7,7 @@ import os
 
 import anyio
 
-from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner
+from adapters.inbound.messaging import InProcessConsumerRunner, KafkaConsumerRunner, MessageHandler
 from adapters.inbound.processing_consumer import ProcessingConsumer
 from adapters.inbound.tracing import traced_handler
 from adapters.outbound import tracing
@@ -38,7 +38,7 @@ def build_consumers(vodhub: Vodhub) -> list[Runner]:
     processes to use more cores), or runners on the in-process bus."""
     settings = vodhub.settings
     metrics = PrometheusMetrics()
-    handler = ProcessingConsumer(build_processor(vodhub, metrics), settings.topic_transcode_tasks)
+    handler: MessageHandler = ProcessingConsumer(build_processor(vodhub, metrics), settings.topic_transcode_tasks)
     if tracing.enabled():
         handler = traced_handler(handler, CONSUMER_GROUP, {settings.topic_video_uploaded: "plan",
                                                            settings.topic_transcode_tasks: "task"})

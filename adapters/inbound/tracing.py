@@ -66,7 +66,8 @@ def traced_asgi(app: ASGIApp) -> ASGIApp:
 
         await app(scope, receive, naming_send)
 
-    return OpenTelemetryMiddleware(
+    # Its ASGI types are plain mappings, Litestar's are TypedDicts: the same protocol, spelled apart.
+    return OpenTelemetryMiddleware(  # type: ignore[return-value]
         name_after_route, default_span_details=lambda scope: (scope.get("method") or "HTTP", {}),
         exclude_spans=["receive", "send"], excluded_urls="/health/live,/health/ready,/metrics",
     )

@@ -9,6 +9,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
@@ -16,6 +18,7 @@ from adapters.outbound.breakers import Breaker, CircuitOpen, standalone_breaker
 from adapters.outbound.redis_invalidations import InvalidationChannel
 
 logger = logging.getLogger("vodhub.cache")
+T = TypeVar("T")
 
 
 class InMemoryCache:
@@ -64,7 +67,9 @@ class RedisCache:
         self._channel = f"{prefix}invalidations"  # see InvalidationChannel: near copies forget deleted keys
 
     def get(self, key: str) -> bytes | None:
-        return self._call(lambda: self._redis.get(self._prefix + key))
+        value = self._call(lambda: self._redis.get(self._prefix + key))
+        assert not isinstance(value, str), "the cache's client returns bytes (decode_responses is off)"
+        return value
 
     def set(self, key: str, value: bytes, ttl_s: int) -> None:
         self._call(lambda: self._redis.set(self._prefix + key, value, ex=ttl_s))
@@ -83,7 +88,7 @@ class RedisCache:
                 pipe.publish(self._channel, f"{NearCache.KIND}:{key}")
             pipe.execute()
 
-    def _call(self, operation):  # type: ignore[no-untyped-def]
+    def _call(self, operation: Callable[[], T]) -> T | None:
         try:
             with self._breaker:
                 return operation()

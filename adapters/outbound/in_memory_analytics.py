@@ -32,8 +32,8 @@ class InMemoryAnalytics:
             effects = plan_views(new_views, catalog.history)
             for video_id, views_of_video in effects.views.items():
                 catalog.bump(video_id, "view_count", views_of_video)
-            for key, count in effects.per_day.items():
-                catalog.views_per_day[key] += count
+            for day, count in effects.per_day.items():
+                catalog.views_per_day[day] += count
             for (video_id, other_id), count in effects.co_views.items():
                 catalog.co_views[video_id][other_id] += count
         return len(new_views)

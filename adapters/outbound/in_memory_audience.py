@@ -14,7 +14,6 @@ import msgspec
 from eventsourcing.persistence import Tracking
 
 from application.audience import (
-    CatalogComment,
     CommentAuthor,
     CommentRows,
     DayViews,
@@ -22,7 +21,7 @@ from application.audience import (
     decode_position,
     encode_position,
 )
-from application.catalog import CatalogVideo, PublicProfileView, check_limit
+from application.catalog import CatalogComment, CatalogVideo, PublicProfileView, check_limit
 
 
 class InMemoryAudience:
@@ -137,7 +136,7 @@ class InMemoryAudience:
 
     def co_viewed(self, video_id: UUID, limit: int) -> list[CatalogVideo]:
         with self._lock:
-            others = self.co_views.get(video_id, {})
+            others: dict[UUID, int] = self.co_views.get(video_id, {})
             ranked = sorted((video for other in others if (video := self._videos.get(other))),
                             key=lambda video: (others[video.id], video.created_at), reverse=True)
             return [self.with_counts(video) for video in ranked[:limit]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from application.ports import OutgoingMessage
 
@@ -31,7 +31,7 @@ class InProcessEventBus:
     async def ping(self) -> None:
         """Always reachable: it lives in this process."""
 
-    async def subscribe(self, topic: str) -> AsyncIterator[OutgoingMessage]:
+    async def subscribe(self, topic: str) -> AsyncGenerator[OutgoingMessage, None]:
         """The topic's messages, as they come, forever."""
         queue = self._queues[topic]
         while True:

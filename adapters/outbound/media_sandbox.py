@@ -259,8 +259,8 @@ def _preload() -> None:
 
     for module in PRELOAD:
         importlib.import_module(module)
-    for module in pkgutil.walk_packages(av.__path__, "av."):
-        importlib.import_module(module.name)
+    for info in pkgutil.walk_packages(av.__path__, "av."):
+        importlib.import_module(info.name)
     for codec in WARM_DECODERS:  # their one-time table setup, done once here instead of in every child
         try:
             av.CodecContext.create(codec, "r").open()

@@ -22,6 +22,7 @@ from obstore.store import LocalStore, MemoryStore, S3Store
 from application.ports import ObjectInfo
 
 if TYPE_CHECKING:
+    from obstore import GetOptions
     from obstore.store import ClientConfig, ObjectStore, RetryConfig
 
 # Multipart uploads buffer PART_SIZE bytes per part with at most PARTS_IN_FLIGHT
@@ -156,9 +157,9 @@ class ObstoreObjectStorage:
     ) -> AsyncIterator[bytes]:
         if end is not None and end <= start:
             return
-        byte_range = {"offset": start} if end is None else (start, end)
+        options: GetOptions = {"range": {"offset": start} if end is None else (start, end)}
         try:
-            result = await obstore.get_async(self._store, key, options={"range": byte_range})
+            result = await obstore.get_async(self._store, key, options=options)
             async for chunk in result.stream(min_chunk_size=STREAM_CHUNK_SIZE):
                 yield chunk
         except ObstoreError as error:

@@ -17,7 +17,9 @@ class TlsPostgresFactory(PostgresFactory):
         super().__init__(env)
         tls = {name: value for name in TLS_PARAMETERS if (value := self.env.get(f"POSTGRES_{name.upper()}"))}
         # The pool is not open yet: every connection it makes gets these parameters.
-        self.datastore.pool.kwargs.update(tls)
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict), "eventsourcing gives its pool a dict of connection parameters"
+        kwargs.update(tls)
         # Connections beyond the pool's size close after this long unused (the pool is not open
         # yet, so its shrinking runs at this interval): with POSTGRES_POOL_SIZE=0, a process
         # holds no connection to a store it does not use, beyond the one that created its tables.

@@ -184,13 +184,13 @@ class PyAVMediaInspector:
         for packets_read, packet in enumerate(container.demux(), start=1):
             if packets_read > self._max_packets:
                 return None
-            stream = by_index.get(packet.stream.index)
-            if stream is None:
+            candidate = by_index.get(packet.stream.index)
+            if candidate is None:
                 continue
-            frames = first_frames[stream.index]
-            frames.extend(_decode_tolerantly(stream, packet))
+            frames = first_frames[candidate.index]
+            frames.extend(_decode_tolerantly(candidate, packet))
             if len(frames) >= FRAMES_THAT_MAKE_A_VIDEO:
-                return stream, frames[0]
+                return candidate, frames[0]
         return None
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import BigInteger, Connection, Date, Uuid, bindparam, select, text
+from sqlalchemy.types import TypeEngine
 
 from adapters.outbound.sql_catalog import SqlCatalog, UtcDateTime
 from application.analytics import CO_VIEWS_KEPT, Position, ViewEffects, plan_views
@@ -17,7 +19,7 @@ from application.integration_events import VideoViewed
 SEEN_KEPT = timedelta(days=2)  # a republished view arrives within minutes; ids older than this are dropped
 PRUNE_EVERY = 500  # batches
 # How SQLAlchemy stores each kind of value on SQLite (UUIDs as hex text, datetimes naive UTC).
-SQLITE_TYPES = {"uuid": Uuid(), "bigint": BigInteger(), "date": Date(), "timestamptz": UtcDateTime()}
+SQLITE_TYPES: dict[str, TypeEngine[Any]] = {"uuid": Uuid(), "bigint": BigInteger(), "date": Date(), "timestamptz": UtcDateTime()}
 
 
 class SqlAnalytics:
@@ -138,9 +140,9 @@ class SqlAnalytics:
             conn.execute(text(statement), {name: [row[n] for row in rows] for n, name in enumerate(columns)})
             return
         values = ", ".join(f":{name}" for name in columns)
-        statement = text(f"INSERT INTO {table} AS t ({names}) VALUES ({values}) {conflict}").bindparams(
+        insert = text(f"INSERT INTO {table} AS t ({names}) VALUES ({values}) {conflict}").bindparams(
             *(bindparam(name, type_=SQLITE_TYPES[kind]) for name, kind in columns.items()))
-        conn.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
+        conn.execute(insert, [dict(zip(columns, row, strict=True)) for row in rows])
 
     def _prune(self, conn: Connection) -> None:
         with self._lock:

@@ -35,7 +35,6 @@ from sqlalchemy import (
 )
 
 from application.audience import (
-    CatalogComment,
     CommentAuthor,
     CommentRows,
     DayViews,
@@ -43,7 +42,7 @@ from application.audience import (
     decode_position,
     encode_position,
 )
-from application.catalog import CatalogVideo, check_limit
+from application.catalog import CatalogComment, CatalogVideo, check_limit
 
 
 @dataclass(frozen=True)

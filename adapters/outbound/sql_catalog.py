@@ -286,7 +286,7 @@ class SqlCatalog(SqlAudience, CatalogRecorder):
         ).returning(self.tracking.c.notification_id)
         return conn.execute(statement).first() is not None
 
-    def _apply(self, tracking: Tracking, change: Callable[[Connection], None]) -> None:
+    def _apply(self, tracking: Tracking, change: Callable[[Connection], object]) -> None:
         with self.engine.begin() as conn:
             if self._advance(conn, tracking):
                 change(conn)

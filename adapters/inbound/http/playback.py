@@ -190,9 +190,9 @@ async def _media(request: Request, streaming: Streaming, storage: ObjectStorage,
                  delivery: MediaDelivery | None = None) -> Response:
     token, video_id, name = split_media_path(request)
     # Warm requests answer from memory, on the loop; the rest wait on the event store or Redis in a thread.
-    file = streaming.known_media_file(video_id, name, token) or await to_thread.run_sync(
-        streaming.media_file, video_id, name, token,
-    )
+    file = streaming.known_media_file(video_id, name, token)
+    if file is None:
+        file = await to_thread.run_sync(streaming.media_file, video_id, name, token)
     delivery = delivery or media_delivery(request)
     cache = with_edge_lifetime(cache_control(file, name), delivery.edge_max_age)
     if name.endswith(MANIFEST_SUFFIXES):

@@ -12,7 +12,7 @@ import anyio
 import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -48,7 +48,7 @@ class UploadOperation(Operation):
             type=OpenAPIType.OBJECT,
             required=["file"],
             properties={
-                "file": Schema(type=OpenAPIType.STRING, format="binary", description="the video"),
+                "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description="the video"),
                 "title": Schema(type=OpenAPIType.STRING, max_length=200, description="default: the file name"),
                 "description": Schema(type=OpenAPIType.STRING, max_length=5000),
                 "tags": Schema(type=OpenAPIType.STRING, description="comma separated"),
