@@ -11,7 +11,7 @@ from adapters.inbound.http.schemas import LoginRequest, RefreshRequest, Register
 from application.accounts import Principal, Profile, TokenPair
 from application.errors import InvalidToken
 
-PUBLIC = {"security": [{}]}  # OpenAPI: this route needs no token
+NO_TOKEN: list[dict[str, list[str]]] = [{}]  # OpenAPI security: this route needs no token
 
 
 async def provide_principal(request: Request, accounts: AccountsDep) -> Principal:
@@ -20,7 +20,8 @@ async def provide_principal(request: Request, accounts: AccountsDep) -> Principa
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("an access token is required: Authorization: Bearer <token>")
     token = token.strip()
-    return accounts.authenticate_without_io(token) or await to_thread.run_sync(accounts.authenticate, token)
+    principal = accounts.authenticate_without_io(token)
+    return principal if principal is not None else await to_thread.run_sync(accounts.authenticate, token)
 
 
 class AuthController(Controller):
@@ -28,18 +29,18 @@ class AuthController(Controller):
     tags = ["auth"]
 
     # Both hash a password (argon2, 64 MiB each by default): they run in the hashing bulkhead.
-    @post("/register", status_code=201, **PUBLIC)
+    @post("/register", status_code=201, security=NO_TOKEN)
     async def register(self, data: JSONBody[RegisterRequest], accounts: AccountsDep, bulkheads: BulkheadsDep) -> Profile:
         """Create an account; the first one ever registered is admin."""
         return await bulkheads.hashing.run(accounts.register, data.username, data.email, data.password,
                                            data.display_name)
 
-    @post("/login", status_code=200, **PUBLIC)
+    @post("/login", status_code=200, security=NO_TOKEN)
     async def login(self, data: JSONBody[LoginRequest], accounts: AccountsDep, bulkheads: BulkheadsDep) -> TokenPair:
         """Exchange credentials for an access token and a refresh token."""
         return await bulkheads.hashing.run(accounts.login, data.username_or_email, data.password)
 
-    @post("/refresh", status_code=200, sync_to_thread=True, **PUBLIC)
+    @post("/refresh", status_code=200, sync_to_thread=True, security=NO_TOKEN)
     def refresh(self, data: JSONBody[RefreshRequest], accounts: AccountsDep) -> TokenPair:
         """Spend a refresh token for a new pair (rotation; replay revokes the family)."""
         return accounts.refresh(data.refresh_token)
@@ -60,7 +61,7 @@ class AuthController(Controller):
         return Response(body, headers=headers)
 
 
-@get("/.well-known/jwks.json", tags=["auth"], **PUBLIC)
+@get("/.well-known/jwks.json", tags=["auth"], security=NO_TOKEN)
 async def jwks(accounts: AccountsDep) -> dict:
     """The public keys that verify access tokens (JWK Set)."""
     return accounts.public_keys()
