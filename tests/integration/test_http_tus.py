@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import anyio
+import pytest
 
 from application.accounts import Principal
 from tests.fixtures.api import bearer, login, register
@@ -138,10 +139,10 @@ def test_without_tus_resumable_it_is_412_naming_the_version(client, uploader, sm
     assert_problem(response, 412)
 
 
-def test_creation_needs_a_length_within_the_limit(client, vodhub, uploader):
+@pytest.mark.parametrize("settings_overrides", [{"max_upload_bytes": 1000}])
+def test_creation_needs_a_length_within_the_limit(client, uploader):
     assert_problem(client.post(UPLOADS, headers={**uploader, **TUS}), 400)
     assert_problem(client.post(UPLOADS, headers={**uploader, **TUS, "Upload-Defer-Length": "1"}), 400)
-    vodhub.videos.max_upload_bytes = 1000
     assert_problem(create(client, uploader, 1001), 413)
     assert create(client, uploader, 1000).status_code == 201
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from application.accounts import Principal
+from entrypoints.settings import Settings
+from tests.fixtures.api import bearer, login, register, running_api
 from tests.fixtures.uploads import recorded_events, stored_keys
 from tests.integration.test_http_accounts import assert_problem
 
@@ -121,15 +123,18 @@ def test_invalid_fields_are_422_and_leave_nothing(client, vodhub, uploader, smal
     assert_nothing_left(vodhub)
 
 
-def test_over_the_size_limit_is_413_and_leaves_nothing(client, vodhub, uploader, small_clip):
-    vodhub.videos.max_upload_bytes = len(small_clip) - 1
-    response = client.post("/api/videos/upload", headers=uploader, files={"file": ("a.mp4", small_clip, "video/mp4")})
-    assert_problem(response, 413)
-    assert_nothing_left(vodhub)
+def test_over_the_size_limit_is_413_and_leaves_nothing(tmp_path, clock, small_clip):
+    settings = Settings(data_dir=tmp_path / "var", max_upload_bytes=len(small_clip) - 1)
+    with running_api(settings, clock) as (vodhub, client):
+        register(client, "alice")
+        uploader = bearer(login(client, "alice"))
+        response = client.post("/api/videos/upload", headers=uploader, files={"file": ("a.mp4", small_clip, "video/mp4")})
+        assert_problem(response, 413)
+        assert_nothing_left(vodhub)
 
 
-def test_announced_length_over_the_limit_is_refused_before_reading(client, vodhub, uploader):
-    vodhub.videos.max_upload_bytes = 1000
+@pytest.mark.parametrize("settings_overrides", [{"max_upload_bytes": 1000}])
+def test_announced_length_over_the_limit_is_refused_before_reading(client, uploader):
     headers = {**uploader, "content-length": str(10 * 1024 * 1024)}
     response = post_raw(client, headers, b"x" * 10)
     assert_problem(response, 413)

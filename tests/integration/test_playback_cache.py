@@ -12,8 +12,11 @@ from eventsourcing.persistence import Tracking
 from adapters.outbound.cache import InMemoryCache, RedisCache
 from adapters.outbound.in_memory_catalog import InMemoryVideoCatalog
 from adapters.outbound.redis_client import connect
+from adapters.outbound.sql_catalog import SqlCatalog
 from application.errors import NotFound
 from application.projections import CatalogProjection
+from entrypoints.projector import build_catalog
+from entrypoints.settings import Settings
 from tests.fixtures.videos import add_video
 
 
@@ -67,7 +70,31 @@ def test_the_projection_tells_when_a_video_changed(videos):
     assert changed == [video.id]
 
 
-def test_a_warm_stream_request_touches_no_database(client, vodhub, make_ready, uploader, monkeypatch):
+class SwitchableCatalog:
+    """The real catalog, whose `get` can be made to fail: passed through bootstrap(catalog=...)."""
+
+    def __init__(self, catalog: SqlCatalog) -> None:
+        self.catalog = catalog
+        self.reachable = True
+
+    def get(self, video_id):
+        if not self.reachable:
+            raise AssertionError("the read model was read")
+        return self.catalog.get(video_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self.catalog, name)
+
+
+@pytest.fixture
+def adapters(tmp_path):
+    """Every app in this module reads a catalog the test can switch off."""
+    catalog = build_catalog(Settings(data_dir=tmp_path / "var"))
+    yield {"catalog": SwitchableCatalog(catalog)}
+    catalog.close()
+
+
+def test_a_warm_stream_request_touches_no_database(client, vodhub, adapters, make_ready, uploader, monkeypatch):
     video = make_ready(uploader, visibility="unlisted")
     url = f"/api/videos/stream/{video['id']}"
     assert client.get(url, headers=uploader).status_code == 302
@@ -77,8 +104,8 @@ def test_a_warm_stream_request_touches_no_database(client, vodhub, make_ready, u
     def no_database(*_, **__):
         raise AssertionError("the event store was read")
 
-    monkeypatch.setattr(vodhub.videos.repository, "get", no_database)
-    monkeypatch.setattr(vodhub.catalog, "get", no_database)
+    monkeypatch.setattr(vodhub.videos.repository, "get", no_database)  # the event store is inside Videos
+    adapters["catalog"].reachable = False
     assert client.get(url, headers=uploader).status_code == 302
     manifest = client.get(location)
     assert manifest.status_code == 200 and manifest.text.startswith("#EXTM3U")

@@ -48,8 +48,8 @@ def test_client_disconnecting_after_the_file_leaves_nothing(videos, small_clip):
     assert leftovers(videos) == ([], 0)
 
 
+@pytest.mark.parametrize("max_upload_bytes", [10])
 def test_limit_is_enforced_as_soon_as_it_is_crossed(videos):
-    videos.max_upload_bytes = 10
     consumed = []
 
     async def endless():
