@@ -19,9 +19,10 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import anyio
@@ -140,7 +141,7 @@ class VideoProcessor:
         plan["container"] = video.source_container  # every task opens the source with the vetted demuxer
         plan_id = uuid.uuid4()
 
-        def record(latest: Video) -> list:
+        def record(latest: Video) -> list[Video | TranscodeJob]:
             latest.plan_processing(plan_id, duration_s=plan["duration_s"], width=info.width, height=info.height)
             return [latest, TranscodeJob.create(latest.id, plan_id, latest.attempts, plan)]
 
@@ -152,7 +153,7 @@ class VideoProcessor:
         """Record the start of an attempt; None when there is nothing (left) to plan."""
         for _ in range(SAVE_ATTEMPTS):
             try:
-                video = self.videos.repository.get(video_id)
+                video: object = self.videos.repository.get(video_id)
             except AggregateNotFoundError:
                 return None
             if not isinstance(video, Video) or not video.needs_processing or video.has_plan:
@@ -172,7 +173,7 @@ class VideoProcessor:
         video = await to_thread.run_sync(self.videos.get_aggregate, video_id)
         if video.plan_id is None or not outcome.startswith("planned"):
             return outcome
-        job = await to_thread.run_sync(self.videos.repository.get, job_id(video_id, video.plan_id))
+        job = await to_thread.run_sync(self._job, job_id(video_id, video.plan_id))
         for key in job.first_tasks() + job.later_tasks():
             pass_name, chunk = parse_task_key(key)
             outcome = await self.run_task(video_id, video.plan_id, pass_name, chunk, final_attempt=final_attempt)
@@ -201,7 +202,7 @@ class VideoProcessor:
                 job = await to_thread.run_sync(self._record_task, job.id, pass_name, chunk, result)
                 outcome = f"done {pass_name}:{chunk}"
             else:
-                job = await to_thread.run_sync(self.videos.repository.get, job.id)
+                job = await to_thread.run_sync(self._job, job.id)
         await self._advance(video_id, job)
         return outcome
 
@@ -212,10 +213,13 @@ class VideoProcessor:
             return None, None  # an outage is no reason to drop the task: that propagates
         if video.deleted or video.status not in (PROCESSING, READY) or video.plan_id != plan_id:
             return None, None
-        job = self.videos.repository.get(job_id(video_id, plan_id))
-        return video, job
+        return video, self._job(job_id(video_id, plan_id))
 
-    async def _encode(self, video: Video, job: TranscodeJob, pass_name: str, chunk: int) -> dict | None:
+    def _job(self, id: UUID) -> TranscodeJob:
+        job: TranscodeJob = self.videos.repository.get(id)
+        return job
+
+    async def _encode(self, video: Video, job: TranscodeJob, pass_name: str, chunk: int) -> dict[str, Any] | None:
         source = await self.sources.path(video)
         output_dir = Path(tempfile.mkdtemp(prefix=f"vodhub-{video.id}-", dir=self.work_dir))
         try:
@@ -225,7 +229,7 @@ class VideoProcessor:
                 self.metrics.transcode_finished(rung, time.monotonic() - started)
             # Another worker may have run it meanwhile (a rebalance): never rewrite segments
             # that may already be served as immutable.
-            latest = await to_thread.run_sync(self.videos.repository.get, job.id)
+            latest = await to_thread.run_sync(self._job, job.id)
             if latest.is_done(pass_name, chunk):
                 return None
             await self._upload(video.id, job.plan_id, output_dir, output.files)
@@ -238,11 +242,11 @@ class VideoProcessor:
         for relative in files:
             await self.storage.put_file(plan_object(video_id, plan_id, relative), folder / relative, media_type(relative))
 
-    def _record_task(self, id: UUID, pass_name: str, chunk: int, result: dict) -> TranscodeJob:
+    def _record_task(self, id: UUID, pass_name: str, chunk: int, result: dict[str, Any]) -> TranscodeJob:
         """TaskDone exactly once: concurrent completions by other workers conflict on the job's
         version, and are reloaded and retried."""
         for _ in range(SAVE_ATTEMPTS):
-            job = self.videos.repository.get(id)
+            job = self._job(id)
             job.task_done(pass_name, chunk, result)  # Conflict: a codec configuration mismatch
             try:
                 self.videos.save(job)
@@ -266,7 +270,7 @@ class VideoProcessor:
             published = complete
             # Another worker may have completed more meanwhile, and our manifests may have
             # landed after its: read the job again, and write again if it grew.
-            job = await to_thread.run_sync(self.videos.repository.get, job.id)
+            job = await to_thread.run_sync(self._job, job.id)
         if job.finished:
             await self._assemble(video, job)
 
@@ -289,7 +293,7 @@ class VideoProcessor:
 
         first = False
 
-        def publish(latest: Video) -> list:
+        def publish(latest: Video) -> list[Video]:
             nonlocal first
             first = not latest.renditions  # the attempt's first rendition: the video becomes playable
             latest.publish_renditions(job.plan_id, renditions, links, thumbnails)
@@ -322,7 +326,7 @@ class VideoProcessor:
         first = by_name[job.rung_names[0]]
         mp4 = {"name": _progressive_rung(job), "key": f"{folder}/{output.progressive}"}
 
-        def processed(latest: Video) -> list:
+        def processed(latest: Video) -> list[Video]:
             renditions = latest.renditions or [Rendition(
                 name=first["name"], width=first["width"], height=first["height"], bitrate=first["bitrate"])]
             latest.record_processed(
@@ -356,7 +360,7 @@ class VideoProcessor:
 
     # --- recording outcomes ------------------------------------------------------------------
 
-    def _save_video(self, attempt: Video, change: Callable[[Video], list]) -> bool:
+    def _save_video(self, attempt: Video, change: Callable[[Video], Sequence[Video | TranscodeJob]]) -> bool:
         """Apply a change to the latest version of the video. Edits saved meanwhile (title,
         tags…) are no reason to lose work, so a conflict reloads and retries; only deletion,
         another attempt, or a state the change no longer fits (already published, already
@@ -376,7 +380,9 @@ class VideoProcessor:
                 continue
         raise Unavailable(f"video {attempt.id} keeps changing; the outcome will be recorded on a retry")
 
-    async def _outcome(self, video_id: UUID, final_attempt: bool, step: Callable, plan_id: UUID | None = None) -> str:
+    async def _outcome(
+        self, video_id: UUID, final_attempt: bool, step: Callable[[], Awaitable[str]], plan_id: UUID | None = None
+    ) -> str:
         """Run a step; a permanent fault fails the video with a readable reason, a transient one
         propagates for a retry and, on the final attempt, is recorded as a retryable failure."""
         try:
@@ -413,7 +419,7 @@ class VideoProcessor:
         except NotFound:
             return
 
-        def fail(latest: Video) -> list:
+        def fail(latest: Video) -> list[Video]:
             latest.record_failure(reason, retryable=retryable, plan_id=plan_id)
             return [latest]
 
@@ -434,9 +440,7 @@ def _progressive_rung(job: TranscodeJob) -> str:
     return progressive_rung(tuple(Rung(r["name"], r.get("target", r["height"]), r["bitrate"]) for r in rungs)).name
 
 
-def _frame_rate(rate: float):
-    from fractions import Fraction
-
+def _frame_rate(rate: float) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 

@@ -155,7 +155,7 @@ def guard_eventsourcing(recorder: Any, breaker: Breaker) -> None:
     """Route a PostgreSQL recorder's connections through `breaker`: eventsourcing retries a
     failed statement ten times, and once the breaker opens, the remaining retries (and every
     later call) fail at once instead of waiting for a connect timeout each."""
-    datastore = getattr(recorder, "datastore", None)
+    datastore: Any = getattr(recorder, "datastore", None)  # eventsourcing's, untyped here
     if type(datastore).__name__ != "PostgresDatastore" or getattr(datastore, "_vodhub_guarded", False):
         return  # SQLite or in-memory: nothing remote to guard
     get_connection = datastore.get_connection

@@ -13,6 +13,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
 
 from adapters.inbound.http.audience import AudienceController, CommentsController, HistoryController
 from adapters.inbound.http.auth import AuthController, jwks
@@ -109,7 +110,7 @@ def create_app(
         security=[{"BearerToken": []}],
         path="/schema",
     )
-    route_handlers = [
+    route_handlers: list[ControllerRouterHandler] = [
         AuthController, UsersController, VideosController, TusController, AudienceController, CommentsController,
         HistoryController, MyVideosController, jwks, live, ready, metrics, StreamController, get_media, head_media,
     ]

@@ -50,10 +50,12 @@ def remux_progressive(video: Path, audio: Path | None, target: Path) -> None:
 
 def _timed(container: av.container.InputContainer, n: int) -> Iterator[tuple[Fraction, int, av.Packet]]:
     stream = container.streams[0]
+    time_base = stream.time_base
+    assert time_base is not None, "FFmpeg gives every demuxed stream a time base"
     for packet in container.demux(stream):
         if packet.dts is None or packet.size == 0:
             continue
-        yield packet.dts * stream.time_base, n, packet
+        yield packet.dts * time_base, n, packet
 
 
 def storyboard(lowest: Path, width: int, height: int, duration: Fraction, output_dir: Path) -> tuple[str, str]:
@@ -62,9 +64,11 @@ def storyboard(lowest: Path, width: int, height: int, duration: Fraction, output
     with av.open(str(lowest)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        time_base = stream.time_base
+        assert time_base is not None, "FFmpeg gives every demuxed stream a time base"
         for frame in container.decode(stream):
             if frame.pts is not None:
-                collector.add_tile(frame, frame.pts * stream.time_base)
+                collector.add_tile(frame, frame.pts * time_base)
     return collector.write_storyboard(output_dir, duration)
 
 

@@ -56,8 +56,8 @@ def _best_base(short_side: int, long_side: int, targets: list[int]) -> _Base:
     """The base with the smallest short-side error among those true to the aspect (or the
     truest one when none is close enough, e.g. an extreme panorama)."""
     aspect = long_side / short_side
-    bases = [_measure(short, aspect, short_side, targets) for short in _BASE_SHORT_SIDES]
-    bases = [base for base in bases if base is not None]
+    measured = [_measure(short, aspect, short_side, targets) for short in _BASE_SHORT_SIDES]
+    bases = [base for base in measured if base is not None]
     faithful = [base for base in bases if base.aspect_error <= MAX_ASPECT_ERROR]
     if faithful:
         return min(faithful, key=lambda base: (base.height_error, base.aspect_error))

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, overload
 
 import av
 import av.error
@@ -100,7 +100,13 @@ def _first_frame(container: InputContainer, stream: VideoStream) -> VideoFrame:
     raise UnsupportedMedia("The video stream holds no picture that can be decoded.")
 
 
-def decode_tolerantly(packet: av.Packet) -> list[VideoFrame | AudioFrame]:
+@overload
+def decode_tolerantly(packet: av.Packet[VideoStream]) -> list[VideoFrame]: ...
+@overload
+def decode_tolerantly(packet: av.Packet[AudioStream]) -> list[AudioFrame]: ...
+@overload
+def decode_tolerantly(packet: av.Packet[Any]) -> list[VideoFrame | AudioFrame]: ...
+def decode_tolerantly(packet: av.Packet[Any]) -> list[Any]:
     """The packet's frames; one damaged packet costs its frames, not the whole video."""
     try:
         return packet.decode()
@@ -158,6 +164,8 @@ class SourceDecoder:
         self._upright: Graph | None = None
         self._last_pts: int | None = None
         self._frame_step = 1 / frame_rate(self.video)
+        assert self.video.time_base is not None, "FFmpeg gives every demuxed stream a time base"
+        self._time_base: Fraction = self.video.time_base
 
     def frames(self) -> Iterator[TimedVideoFrame | AudioFrame]:
         streams = [self.video] + ([self.audio] if self.audio is not None else [])
@@ -182,8 +190,8 @@ class SourceDecoder:
         relative = seconds - self.origin
         self.end = max(self.end, relative + self._frame_step)
         upright = self._make_upright(frame)
-        upright.pts = round(relative / self.video.time_base)
-        upright.time_base = self.video.time_base
+        upright.pts = round(relative / self._time_base)
+        upright.time_base = self._time_base
         # Keyframes are decided by time, not copied from the source's GOP.
         upright.pict_type = PictureType.NONE
         yield TimedVideoFrame(upright, relative)
@@ -191,19 +199,18 @@ class SourceDecoder:
     def _seconds(self, frame: VideoFrame) -> Fraction | None:
         pts = frame.pts
         if pts is None:  # some containers (raw, AVI) give none: count frames instead
-            pts = 0 if self._last_pts is None else self._last_pts + round(self._frame_step / self.video.time_base)
+            pts = 0 if self._last_pts is None else self._last_pts + round(self._frame_step / self._time_base)
         if self._last_pts is not None and pts <= self._last_pts:
             return None
         self._last_pts = pts
-        return pts * self.video.time_base
+        return pts * self._time_base
 
     def _make_upright(self, frame: VideoFrame) -> VideoFrame:
         if self._rotation not in UPRIGHT_FILTERS:
             return frame
         if self._upright is None:
             self._upright = upright_graph(self.video, self._rotation)
-        self._upright.push(frame)
-        return self._upright.pull()
+        return turn_upright(self._upright, frame)
 
 
 def upright_graph(stream: VideoStream, rotation: int) -> Graph:
@@ -216,3 +223,11 @@ def upright_graph(stream: VideoStream, rotation: int) -> Graph:
     node.link_to(graph.add("buffersink"))
     graph.configure()
     return graph
+
+
+def turn_upright(graph: Graph, frame: VideoFrame) -> VideoFrame:
+    """One frame through an upright_graph, which only ever carries pictures."""
+    graph.push(frame)
+    upright = graph.pull()
+    assert isinstance(upright, VideoFrame), "an upright graph's buffersink gives pictures"
+    return upright

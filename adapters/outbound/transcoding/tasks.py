@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -103,6 +103,7 @@ class _RungOutput:
 
     def _collect(self, packets: list[av.Packet]) -> None:
         for packet in packets:
+            assert packet.pts is not None, "an encoder times every packet it gives"
             self.packets.append(_Packet(packet.pts, fmp4.annexb_to_avcc(bytes(packet)), packet.is_keyframe))
 
     @property
@@ -154,6 +155,7 @@ def _encode(
     for output in outputs:
         output.encoder.start()
     count = 0
+    time_base = time_base_of(plan)  # the frames' own: _decode_from sets it from the same stream
     try:
         with source.open_source(path, plan.get("container")) as container:
             boundaries = set(chunk.boundaries[:-1])
@@ -162,7 +164,7 @@ def _encode(
                 for output in outputs:
                     output.encoder.submit(frame, keyframe)
                 if collector is not None:
-                    collector.add_poster_candidate(frame, Fraction(relative) * frame.time_base)
+                    collector.add_poster_candidate(frame, Fraction(relative) * time_base)
                 count += 1
         for output in outputs:
             output.encoder.finish()
@@ -199,7 +201,9 @@ def _chunk_frames(container: InputContainer, plan: dict, chunk: Chunk, threads: 
         frames.close()
 
 
-def _decode_from(container: InputContainer, plan: dict, chunk: Chunk, target: int | None) -> Iterator[tuple[VideoFrame, int]]:
+def _decode_from(
+    container: InputContainer, plan: dict, chunk: Chunk, target: int | None
+) -> Generator[tuple[VideoFrame, int], None, None]:
     """Frames of the chunk, decoding from the keyframe at or before target (None: the beginning)."""
     stream = source.video_stream(container)
     if target is None:
@@ -222,8 +226,7 @@ def _decode_from(container: InputContainer, plan: dict, chunk: Chunk, target: in
                 last = relative
                 if plan.get("rotation") in source.UPRIGHT_FILTERS:
                     upright = upright or source.upright_graph(stream, plan["rotation"])
-                    upright.push(frame)
-                    frame = upright.pull()
+                    frame = source.turn_upright(upright, frame)
                 frame.pts, frame.time_base = relative, stream.time_base
                 frame.pict_type = PictureType.NONE  # keyframes are decided by the segment grid
                 yield frame, relative
@@ -407,6 +410,7 @@ def _encode_audio(path: Path, plan: dict, stream: av.audio.stream.AudioStream) -
     fifo = av.AudioFifo()  # whole AAC frames out of whatever sizes the source has
     packets: list[_AudioPacket] = []
     queued = 0  # samples written to the fifo, i.e. the time of the next one
+    next_sample = 0  # samples encoded, i.e. the time of the next encoded frame
 
     def queue(frames: list[AudioFrame]) -> None:
         nonlocal queued
@@ -417,13 +421,14 @@ def _encode_audio(path: Path, plan: dict, stream: av.audio.stream.AudioStream) -
         encode(whole_frames_only=True)
 
     def encode(whole_frames_only: bool) -> None:
+        nonlocal next_sample
         while fifo.samples >= AUDIO_FRAME_SAMPLES or (not whole_frames_only and fifo.samples > 0):
             frame = fifo.read(min(AUDIO_FRAME_SAMPLES, fifo.samples))
-            frame.pts, frame.time_base = encode.next_sample, Fraction(1, AUDIO_RATE)
-            encode.next_sample += frame.samples
+            assert frame is not None, "the fifo holds at least the samples asked for"
+            frame.pts, frame.time_base = next_sample, Fraction(1, AUDIO_RATE)
+            next_sample += frame.samples
             packets.extend(_audio_packets(stream.encode(frame)))
 
-    encode.next_sample = 0  # type: ignore[attr-defined]
     with source.open_source(path, plan.get("container")) as container:
         audio = source.audio_stream(container)
         if audio is None:

@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TextIO
 
 import msgspec
 
@@ -55,7 +56,7 @@ class StderrHandler(logging.StreamHandler):
         logging.Handler.__init__(self)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self) -> TextIO:
         return sys.stderr
 
 

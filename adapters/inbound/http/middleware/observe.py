@@ -14,11 +14,13 @@ import logging
 import os
 import re
 import time
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.enums import ScopeType
 from litestar.middleware._internal.cors import CORSMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
 
 from adapters.inbound.http.metrics import record_request
 from adapters.inbound.http.middleware.access_log import access_log, log_access
@@ -51,10 +53,10 @@ def _new_request_id() -> str:
     return f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
-def _add_response_headers(message: Message, state: dict) -> None:
+def _add_response_headers(message: HTTPResponseStartEvent, state: dict[str, Any]) -> None:
     """Our headers onto the response's own list (a copy only if it is not a list)."""
-    headers = message.get("headers")
-    headers = [] if headers is None else headers if type(headers) is list else list(headers)
+    given = message.get("headers")
+    headers: list[tuple[bytes, bytes]] = [] if given is None else given if type(given) is list else list(given)
     present = set()
     for index in range(len(headers) - 1, -1, -1):
         name = headers[index][0].lower()
@@ -86,7 +88,7 @@ class ObserveRequests:
         self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started, path = time.perf_counter(), scope["path"]  # the router rewrites scope["path"]
@@ -104,12 +106,11 @@ class ObserveRequests:
         state[REQUEST_ID] = request_id or _new_request_id()
         status, bytes_in = 500, 0  # 500 unless a response starts: the app failed before answering
 
-        async def counting_receive() -> Message:
+        async def counting_receive() -> ReceiveMessage:
             nonlocal bytes_in
             message = await receive()
-            body = message.get("body")
-            if body:
-                bytes_in += len(body)
+            if message["type"] == "http.request":
+                bytes_in += len(message.get("body", b""))
             return message
 
         async def send_with_headers(message: Message) -> None:
@@ -139,7 +140,7 @@ def _headers_too_large(max_bytes: int) -> ASGIApp:
     return answer
 
 
-def _log_access(scope: Scope, path: str, route: str | None, status: int, seconds: float, bytes_in: int) -> None:
+def _log_access(scope: HTTPScope, path: str, route: str | None, status: int, seconds: float, bytes_in: int) -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     state = scope["state"]

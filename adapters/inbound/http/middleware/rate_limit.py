@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import Request
+from litestar.enums import ScopeType
 from litestar.exceptions import TooManyRequestsException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from adapters.inbound.http.auth import provide_principal
 from adapters.inbound.http.dependencies import AccountsDep
@@ -62,8 +63,9 @@ class RateLimiting:
             await self.limiter.aclose()
 
 
-def group_of(scope: Scope) -> str:
-    return GROUP_ROUTES.get((scope["method"], scope.get("path_template", "")), DEFAULT)
+def group_of(method: str, route: str) -> str:
+    """The limit group of a request, from its method and route template."""
+    return GROUP_ROUTES.get((method, route), DEFAULT)
 
 
 def takes_principal(scope: Scope) -> bool:
@@ -81,7 +83,8 @@ def principal_provider(rate_limiting: RateLimiting) -> Callable[..., Awaitable[P
             await rate_limiting.check(request.scope, DEFAULT, f"addr:{client_address(request.scope)}")
             raise
         request.scope["state"][USER] = str(principal.user_id)
-        await rate_limiting.check(request.scope, group_of(request.scope), f"user:{principal.user_id}")
+        group = group_of(request.method, request.scope.get("path_template", ""))
+        await rate_limiting.check(request.scope, group, f"user:{principal.user_id}")
         return principal
 
     return provide_counted_principal
@@ -95,10 +98,10 @@ class RateLimitMiddleware:
         self.rate_limiting = rate_limiting
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path_template") in EXEMPT_ROUTES or takes_principal(scope):
+        if scope["type"] != ScopeType.HTTP or scope.get("path_template") in EXEMPT_ROUTES or takes_principal(scope):
             await self.app(scope, receive, send)
             return
-        group, caller = group_of(scope), f"addr:{client_address(scope)}"
+        group, caller = group_of(scope["method"], scope.get("path_template", "")), f"addr:{client_address(scope)}"
         if group == LOGIN and self.rate_limiting.limits.login is not None:
             receive, username = await _peek_login_name(receive)
             caller += f"|name:{hashlib.sha256(username.encode()).hexdigest()[:32]}"
@@ -108,7 +111,7 @@ class RateLimitMiddleware:
 
 async def _peek_login_name(receive: Receive) -> tuple[Receive, str]:
     """The login's `username_or_email`, and a receive that replays the body read to find it."""
-    messages: list[Message] = []
+    messages: list[ReceiveMessage] = []
     body = b""
     while len(body) <= LOGIN_BODY_MAX:
         message = await receive()
@@ -119,7 +122,7 @@ async def _peek_login_name(receive: Receive) -> tuple[Receive, str]:
         if not message.get("more_body", False):
             break
 
-    async def replay() -> Message:
+    async def replay() -> ReceiveMessage:
         return messages.pop(0) if messages else await receive()
 
     return replay, _login_name(body) if len(body) <= LOGIN_BODY_MAX else ""

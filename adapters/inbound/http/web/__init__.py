@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
+from litestar.types import ControllerRouterHandler
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Our own table: the system's MIME database may be missing, and with `nosniff` a module
@@ -57,7 +58,7 @@ def origin_of(url: str | None) -> list[str]:
     return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
 
 
-def web_client_handlers(media_origins: Sequence[str] = ()) -> list[object]:
+def web_client_handlers(media_origins: Sequence[str] = ()) -> list[ControllerRouterHandler]:
     """The route handlers of the client's pages and of its static files."""
     policy = content_security_policy(media_origins)
     index = (STATIC_DIR / "index.html").read_bytes()
