@@ -192,8 +192,9 @@ def bootstrap(
         videos.on_change.append(playback.invalidate)
         streaming = Streaming(playback, links, redirects=settings.stream_redirects)
         if webhook_store is None:
-            webhook_store = build_webhook_store(settings)
-            closers.append(webhook_store.close)
+            own_store = build_webhook_store(settings)
+            closers.append(own_store.close)
+            webhook_store = own_store
         webhooks = Webhooks(
             webhook_store, webhook_secret_box(settings), clock, ids,
             allow_http=settings.webhooks_allow_http, allow_private=settings.webhooks_allow_private,
@@ -337,6 +338,7 @@ def _invalidation_channel(settings: Settings, client: Any, closers: list[Callabl
     from adapters.outbound.redis_client import connect
     from adapters.outbound.redis_invalidations import InvalidationChannel
 
+    assert settings.redis_url is not None  # a client exists only with a URL
     subscriber = connect(settings.redis_url)
     channel = InvalidationChannel(subscriber, settings.redis_prefix)
     closers.extend([subscriber.close, channel.close])  # run in reverse: the thread stops first

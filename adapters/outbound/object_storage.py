@@ -8,7 +8,7 @@ import asyncio
 import functools
 import io
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
@@ -71,7 +71,7 @@ def _unavailable(error: ObstoreError) -> Exception:
     return StorageUnavailable(str(error))
 
 
-def _unavailable_when_failing(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _unavailable_when_failing(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     @functools.wraps(method)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
