@@ -142,7 +142,7 @@ def _relay(settings: Settings, _: argparse.Namespace) -> None:
             lambda stop: vodhub.relay.run(stop=stop),
             lambda stop: vodhub.janitor.run(stop=stop),
             lambda stop: vodhub.sweep.run(settings.sweep_interval_s, stop=stop),
-        ], grace_s=settings.shutdown_grace_s, name="relay, janitor and sweep")
+        ], grace_s=settings.shutdown_grace_s, name="relay")  # its log lines name the janitor and the sweep it runs
 
     try:
         anyio.run(relay)
