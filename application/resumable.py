@@ -169,6 +169,10 @@ class ResumableUploads(Application[UUID]):
             video = await self.videos.upload(principal, self._upload_events(session), completes=(COMPLETION_SCOPE, session.id))
         except Unavailable:
             raise  # a backend hiccup: the parts stay, and a PATCH at the full offset retries
+        except FileNotFoundError:
+            # A part vanished while we copied it: another replica completed the upload (and
+            # removed its parts) or it was terminated. Its completion, if any, is the answer.
+            return await self._completed_elsewhere(session.id)
         except DomainError:
             # Refused for good (not a video, too large, bad details): nothing is kept.
             with anyio.CancelScope(shield=True):
@@ -179,6 +183,12 @@ class ResumableUploads(Application[UUID]):
         session = await to_thread.run_sync(self._record_completion, session, video.id)
         await self.storage.delete_prefix(part_prefix(session.id))
         return session
+
+    async def _completed_elsewhere(self, upload_id: UUID) -> UploadSession:
+        session = await to_thread.run_sync(self._load, upload_id)
+        if isinstance(session, UploadSession) and session.completed:
+            return session
+        raise Conflict("the upload's bytes are gone (it was ended meanwhile); start a new upload")
 
     def _record_completion(self, session: UploadSession, video_id: UUID) -> UploadSession:
         """Point the session at its video; another replica may have done so first."""

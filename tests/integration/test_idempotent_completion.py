@@ -113,3 +113,47 @@ def test_the_last_patch_sent_again_after_completion_answers_the_same_video(repli
 
     assert again.video_id == completed.video_id is not None
     assert len(uploaded_videos(second)) == 1
+
+
+class PartsRemovedWhileCopying:
+    """The object store as the second replica sees it: just as it starts copying the upload's
+    parts, the first replica completes the same upload and removes them."""
+
+    def __init__(self, storage: InMemoryObjectStorage, complete_elsewhere) -> None:
+        self._storage = storage
+        self._complete_elsewhere = complete_elsewhere
+
+    def __getattr__(self, name: str):
+        return getattr(self._storage, name)
+
+    async def stream(self, key: str, start: int = 0, end: int | None = None):
+        if key.startswith("uploads/"):
+            await self._complete_elsewhere()
+        async for chunk in self._storage.stream(key, start, end):
+            yield chunk
+
+
+def test_the_last_patch_answers_the_video_when_another_replica_removes_the_parts_mid_copy(replicas, small_clip):
+    first, second = replicas
+    status = anyio.run(first.uploads.create, ALICE, len(small_clip), {"title": "once"})
+    save = first.videos.save
+
+    def database_hiccup(*aggregates):
+        raise Unavailable("event store away")
+
+    first.videos.save = database_hiccup  # all parts recorded, no video yet: the client retries
+    with pytest.raises(Unavailable):
+        anyio.run(first.uploads.append, ALICE, status.id, 0, body(small_clip))
+    first.videos.save = save
+
+    completed = []
+
+    async def first_completes() -> None:
+        completed.append(await first.uploads.append(ALICE, status.id, len(small_clip), body(b"")))
+
+    second.uploads.storage = PartsRemovedWhileCopying(first.videos.storage, first_completes)
+    again = anyio.run(second.uploads.append, ALICE, status.id, len(small_clip), body(b""))
+
+    assert again.video_id == completed[0].video_id is not None
+    assert len(uploaded_videos(second)) == 1
+    assert len(anyio.run(first.videos.storage.list_keys, "raw/")) == 1  # the second copy is gone
