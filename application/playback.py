@@ -4,6 +4,7 @@ media request touches neither the event store nor the read model."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Generic, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -57,12 +58,36 @@ def _info_of(video: Video) -> PlaybackInfo:
     )
 
 
+K = TypeVar("K")
+T = TypeVar("T")
+
+
+class DecodedOnce(Generic[K, T]):
+    """The last decoding of each cached value, kept while the cache holds the very same bytes:
+    a warm request then skips msgpack altogether. Bounded by clearing when full."""
+
+    def __init__(self, type_: type[T], limit: int) -> None:
+        self._type = type_
+        self._limit = limit
+        self._held: dict[K, tuple[bytes, T]] = {}
+
+    def decode(self, key: K, cached: bytes) -> T:
+        held = self._held.get(key)
+        if held is not None and held[0] is cached:
+            return held[1]
+        value = msgspec.msgpack.decode(cached, type=self._type)
+        if len(self._held) >= self._limit:
+            self._held.clear()
+        self._held[key] = (cached, value)
+        return value
+
+
 class PlaybackCache:
     def __init__(self, videos: Videos, cache: Cache) -> None:
         self.videos = videos
         self.cache = cache
-        self._decoded: dict[UUID, tuple[bytes, PlaybackInfo]] = {}
-        self._decoded_manifests: dict[str, tuple[bytes, CachedFile]] = {}
+        self._infos = DecodedOnce[UUID, PlaybackInfo](PlaybackInfo, MAX_DECODED)
+        self._manifests = DecodedOnce[str, CachedFile](CachedFile, MAX_DECODED_MANIFESTS)
 
     def info(self, video_id: UUID) -> PlaybackInfo:
         """From the cache, else from the event store (and then cached); NotFound if unknown."""
@@ -74,33 +99,14 @@ class PlaybackCache:
         return info
 
     def known_info(self, video_id: UUID) -> PlaybackInfo | None:
-        """info, if this process holds it (no I/O); None otherwise. The same cached bytes decode
-        to the same info, so the last decoding of each is kept."""
+        """info, if this process holds it (no I/O); None otherwise."""
         cached = self.cache.peek(f"video:{video_id}")
-        if cached is None:
-            return None
-        decoded = self._decoded.get(video_id)
-        if decoded is not None and decoded[0] is cached:
-            return decoded[1]
-        info = msgspec.msgpack.decode(cached, type=PlaybackInfo)
-        if len(self._decoded) >= MAX_DECODED:
-            self._decoded.clear()
-        self._decoded[video_id] = (cached, info)
-        return info
+        return None if cached is None else self._infos.decode(video_id, cached)
 
     def known_manifest(self, key: str) -> CachedFile | None:
         """manifest, if this process holds it (no I/O); None otherwise."""
         cached = self.cache.peek(f"manifest:{key}")
-        if cached is None:
-            return None
-        decoded = self._decoded_manifests.get(key)
-        if decoded is not None and decoded[0] is cached:  # as for known_info: decode each once
-            return decoded[1]
-        file = msgspec.msgpack.decode(cached, type=CachedFile)
-        if len(self._decoded_manifests) >= MAX_DECODED_MANIFESTS:
-            self._decoded_manifests.clear()
-        self._decoded_manifests[key] = (cached, file)
-        return file
+        return None if cached is None else self._manifests.decode(key, cached)
 
     def manifest(self, key: str) -> CachedFile | None:
         """A manifest's bytes and validators. key names its version (see manifest_version): a
