@@ -15,6 +15,7 @@ from domain.media import progressive
 from domain.videos import READY
 
 FORMATS = ("hls", "dash", "mp4")
+MAX_KNOWN_FILES = 10_000
 ACCEPT_FORMATS = {"application/vnd.apple.mpegurl": "hls", "application/dash+xml": "dash", "video/mp4": "mp4"}
 
 
@@ -60,6 +61,7 @@ class Streaming:
         self.links = links
         self.tokens = links.tokens
         self.redirects = redirects  # off: the stream endpoint serves the bytes itself
+        self._public_files: dict[tuple[UUID, str], tuple[PlaybackInfo, MediaFile]] = {}
 
     def stream(self, principal: Principal, video_id: UUID, fmt: str, quality: str = "auto") -> StreamTarget:
         """The media file (and its URL) that plays the video in the format and quality asked for."""
@@ -101,17 +103,19 @@ class Streaming:
 
     def known_media_file(self, video_id: UUID, relative: str, token: str | None) -> MediaFile | None:
         """media_file, when the video's playback info is in this process's memory (no I/O, so
-        an event loop may call it); None when media_file must be asked."""
-        def info(_: UUID) -> PlaybackInfo:
-            known = self.playback.known_info(video_id)
-            if known is None:
-                raise _Unknown()
-            return known
-
-        try:
-            return self._media_file(video_id, relative, token, info)
-        except _Unknown:
+        an event loop may call it); None when media_file must be asked. A public file's answer
+        is kept while its video's info stays the same object (see DecodedOnce)."""
+        known = self.playback.known_info(video_id)
+        if known is None:
             return None
+        if token is None and (held := self._public_files.get((video_id, relative))) and held[0] is known:
+            return held[1]
+        file = self._media_file(video_id, relative, token, lambda _: known)
+        if token is None:
+            if len(self._public_files) >= MAX_KNOWN_FILES:
+                self._public_files.clear()
+            self._public_files[(video_id, relative)] = (known, file)
+        return file
 
     def _media_file(
         self, video_id: UUID, relative: str, token: str | None, info_of: Callable[[UUID], PlaybackInfo],
@@ -132,10 +136,6 @@ class Streaming:
             key=object_key(video_id, relative), public=video.visibility == "public" and token is None,
             final=video.status == READY, version=video.manifest_version,
         )
-
-
-class _Unknown(Exception):
-    """The playback info is not in memory: known_media_file gives way to media_file."""
 
 
 def _published(video: PlaybackInfo, relative: str) -> bool:

@@ -84,6 +84,19 @@ def test_head_sends_the_headers_only(client, public_video):
     assert response.headers["content-length"] == "10" and response.headers["content-range"].startswith("bytes 0-9/")
 
 
+def test_a_manifest_answers_head_and_if_none_match_like_any_file(client, public_video):
+    url = media(public_video, "cmaf/master.m3u8")
+    full = client.get(url)
+    head = client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    for name in ("content-length", "content-type", "etag", "cache-control", "last-modified"):
+        assert head.headers[name] == full.headers[name], name
+    assert full.headers["content-length"] == str(len(full.content))
+    unchanged = client.get(url, headers={"If-None-Match": full.headers["etag"]})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["etag"] == full.headers["etag"] and "x-request-id" in unchanged.headers
+
+
 @pytest.mark.parametrize("path", [
     "/media/{id}/cmaf/..%2f..%2fraw/original.mp4",
     "/media/{id}/cmaf%2F..%2F..%2Fraw", "/media/{id}/raw/original.mp4",
