@@ -11,8 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.media_links import MediaLinks, StreamLinks, ThumbnailLinks
-from domain.media import Manifests, Rendition, Thumbnails
+from application.media_links import LinkedVideo, MediaLinks, StreamLinks, ThumbnailLinks
 
 
 class RenditionView(msgspec.Struct):
@@ -55,11 +54,9 @@ class VideoView(msgspec.Struct):
     liked_by_me: bool = False
 
 
-class ShownVideo(Protocol):
+class ShownVideo(LinkedVideo, Protocol):
     """The state a VideoView is made of: the Video aggregate and the catalog's CatalogVideo both are."""
 
-    @property
-    def id(self) -> UUID: ...
     @property
     def owner_id(self) -> UUID: ...
     @property
@@ -69,11 +66,7 @@ class ShownVideo(Protocol):
     @property
     def tags(self) -> Sequence[str]: ...
     @property
-    def visibility(self) -> str: ...
-    @property
     def status(self) -> str: ...
-    @property
-    def playable(self) -> bool: ...
     @property
     def failure_reason(self) -> str | None: ...
     @property
@@ -82,12 +75,6 @@ class ShownVideo(Protocol):
     def width(self) -> int | None: ...
     @property
     def height(self) -> int | None: ...
-    @property
-    def renditions(self) -> Sequence[Rendition]: ...
-    @property
-    def manifests(self) -> Manifests: ...
-    @property
-    def thumbnails(self) -> Thumbnails: ...
     @property
     def genre(self) -> str | None: ...
 

@@ -15,20 +15,8 @@ import msgspec
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from adapters.outbound.in_memory_audience import InMemoryAudience
-from application.catalog import (
-    NEWEST,
-    SORT_COUNTS,
-    CatalogPage,
-    CatalogRecorder,
-    CatalogVideo,
-    PublicProfileView,
-    check_limit,
-    decode_count_cursor,
-    decode_cursor,
-    encode_cursor,
-    normalise_tag,
-    search_words,
-)
+from application import catalog  # its query rules (tags, words, cursors), shared with SqlCatalog
+from application.catalog import NEWEST, SORT_COUNTS, CatalogPage, CatalogRecorder, CatalogVideo, PublicProfileView
 
 
 class InMemoryVideoCatalog(InMemoryAudience, CatalogRecorder):
@@ -100,8 +88,8 @@ class InMemoryVideoCatalog(InMemoryAudience, CatalogRecorder):
         self, *, owner: UUID | None = None, tag: str | None = None, query: str | None = None,
         cursor: str | None = None, limit: int = 20, genre: str | None = None, sort: str = NEWEST,
     ) -> CatalogPage:
-        wanted_tag = normalise_tag(tag) if tag is not None else None
-        words = search_words(query or "")
+        wanted_tag = catalog.normalise_tag(tag) if tag is not None else None
+        words = catalog.search_words(query or "")
 
         def listed(video: CatalogVideo) -> bool:
             return (
@@ -131,18 +119,18 @@ class InMemoryVideoCatalog(InMemoryAudience, CatalogRecorder):
     def _page(
         self, listed: Callable[[CatalogVideo], bool], cursor: str | None, limit: int, sort: str = NEWEST,
     ) -> CatalogPage:
-        limit = check_limit(limit)
+        limit = catalog.check_limit(limit)
         key = _sort_key(sort)
         after: tuple | None = None
         if cursor is not None:
-            after = decode_cursor(cursor) if sort == NEWEST else decode_count_cursor(cursor)
+            after = catalog.decode_cursor(cursor) if sort == NEWEST else catalog.decode_count_cursor(cursor)
         with self._lock:
             videos = [self.with_counts(video) for video in self._videos.values() if listed(video)]
         ordered = sorted(videos, key=key, reverse=True)
         if after is not None:
             ordered = [video for video in ordered if key(video) < after]
         items = ordered[:limit]
-        return CatalogPage(items=items, next_cursor=encode_cursor(items[-1], sort) if len(ordered) > limit else None)
+        return CatalogPage(items=items, next_cursor=catalog.encode_cursor(items[-1], sort) if len(ordered) > limit else None)
 
 
 def _sort_key(sort: str) -> Callable[[CatalogVideo], tuple]:
@@ -152,7 +140,7 @@ def _sort_key(sort: str) -> Callable[[CatalogVideo], tuple]:
 
 
 def _words_of(video: CatalogVideo) -> set[str]:
-    return set(search_words(" ".join([video.title, video.description, *video.tags])))
+    return set(catalog.search_words(" ".join([video.title, video.description, *video.tags])))
 
 
 def _changed(video: CatalogVideo, changes: dict[str, Any]) -> CatalogVideo:
