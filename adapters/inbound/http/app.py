@@ -134,7 +134,7 @@ def create_app(
             "bulkheads": _constant(bulkheads),
             "status_feed": _constant(status_feed),
             "breaker_states": _constant(breaker_states),
-            "principal": Provide(principal_provider(rate_limiting)),
+            "principal": Provide(principal_provider(rate_limiting, accounts)),
         },
         middleware=[DefineMiddleware(RateLimitMiddleware, rate_limiting=rate_limiting)],
         on_shutdown=[rate_limiting.aclose],

@@ -17,8 +17,9 @@ from anyio import to_thread
 from litestar import Controller, Request, Response, get, head
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp
 
+from adapters.inbound.http.answers import PlainAnswer, header
 from adapters.inbound.http.dependencies import BulkheadsDep, MediaDep, PrincipalDep, StorageDep, StreamingDep
 from adapters.inbound.http.media_delivery import (
     MediaDelivery,
@@ -188,7 +189,7 @@ async def serve_object(request: Request, storage: ObjectStorage, key: str, cache
 
 
 async def _media(request: Request, streaming: Streaming, storage: ObjectStorage, *, body: bool,
-                 delivery: MediaDelivery | None = None) -> Response | ManifestAnswer:
+                 delivery: MediaDelivery | None = None) -> Response | PlainAnswer:
     token, video_id, name = split_media_path(request)
     # Warm requests answer from memory, on the loop; the rest wait on the event store or Redis in a thread.
     file = streaming.known_media_file(video_id, name, token)
@@ -222,56 +223,29 @@ async def cached_manifest(playback: PlaybackCache, storage: ObjectStorage, key: 
     return cached
 
 
-def _header(request: Request, name: bytes) -> str | None:
-    for key, value in request.scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
 @functools.lru_cache(maxsize=1024)
 def _http_date(moment: datetime) -> bytes:
     return format_datetime(moment, usegmt=True).encode("latin-1")
 
 
-class ManifestAnswer:
-    """A manifest's whole answer as plain ASGI. Players re-read manifests all the time, and
-    Litestar's Response and ASGIResponse would cost a warm one more than the rest of its path."""
-
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.status, self.headers, self.body = status, headers, body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
-
-    def as_response(self) -> Response:
-        """For HEAD, whose handlers Litestar wants to return a Response."""
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in self.headers}
-        content_type = headers.pop("content-type", None)
-        return Response(content=b"", status_code=self.status, headers=headers, media_type=content_type)
-
-
 def _manifest_answer(request: Request, manifest: CachedFile, cache: str, content_type: str,
-                     extra: dict[str, str], *, body: bool) -> ManifestAnswer:
+                     extra: dict[str, str], *, body: bool) -> PlainAnswer:
     """Whole manifests only: a server may ignore Range, and manifests are a few KiB."""
     headers = [(b"etag", manifest.etag.encode("latin-1")), (b"cache-control", cache.encode("latin-1"))]
     if manifest.last_modified:
         headers.append((b"last-modified", _http_date(manifest.last_modified)))
     headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()]
-    if_none_match = _header(request, b"if-none-match")  # not request.headers: it decodes them all
+    if_none_match = header(request.scope, b"if-none-match")
     if if_none_match and _etag_matches(if_none_match, manifest.etag):
-        return ManifestAnswer(304, headers, b"")
+        return PlainAnswer(304, headers, b"")
     headers += [(b"content-length", str(len(manifest.data)).encode()), (b"content-type", content_type.encode("latin-1"))]
-    return ManifestAnswer(200, headers, manifest.data if body else b"")
+    return PlainAnswer(200, headers, manifest.data if body else b"")
 
 
 @get("/media/{rest:path}", tags=["streaming"], security=[{}])
 async def get_media(request: Request, media: MediaDep) -> ASGIApp:
     """Media bytes of ready videos; `Range`, `If-None-Match` and `If-Range` are honoured."""
-    # Annotated ASGIApp so that Litestar sends a ManifestAnswer as it is; a Response it converts.
+    # ASGIApp: see answers.py.
     return await _media(request, media.streaming, media.storage, body=True, delivery=media.delivery)  # type: ignore[return-value]
 
 
@@ -279,4 +253,4 @@ async def get_media(request: Request, media: MediaDep) -> ASGIApp:
 async def head_media(request: Request, media: MediaDep) -> Response[None]:
     """The headers GET would send."""
     answer = await _media(request, media.streaming, media.storage, body=False, delivery=media.delivery)
-    return answer.as_response() if isinstance(answer, ManifestAnswer) else answer
+    return answer.as_response() if isinstance(answer, PlainAnswer) else answer

@@ -22,9 +22,8 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from adapters.inbound.http.auth import provide_principal
-from adapters.inbound.http.dependencies import AccountsDep
 from adapters.inbound.http.middleware.state import RATE, USER, client_address, rate_limit_headers
-from application.accounts import Principal
+from application.accounts import Accounts, Principal
 from application.errors import InvalidToken
 from application.rate_limits import COMMENT, DEFAULT, LOGIN, UPLOAD, RateLimiter, RateLimits
 
@@ -73,10 +72,11 @@ def takes_principal(scope: Scope) -> bool:
     return handler is not None and "principal" in handler.parsed_fn_signature.parameters
 
 
-def principal_provider(rate_limiting: RateLimiting) -> Callable[..., Awaitable[Principal]]:
-    """The `principal` dependency: the verified caller, counted against their own bucket."""
+def principal_provider(rate_limiting: RateLimiting, accounts: Accounts) -> Callable[..., Awaitable[Principal]]:
+    """The `principal` dependency: the verified caller, counted against their own bucket.
+    It holds `accounts` itself: one dependency fewer for Litestar to resolve on every request."""
 
-    async def provide_counted_principal(request: Request, accounts: AccountsDep) -> Principal:
+    async def provide_counted_principal(request: Request) -> Principal:
         try:
             principal = await provide_principal(request, accounts)
         except InvalidToken:
