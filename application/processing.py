@@ -55,6 +55,7 @@ from domain.videos import PROCESSING, READY, Video
 
 logger = logging.getLogger("vodhub.processing")
 SAVE_ATTEMPTS = 8
+NO_ATTEMPT = 0  # attempts count from 1: a planner that failed before starting one owns none
 KEPT_SOURCES = 3  # originals a worker keeps on disk for the next tasks of the same videos
 T = TypeVar("T")
 
@@ -122,12 +123,15 @@ class VideoProcessor:
     async def plan(self, video_id: UUID, *, final_attempt: bool = True) -> str:
         """Plan a newly uploaded video: probe and index the source, record the plan. Nothing is
         encoded here; the tasks go out through the outbox."""
-        return await self._outcome(video_id, final_attempt, lambda: self._plan(video_id))
+        started: list[int] = []  # the attempt this call begins: a failure is recorded against it alone
+        return await self._outcome(video_id, final_attempt, lambda: self._plan(video_id, started),
+                                   attempt=lambda: started[0] if started else NO_ATTEMPT)
 
-    async def _plan(self, video_id: UUID) -> str:
+    async def _plan(self, video_id: UUID, started: list[int]) -> str:
         video = await to_thread.run_sync(self._start, video_id)
         if video is None:
             return "skipped: planned already, processed, deleted or unknown"
+        started.append(video.attempts)
         source = await self.sources.path(video)
         index = await to_thread.run_sync(self.transcoder.index, source, video.source_container)
         info = index.info
@@ -381,46 +385,52 @@ class VideoProcessor:
         raise Unavailable(f"video {attempt.id} keeps changing; the outcome will be recorded on a retry")
 
     async def _outcome(
-        self, video_id: UUID, final_attempt: bool, step: Callable[[], Awaitable[str]], plan_id: UUID | None = None
+        self, video_id: UUID, final_attempt: bool, step: Callable[[], Awaitable[str]], plan_id: UUID | None = None,
+        attempt: Callable[[], int] | None = None,
     ) -> str:
         """Run a step; a permanent fault fails the video with a readable reason, a transient one
-        propagates for a retry and, on the final attempt, is recorded as a retryable failure."""
+        propagates for a retry and, on the final attempt, is recorded as a retryable failure.
+        The failure is the step's attempt's: the plan's (plan_id), or the one `attempt` names."""
         try:
             outcome = await step()
         except ValidationError:
             raise  # a message that can never be handled: the caller dead-letters it
         except (UnsupportedMedia, Conflict) as error:
-            await self._record_or_hold(video_id, str(error), False, plan_id, final_attempt)
+            await self._record_or_hold(video_id, str(error), False, plan_id, final_attempt, attempt)
             self.metrics.processing_outcome("failed")
             return f"failed: {error}"
         except Exception as error:
             self.metrics.processing_outcome("retried" if not final_attempt else "failed")
             if final_attempt:
-                await self._record_or_hold(video_id, f"processing kept failing: {error}", True, plan_id, final_attempt)
+                await self._record_or_hold(video_id, f"processing kept failing: {error}", True, plan_id, final_attempt, attempt)
             raise
         self.metrics.processing_outcome(outcome.split()[0].rstrip(":"))
         return outcome
 
     async def _record_or_hold(
-        self, video_id: UUID, reason: str, retryable: bool, plan_id: UUID | None, final_attempt: bool
+        self, video_id: UUID, reason: str, retryable: bool, plan_id: UUID | None, final_attempt: bool,
+        attempt: Callable[[], int] | None = None,
     ) -> None:
         """Record a failure; if even that fails on the final attempt, say so, so the message is
         neither dead-lettered nor committed (it would leave the video stuck)."""
         try:
-            await self._record_failure(video_id, reason, retryable=retryable, plan_id=plan_id)
+            await self._record_failure(video_id, reason, retryable=retryable, plan_id=plan_id,
+                                       attempt=attempt() if attempt else None)
         except Exception as unrecorded:
             if final_attempt:
                 raise OutcomeNotRecorded(f"{reason}; recording it failed too: {unrecorded}") from unrecorded
             raise
 
-    async def _record_failure(self, video_id: UUID, reason: str, retryable: bool, plan_id: UUID | None = None) -> None:
+    async def _record_failure(
+        self, video_id: UUID, reason: str, retryable: bool, plan_id: UUID | None = None, attempt: int | None = None,
+    ) -> None:
         try:
             video = await to_thread.run_sync(self.videos.get_aggregate, video_id)
         except NotFound:
             return
 
         def fail(latest: Video) -> list[Video]:
-            latest.record_failure(reason, retryable=retryable, plan_id=plan_id)
+            latest.record_failure(reason, retryable=retryable, plan_id=plan_id, attempt=attempt)
             return [latest]
 
         if not await to_thread.run_sync(self._save_video, video, fail):

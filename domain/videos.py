@@ -442,11 +442,14 @@ class Video(Aggregate):
         self.outcomes[self.attempts] = PROCESSED
         self._progress()
 
-    def record_failure(self, reason: str, retryable: bool, plan_id: UUID | None = None) -> None:
+    def record_failure(self, reason: str, retryable: bool, plan_id: UUID | None = None, attempt: int | None = None) -> None:
+        """attempt (or plan_id): whose failure it is; a superseded attempt's never ends the current one."""
         if self.deleted or self.status != PROCESSING:
             raise Conflict(f"video is {self.status}; cannot record a failure")
         if plan_id is not None and plan_id != self.plan_id:
             raise Conflict("a task of a superseded plan failed; the current attempt goes on")
+        if attempt is not None and attempt != self.attempts:
+            raise Conflict(f"attempt {attempt} failed after attempt {self.attempts} took over; that one goes on")
         self._processing_failed(reason=reason[:500], attempt=self.attempts, retryable=retryable)
 
     class ProcessingFailed(Aggregate.Event):

@@ -191,3 +191,22 @@ def test_a_result_of_an_attempt_taken_over_by_another_worker_is_dropped(videos, 
     assert process(VideoProcessor(videos, SlowWorker(), videos.storage, InMemoryMetrics()), video.id).startswith("skipped")
     taken_over = videos.get_aggregate(video.id)
     assert taken_over.attempts == 2 and taken_over.plan_id is None and not taken_over.playable
+
+
+def test_a_planning_failure_of_an_attempt_taken_over_is_not_the_new_attempts(videos, clip):
+    """A worker stalls while planning, another takes the video over, then the first one's
+    planning fails: the failure was the old attempt's (already abandoned), not the new one's."""
+    video = uploaded(videos, clip)
+
+    class StalledPlanner(PyAVTranscoder):
+        def index(self, source, container=None):
+            other = videos.get_aggregate(video.id)
+            other.start_processing()  # taken over while this one was still indexing
+            videos.save(other)
+            raise RuntimeError("the disk went away")
+
+    with pytest.raises(RuntimeError):  # its final try: the error goes on, for the consumer to log
+        process(VideoProcessor(videos, StalledPlanner(), videos.storage, InMemoryMetrics()), video.id)
+    taken_over = videos.get_aggregate(video.id)
+    assert (taken_over.status, taken_over.attempts) == (PROCESSING, 2)
+    assert taken_over.outcomes == {1: "abandoned"}  # attempt 2 goes on, with no outcome yet
