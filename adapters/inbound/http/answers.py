@@ -12,6 +12,9 @@ Headers = list[tuple[bytes, bytes]]
 
 
 class PlainAnswer:
+    """Build one per request, never cache one: the outer layer (middleware/observe.py) extends
+    its header list in place."""
+
     __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: Headers, body: bytes) -> None:
