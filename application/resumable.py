@@ -186,9 +186,12 @@ class ResumableUploads(Application[UUID]):
 
     async def _completed_elsewhere(self, upload_id: UUID) -> UploadSession:
         session = await to_thread.run_sync(self._load, upload_id)
-        if isinstance(session, UploadSession) and session.completed:
-            return session
-        raise Conflict("the upload's bytes are gone (it was ended meanwhile); start a new upload")
+        if isinstance(session, UploadSession):
+            if session.completed:
+                return session
+            if session.terminated or session.is_expired(self.clock.now()):
+                raise NotFound("no such upload")  # what tus clients start a new upload on
+        raise Unavailable("a part of the upload could not be read; send the last PATCH again")
 
     def _record_completion(self, session: UploadSession, video_id: UUID) -> UploadSession:
         """Point the session at its video; another replica may have done so first."""

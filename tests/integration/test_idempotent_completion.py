@@ -14,7 +14,7 @@ from adapters.outbound.clock import RandomIdGenerator, SystemClock
 from adapters.outbound.object_storage import InMemoryObjectStorage
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from application.accounts import Principal
-from application.errors import Unavailable
+from application.errors import NotFound, Unavailable
 from application.resumable import ResumableUploads
 from application.videos import Videos
 from domain.videos import Video
@@ -157,3 +157,26 @@ def test_the_last_patch_answers_the_video_when_another_replica_removes_the_parts
     assert again.video_id == completed[0].video_id is not None
     assert len(uploaded_videos(second)) == 1
     assert len(anyio.run(first.videos.storage.list_keys, "raw/")) == 1  # the second copy is gone
+
+
+def test_the_last_patch_is_404_when_the_upload_is_terminated_mid_copy(replicas, small_clip):
+    first, second = replicas
+    status = anyio.run(first.uploads.create, ALICE, len(small_clip), {"title": "gone"})
+    save = first.videos.save
+
+    def database_hiccup(*aggregates):
+        raise Unavailable("event store away")
+
+    first.videos.save = database_hiccup
+    with pytest.raises(Unavailable):
+        anyio.run(first.uploads.append, ALICE, status.id, 0, body(small_clip))
+    first.videos.save = save
+
+    async def first_terminates() -> None:
+        await first.uploads.terminate(ALICE, status.id)
+
+    second.uploads.storage = PartsRemovedWhileCopying(first.videos.storage, first_terminates)
+    with pytest.raises(NotFound):  # tus clients start a new upload on 404
+        anyio.run(second.uploads.append, ALICE, status.id, len(small_clip), body(b""))
+    assert uploaded_videos(second) == []
+    assert anyio.run(first.videos.storage.list_keys, "raw/") == []
