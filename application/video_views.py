@@ -4,14 +4,15 @@ read model (lists). Depends only on the domain and on media_links, so every read
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
 
-from application.media_links import LinkedVideo, MediaLinks, StreamLinks, ThumbnailLinks
+from application.catalog import CatalogVideo
+from application.media_links import MediaLinks, StreamLinks, ThumbnailLinks
+from domain.videos import Video
 
 
 class RenditionView(msgspec.Struct):
@@ -54,29 +55,9 @@ class VideoView(msgspec.Struct):
     liked_by_me: bool = False
 
 
-class ShownVideo(LinkedVideo, Protocol):
-    """The state a VideoView is made of: the Video aggregate and the catalog's CatalogVideo both are."""
-
-    @property
-    def owner_id(self) -> UUID: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def tags(self) -> Sequence[str]: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def failure_reason(self) -> str | None: ...
-    @property
-    def duration_s(self) -> float | None: ...
-    @property
-    def width(self) -> int | None: ...
-    @property
-    def height(self) -> int | None: ...
-    @property
-    def genre(self) -> str | None: ...
+# The state a VideoView is made of: the aggregate (commands' answers, an owner's own reads) or
+# the catalog's row (listings).
+ShownVideo = Video | CatalogVideo
 
 
 class FiguresSource(Protocol):

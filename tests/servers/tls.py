@@ -219,7 +219,9 @@ def _create_bucket_when_ready(master: int, filer: int, process: subprocess.Popen
             raise RuntimeError(f"SeaweedFS exited early:\n{log.read_text()[-3000:]}")
         done = subprocess.run(
             [str(_weed_binary()), "shell", f"-master={HOST}:{master}", f"-filer={HOST}:{filer}"],
-            input=f"s3.bucket.create -name {TLS_BUCKET}\n", capture_output=True, text=True, timeout=60,
+            # `exit`: at the end of its input weed shell spins on EOF until killed, and with
+            # both cores taken a busy machine cannot even run the timeout that would kill it.
+            input=f"s3.bucket.create -name {TLS_BUCKET}\nexit\n", capture_output=True, text=True, timeout=60,
         )
         if done.returncode == 0 and "error" not in (done.stdout + done.stderr).lower():
             return
