@@ -156,14 +156,20 @@ def test_a_slow_endpoint_does_not_hold_back_the_others(hub):
             group.start_soon(hub.dispatcher.run)
             for _ in range(3):
                 hub.notifier.enqueue(announced(alice))
+            def slow_calls() -> list[SentRequest]:
+                return [r for r in hub.sender.sent if r.url == "https://slow.example/in"]
+
+            # Both endpoints' work started (the slow one's first request may go out after the
+            # fast one's three, on another task): the fast one is done while the slow one hangs.
             with anyio.fail_after(10):
-                while [d.status for d in hub.store.list_deliveries(fast.id, before=None, limit=10)] != [DELIVERED] * 3:
+                while ([d.status for d in hub.store.list_deliveries(fast.id, before=None, limit=10)] != [DELIVERED] * 3
+                       or not slow_calls()):
                     await anyio.sleep(0.01)
-            slow_calls = [r for r in hub.sender.sent if r.url == "https://slow.example/in"]
-            assert len(slow_calls) == 1  # its first delivery still hangs; its others wait their turn
+            await anyio.sleep(0.05)  # time for a second slow request, were it (wrongly) sent
+            assert len(slow_calls()) == 1  # its first delivery still hangs; its others wait their turn
             released.set()
             with anyio.fail_after(10):
-                while len([r for r in hub.sender.sent if r.url == "https://slow.example/in"]) < 3:
+                while len(slow_calls()) < 3:
                     await anyio.sleep(0.01)
             group.cancel_scope.cancel()
 
