@@ -62,6 +62,20 @@ def saving_together(replicas) -> None:
         replica.videos.save = save_after_the_other
 
 
+def received_without_a_video(replica: Replica, upload_id: uuid.UUID, data: bytes) -> None:
+    """Every byte of the upload arrives at the replica, but recording its video fails (the
+    event store hiccups): the parts stay, and the client will send the last PATCH again."""
+
+    def database_hiccup(*aggregates):
+        raise Unavailable("event store away")
+
+    save = replica.videos.save
+    replica.videos.save = database_hiccup
+    with pytest.raises(Unavailable):
+        anyio.run(replica.uploads.append, ALICE, upload_id, 0, body(data))
+    replica.videos.save = save
+
+
 def uploaded_videos(replica: Replica) -> list[uuid.UUID]:
     notifications = replica.videos.recorder.select_notifications(start=1, limit=1000)
     events = [replica.videos.mapper.to_domain_event(n) for n in notifications]
@@ -73,14 +87,7 @@ def test_two_replicas_completing_one_upload_at_once_record_one_video(replicas, s
     status = anyio.run(first.uploads.create, ALICE, len(small_clip), {"title": "once"})
 
     # The last PATCH's bytes arrive, but recording the video fails: the client will send it again.
-    def database_hiccup(*aggregates):
-        raise Unavailable("event store away")
-
-    save = first.videos.save
-    first.videos.save = database_hiccup
-    with pytest.raises(Unavailable):
-        anyio.run(first.uploads.append, ALICE, status.id, 0, body(small_clip))
-    first.videos.save = save
+    received_without_a_video(first, status.id, small_clip)
 
     # It times out and sends it again to the other replica, while the first retries too.
     saving_together(replicas)
@@ -136,15 +143,7 @@ class PartsRemovedWhileCopying:
 def test_the_last_patch_answers_the_video_when_another_replica_removes_the_parts_mid_copy(replicas, small_clip):
     first, second = replicas
     status = anyio.run(first.uploads.create, ALICE, len(small_clip), {"title": "once"})
-    save = first.videos.save
-
-    def database_hiccup(*aggregates):
-        raise Unavailable("event store away")
-
-    first.videos.save = database_hiccup  # all parts recorded, no video yet: the client retries
-    with pytest.raises(Unavailable):
-        anyio.run(first.uploads.append, ALICE, status.id, 0, body(small_clip))
-    first.videos.save = save
+    received_without_a_video(first, status.id, small_clip)  # all parts recorded, no video: the client retries
 
     completed = []
 
@@ -162,15 +161,7 @@ def test_the_last_patch_answers_the_video_when_another_replica_removes_the_parts
 def test_the_last_patch_is_404_when_the_upload_is_terminated_mid_copy(replicas, small_clip):
     first, second = replicas
     status = anyio.run(first.uploads.create, ALICE, len(small_clip), {"title": "gone"})
-    save = first.videos.save
-
-    def database_hiccup(*aggregates):
-        raise Unavailable("event store away")
-
-    first.videos.save = database_hiccup
-    with pytest.raises(Unavailable):
-        anyio.run(first.uploads.append, ALICE, status.id, 0, body(small_clip))
-    first.videos.save = save
+    received_without_a_video(first, status.id, small_clip)
 
     async def first_terminates() -> None:
         await first.uploads.terminate(ALICE, status.id)
