@@ -9,10 +9,11 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from application.errors import AuthenticationFailed, Conflict, InvalidToken, NotFound, TooManyAttempts
+from application.following import SignalledLog
 from application.ports import (
     AccessClaims,
     Clock,
@@ -103,7 +104,7 @@ def _hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Accounts(Application[UUID]):
+class Accounts(SignalledLog):
     name = "accounts"
 
     def __init__(

@@ -1,9 +1,10 @@
 """Live processing state for status streams (SSE), pushed from ONE follower of the videos'
 notification log per process instead of one poller per open stream.
 
-The follower reads the log every `poll_s`; when a notification concerns a watched video (or its
-current transcode job), it reloads that video's state once and hands it to every stream of that
-video. With nothing watched, it reads nothing. Open streams are capped per user and per process."""
+The follower reads the log when it grows (its signal rings), and every `poll_s` regardless;
+when a notification concerns a watched video (or its current transcode job), it reloads that
+video's state once and hands it to every stream of that video. With nothing watched, it reads
+nothing. Open streams are capped per user and per process."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from eventsourcing.persistence import Notification
 from application.accounts import Principal
 from application.bulkheads import Bulkhead
 from application.errors import NotFound, TooManyStreams
+from application.following import LogSignal
 from domain.media import Rendition
 from domain.transcode_jobs import job_id
 
@@ -66,6 +68,7 @@ class StatusFeed:
         self._open = 0
         self._position: int | None = None  # last notification seen; None while nothing is watched
         self._wake = anyio.Event()
+        self._log_grew: LogSignal = getattr(videos, "log_signal", None) or LogSignal()
         self._changed: set[UUID] = set()  # watched videos with news not yet pushed
         self.reloads = 0  # states read for streams since start (one per change, not per stream)
 
@@ -164,11 +167,13 @@ class StatusFeed:
             if not self._watched:
                 self._wake = anyio.Event()
                 await self._wake.wait()
+            seen = self._log_grew.rung
             try:
                 await self._follow_once()
             except Exception as error:  # an outage must not end the follower; streams wait meanwhile
                 logger.warning("status feed: reading the notification log failed: %s", error)
-            await anyio.sleep(self.poll_s)
+                await anyio.sleep(self.poll_s)
+            await self._log_grew.wait(seen, self.poll_s)
 
     async def _follow_once(self) -> None:
         if self._position is None:

@@ -10,12 +10,13 @@ from uuid import UUID
 
 import anyio
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from application.accounts import Principal
 from application.bulkheads import Bulkheads
 from application.errors import NotFound, PayloadTooLarge, PermissionDenied, UnsupportedMedia, ValidationError
+from application.following import SignalledLog
 from application.media_links import MediaLinks
 from application.ports import Clock, IdGenerator, MediaInfo, MediaInspector, ObjectStorage
 from application.uploads import (
@@ -99,7 +100,7 @@ class _ReceivedFile(msgspec.Struct):
     sha256: str
 
 
-class Videos(Application[UUID]):
+class Videos(SignalledLog):
     name = "videos"
     # A long video's job gathers hundreds of TaskDone events, read on every status poll.
     snapshotting_intervals = {TranscodeJob: 20}

@@ -35,6 +35,7 @@ from application.accounts import Accounts
 from application.analytics import ViewBeacon, ViewBuffer, ViewDedup
 from application.bulkheads import Bulkhead, Bulkheads
 from application.engagement import AudienceFigures, Engagement
+from application.following import SignalledLog
 from application.janitor import Janitor
 from application.listing import VideoListing
 from application.media_links import MediaLinks
@@ -181,6 +182,7 @@ def bootstrap(
             guard_eventsourcing(recorder, breakers["postgresql"])
         for recorder in (videos.recorder, uploads.recorder):
             translate_event_store_errors(recorder)
+        _hear_other_processes(videos, accounts)
         listing = VideoListing(catalog, links)
         sweep = Sweep(videos, catalog, clock, lease=timedelta(seconds=settings.processing_lease_s),
                       retry_delays=settings.retry_delays(), metrics=PrometheusMetrics())
@@ -291,6 +293,17 @@ def _read_model_check(catalog: ReadModel, bulkheads: Bulkheads) -> HealthCheck:
         await bulkheads.operations.run(catalog.list_public, abandon_on_cancel=True)
 
     return check
+
+
+def _hear_other_processes(*logs: SignalledLog) -> None:
+    """On PostgreSQL, a log's followers here also wake for the appends of other processes."""
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+    for log in logs:
+        if isinstance(log.recorder, PostgresApplicationRecorder):
+            from adapters.outbound.postgres_appends import appends_listener
+
+            log.log_signal.listen_with(appends_listener(log.recorder))
 
 
 def _tracking_recorder(follower: str, env: dict[str, str]) -> TrackingRecorder:

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -74,30 +75,36 @@ def bearer(base_url: str, login: dict[str, str]) -> dict[str, str]:
 
 
 def upload_and_time(base_url: str, path: Path, timeout: float) -> tuple[float, float]:
-    """(time-to-playable, time-to-ready) in seconds after the upload returned."""
+    """(time-to-playable, time-to-ready) in seconds after the upload returned, as the video's
+    status stream tells them (a poll loop's requests would take CPU from the workers)."""
     login = sign_in(base_url)
-    headers = bearer(base_url, login)
     with path.open("rb") as file:
-        response = httpx.post(f"{base_url}/api/videos/upload", headers=headers, timeout=600,
+        response = httpx.post(f"{base_url}/api/videos/upload", headers=bearer(base_url, login), timeout=600,
                               files={"file": (path.name, file, "video/mp4")})
     assert response.status_code == 202, response.text
     video_id, uploaded = response.json()["id"], time.monotonic()
     playable = None
-    while True:
-        answer = httpx.get(f"{base_url}/api/videos/{video_id}", headers=headers, timeout=30)
-        now = time.monotonic() - uploaded
-        assert now < timeout, f"not ready after {timeout} s: {answer.text}"
-        if answer.status_code == 401:  # the access token expired
-            headers = bearer(base_url, login)
-            continue
-        assert answer.status_code == 200, answer.text
-        video = answer.json()
-        assert video["status"] != "failed", video
-        if playable is None and video["playable"]:
-            playable = now
-        if video["status"] == "ready":
-            return playable or now, now
-        time.sleep(0.1)
+    while True:  # a stream ends with its access token: open another with a fresh one
+        for event, data in status_events(f"{base_url}/api/videos/{video_id}/events", bearer(base_url, login)):
+            now = time.monotonic() - uploaded
+            assert now < timeout, f"not ready after {timeout} s"
+            assert (event, data) != ("status", "failed"), f"video {video_id} failed"
+            if playable is None and event == "rendition":
+                playable = now
+            if (event, data) == ("status", "ready"):
+                return playable or now, now
+
+
+def status_events(url: str, headers: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(event, data) of each Server-Sent Event, until the stream ends."""
+    with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(30, read=None)) as stream:
+        assert stream.status_code == 200, stream.read()
+        event = ""
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.removeprefix("event:").strip()
+            elif line.startswith("data:"):
+                yield event, line.removeprefix("data:").strip()
 
 
 def dev_run(tmp_path: Path, path: Path, **settings: str) -> tuple[float, float]:
