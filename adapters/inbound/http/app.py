@@ -20,7 +20,7 @@ from adapters.inbound.http.auth import AuthController, jwks
 from adapters.inbound.http.dependencies import MediaSources
 from adapters.inbound.http.health import HealthChecks, live, ready
 from adapters.inbound.http.media_delivery import MEDIA_DELIVERY, MediaDelivery
-from adapters.inbound.http.metrics import metrics
+from adapters.inbound.http.metrics import flush_request_metrics, metrics
 from adapters.inbound.http.middleware import (
     RateLimiting,
     RateLimitMiddleware,
@@ -137,7 +137,7 @@ def create_app(
             "principal": Provide(principal_provider(rate_limiting, accounts)),
         },
         middleware=[DefineMiddleware(RateLimitMiddleware, rate_limiting=rate_limiting)],
-        on_shutdown=[rate_limiting.aclose],
+        on_shutdown=[rate_limiting.aclose, flush_request_metrics],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         lifespan=[*lifespan, _following(status_feed)],

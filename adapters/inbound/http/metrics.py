@@ -7,6 +7,9 @@ value files of every process in that directory instead of reading this process's
 
 from __future__ import annotations
 
+import asyncio
+from bisect import bisect_left
+
 from litestar import Request, Response, get
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -36,8 +39,59 @@ UPLOAD_BYTES = Counter(
 )
 
 
-# The labelled children of both metrics by (method, route, status): labels() takes a lock and
-# builds a key on every call. Bounded like the series themselves.
+# Requests are tallied here, on the event loop's thread, and added to the metrics in one step
+# per series at most once a second (and before every scrape): each prometheus_client update
+# takes a lock (and in multiprocess mode writes a file), which per request cost as much as a
+# trivial request's handler.
+FLUSH_S = 1.0
+_BOUNDS = HTTP_SECONDS._upper_bounds  # the bucket bounds, +Inf last
+_tallies: dict[tuple[str, str, int], list] = {}  # (method, route, status) -> [count, seconds, bucket counts]
+_flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+
+
+def record_request(method: str, route: str | None, status: int, seconds: float, bytes_in: int) -> None:
+    method = method if method in METHODS else "OTHER"
+    key = (method, route or UNMATCHED, status)
+    tally = _tallies.get(key)
+    if tally is None:
+        tally = _tallies[key] = [0, 0.0, [0] * len(_BOUNDS)]
+    tally[0] += 1
+    tally[1] += seconds
+    tally[2][bisect_left(_BOUNDS, seconds)] += 1  # the first bucket whose bound is >= seconds, as observe() picks
+    if route == UPLOAD_ROUTE and method == "POST":
+        outcome = "accepted" if 200 <= status < 300 else "rejected"
+        UPLOADS.labels(outcome=outcome).inc()
+        UPLOAD_BYTES.labels(outcome=outcome).inc(bytes_in)
+    _flush_soon()
+
+
+def _flush_soon() -> None:
+    global _flush_on
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no event loop to flush later on: now
+        flush_request_metrics()
+        return
+    if _flush_on is not loop:  # (a loop that closed before its flush ran is replaced here)
+        _flush_on = loop
+        loop.call_later(FLUSH_S, flush_request_metrics)
+
+
+def flush_request_metrics() -> None:
+    """Add the tallied requests to the metrics."""
+    global _flush_on, _tallies
+    _flush_on = None
+    tallies, _tallies = _tallies, {}
+    for (method, route, status), (count, seconds, buckets) in tallies.items():
+        requests, durations = _series(method, route, status)
+        requests.inc(count)
+        durations._sum.inc(seconds)
+        for index, bucket_count in enumerate(buckets):
+            if bucket_count:
+                durations._buckets[index].inc(bucket_count)
+
+
+# The labelled children of both metrics by (method, route, status). Bounded like the series themselves.
 _request_series: dict[tuple[str, str, int], tuple] = {}
 
 
@@ -47,17 +101,6 @@ def _series(method: str, route: str, status: int) -> tuple:
         labels = {"method": method, "route": route, "status": str(status)}
         series = _request_series[(method, route, status)] = (HTTP_REQUESTS.labels(**labels), HTTP_SECONDS.labels(**labels))
     return series
-
-
-def record_request(method: str, route: str | None, status: int, seconds: float, bytes_in: int) -> None:
-    method = method if method in METHODS else "OTHER"
-    requests, durations = _series(method, route or UNMATCHED, status)
-    requests.inc()
-    durations.observe(seconds)
-    if route == UPLOAD_ROUTE and method == "POST":
-        outcome = "accepted" if 200 <= status < 300 else "rejected"
-        UPLOADS.labels(outcome=outcome).inc()
-        UPLOAD_BYTES.labels(outcome=outcome).inc(bytes_in)
 
 
 def _registry() -> CollectorRegistry:
@@ -76,5 +119,6 @@ def _registry() -> CollectorRegistry:
 async def metrics(request: Request, bulkheads: BulkheadsDep) -> Response[bytes]:
     """Request counts and latencies by route and status, uploads, transcode durations, lags."""
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    flush_request_metrics()
     # On the operations bulkhead's own threads: a scrape never waits behind the api's work.
     return Response(await bulkheads.operations.run(lambda: encode(_registry())), media_type=content_type)
