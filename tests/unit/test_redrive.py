@@ -45,7 +45,7 @@ def a_plan() -> dict:
         time_base=Fraction(1, 1000), frame_pts=frames, keyframe_pts=frames[::50], end_pts=frames[-1] + 40,
         frame_rate=Fraction(25), width=640, height=360, rotation=0, has_audio=False,
         rungs=[{"name": name, "width": 1, "height": 1, "bitrate": 1} for name in ("240p", "360p")],
-        spread=1,  # as asked, not cut finer for a group of workers
+        chunk_size=3, spread=1,  # as asked, not cut finer for a group of workers
     )
 
 

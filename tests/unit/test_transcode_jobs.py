@@ -60,6 +60,13 @@ def test_the_first_chunk_is_short_and_the_rest_are_full():
     assert chunk_segments(100, first=100_000, size=100_000, spread=1) == [(0, 100)]  # the one-job reference
 
 
+def test_for_one_worker_a_video_shorter_than_a_first_and_a_full_chunk_is_not_cut():
+    assert chunk_segments(5, first=2, size=8, spread=1) == [(0, 5)]  # 20 s
+    assert chunk_segments(9, first=2, size=8, spread=1) == [(0, 9)]
+    assert chunk_segments(10, first=2, size=8, spread=1) == [(0, 2), (2, 8)]  # 40 s
+    assert chunk_segments(5, first=2, size=8, spread=8) == [(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]  # a group still shares it
+
+
 def test_short_videos_are_cut_finer_so_a_group_of_workers_shares_them():
     assert [count for _, count in chunk_segments(5, first=2, size=8, spread=8)] == [1, 1, 1, 1, 1]  # 20 s
     assert [count for _, count in chunk_segments(15, first=2, size=8, spread=8)] == [1] * 15  # 60 s
@@ -86,7 +93,7 @@ def plan(seconds: float = 30, rungs: int = 3, audio: bool = True, **chunking) ->
         time_base=TB, frame_pts=frames, keyframe_pts=frames[::75], end_pts=frames[-1] + 40,
         frame_rate=Fraction(25), width=1280, height=720, rotation=0, has_audio=audio,
         rungs=[{"name": name, "width": 1, "height": 1, "bitrate": 1} for name in ("240p", "480p", "720p")[:rungs]],
-        **({"spread": 1} | chunking),
+        **({"spread": 1, "chunk_size": 6} | chunking),  # 30 s: chunks of 2 and 6 segments
     )
 
 
