@@ -40,10 +40,9 @@ UPLOAD_BYTES = Counter(
 
 
 # Requests are tallied here, on the event loop's thread, and added to the metrics in one step
-# per series at most once a second (and before every scrape): each prometheus_client update
-# takes a lock (and in multiprocess mode writes a file), which per request cost as much as a
-# trivial request's handler.
-FLUSH_S = 1.0
+# per series on the loop's next turn (and before every scrape): under load, every request that
+# completed in one turn is added at once. Each prometheus_client update takes a lock (and in
+# multiprocess mode writes a file), which per request cost as much as a trivial request's handler.
 _BOUNDS = HTTP_SECONDS._upper_bounds  # the bucket bounds, +Inf last
 _tallies: dict[tuple[str, str, int], list] = {}  # (method, route, status) -> [count, seconds, bucket counts]
 _flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
@@ -74,7 +73,7 @@ def _flush_soon() -> None:
         return
     if _flush_on is not loop:  # (a loop that closed before its flush ran is replaced here)
         _flush_on = loop
-        loop.call_later(FLUSH_S, flush_request_metrics)
+        loop.call_soon(flush_request_metrics)
 
 
 def flush_request_metrics() -> None:
