@@ -86,20 +86,15 @@ def log_access(message: str, fields: dict) -> None:
         access_log.info("%s", message, extra={"fields": fields})
         return
     # What the handler's RedactSecrets would do to the record, done here: the line as it is when
-    # nothing in it could hold a secret (one scan of the encoded line, which holds every string
+    # nothing in it could hold a secret (one scan of the whole line, which holds every string
     # of the message and the fields verbatim), else the line of the redacted message and fields.
     created = time.time()
-    line = _encode(json_line(created, "info", ACCESS_LOGGER, message, fields))
-    if may_hold_secret(line.decode()):
-        line = _encode(json_line(created, "info", ACCESS_LOGGER, redact(message), redact_value(fields)))
+    line = _encode(json_line(created, "info", ACCESS_LOGGER, message, fields)).decode()
+    if may_hold_secret(line):
+        line = _encode(json_line(created, "info", ACCESS_LOGGER, redact(message), redact_value(fields))).decode()
     stream = sys.stderr
-    binary = getattr(stream, "buffer", None)  # bytes as encoded (a text stream without one: decoded)
-    if binary is None:
-        stream.write(line.decode() + "\n")
-        stream.flush()
-    else:
-        binary.write(line + b"\n")
-        binary.flush()
+    stream.write(line + "\n")
+    stream.flush()
 
 
 _encode = msgspec.json.Encoder().encode
