@@ -196,6 +196,9 @@ class SourceIndex:
     frame_pts: list[int]  # in decode order
     keyframe_pts: list[int]
     end_pts: int  # when the last picture ends
+    # The container has no presentation times (AVI): FFmpeg guesses them in decode order, so
+    # pictures decoded out of order carry each other's; the tasks restamp them (tasks.py).
+    times_in_decode_order: bool = False
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,8 @@ class VideoProcessor:
             has_audio=info.has_audio, rungs=rungs, first_chunk=first, chunk_size=size, spread=spread,
         )
         plan["container"] = video.source_container  # every task opens the source with the vetted demuxer
+        if index.times_in_decode_order:
+            plan["times_in_decode_order"] = True
         plan_id = uuid.uuid4()
 
         def record(latest: Video) -> list[Video | TranscodeJob]:

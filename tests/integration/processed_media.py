@@ -122,7 +122,8 @@ def source_frame_times(path: Path) -> list[Fraction]:
     """The decoded source pictures' times, from the first picture (what the output must keep)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        times = [frame.pts * stream.time_base for frame in container.decode(stream) if frame.pts is not None]
+        # Sorted: an AVI's guessed times come out of the decoder shuffled (the set is right).
+        times = sorted(frame.pts * stream.time_base for frame in container.decode(stream) if frame.pts is not None)
     return [t - times[0] for t in times]
 
 

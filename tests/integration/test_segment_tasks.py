@@ -53,6 +53,9 @@ SOURCES = {
     "long-gop": {"seconds": 14, "keyframe_interval_s": 10},
     "b-frames": {"seconds": 9, "keyframe_interval_s": 2, "b_frames": 3},
     "mpeg-ts": {"seconds": 9, "keyframe_interval_s": 2, "b_frames": 2, "container": "mpegts"},  # seeks coarsely
+    # AVI stores no presentation times: FFmpeg guesses them in decode order, so the pictures a
+    # reordering decoder gives back carry each other's times.
+    "avi-b-frames": {"seconds": 9, "keyframe_interval_s": 2, "b_frames": 3, "container": "avi"},
     "rotated": {"seconds": 9, "rotation": 90},
     "no-audio": {"seconds": 9, "audio": False},
 }
@@ -61,7 +64,7 @@ SOURCES = {
 @pytest.fixture(scope="module", params=list(SOURCES))
 def processed(request, tmp_path_factory) -> Processed:
     folder = tmp_path_factory.mktemp(request.param)
-    suffix = ".ts" if SOURCES[request.param].get("container") == "mpegts" else ".mp4"
+    suffix = {"mpegts": ".ts", "avi": ".avi"}.get(SOURCES[request.param].get("container", "mp4"), ".mp4")
     source = write_test_pattern(folder / f"source{suffix}", width=320, height=180, **SOURCES[request.param])
     return process(source, folder, ladder=SMALL_LADDER)
 
@@ -91,6 +94,15 @@ def test_the_long_gop_source_really_has_keyframes_ten_seconds_apart(processed):
             assert [packet.pts * stream.time_base for packet in source.demux(stream) if packet.is_keyframe] == [0, 10]
         time_base = Fraction(*processed.job.plan["time_base"])
         assert [seek * time_base for _, _, seek in processed.job.plan["chunks"]] == [0, 0, 0, 10]
+
+
+def test_the_avi_source_really_has_times_guessed_in_decode_order(processed):
+    """Decoded as they come, its pictures' times go back and forth: the tasks must restamp them."""
+    if processed.source.parent.name.startswith("avi-b-frames"):
+        assert processed.job.plan["times_in_decode_order"] is True
+        with av.open(str(processed.source)) as source:
+            times = [frame.pts for frame in source.decode(video=0)]
+        assert times != sorted(times)
 
 
 def test_pyav_reads_each_rung_as_one_seamless_stream(processed, source_times):

@@ -45,7 +45,9 @@ def write_test_pattern(
     with pattern, av.open(str(path), mode="w", format=container) as output:
         video = output.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.time_base = Fraction(1, fps * 2)
+        # Two ticks a frame leave VFR room; AVI has no times, only frame slots: one tick a frame.
+        ticks = 1 if container == "avi" else 2
+        video.time_base = Fraction(1, fps * ticks)
         if codec == "libx264":
             video.codec_context.options = {"preset": "ultrafast"}
             if keyframe_interval_s is not None:
@@ -64,7 +66,7 @@ def write_test_pattern(
                 continue
             if index < black_lead_in_s * fps:
                 frame = _black_like(frame)
-            frame.pts, frame.time_base = index * 2, Fraction(1, fps * 2)
+            frame.pts, frame.time_base = index * ticks, Fraction(1, fps * ticks)
             if keyframe_interval_s is not None:
                 frame.pict_type = PictureType.NONE  # lavfi marks every frame I: the encoder would obey
             output.mux(video.encode(frame))

@@ -39,6 +39,11 @@ def index_source(path: Path | BinaryIO, container_family: str | None = None) -> 
                 end = packet_end if end is None else max(end, packet_end)
         except source.UNREADABLE as error:
             raise UnsupportedMedia("The file is damaged or truncated: it stops being readable.") from error
+        # Times that only ever grow in decode order, from a codec that reorders pictures, are
+        # the demuxer's guesses from the decode order (H.264 with B-frames in AVI).
+        reorders = stream.codec_context.has_b_frames
     if not frame_pts or end is None:
         raise UnsupportedMedia("The video stream holds no picture that can be decoded.")
-    return SourceIndex(info=info, time_base=time_base, frame_pts=frame_pts, keyframe_pts=keyframe_pts, end_pts=end)
+    guessed = bool(reorders) and all(a < b for a, b in zip(frame_pts, frame_pts[1:], strict=False))
+    return SourceIndex(info=info, time_base=time_base, frame_pts=frame_pts, keyframe_pts=keyframe_pts, end_pts=end,
+                       times_in_decode_order=guessed)

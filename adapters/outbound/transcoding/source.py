@@ -1,4 +1,4 @@
-"""Opening a source with PyAV: probing it, and decoding it once into upright frames.
+"""Opening a source with PyAV: probing it, and turning its pictures upright.
 
 Errors that come from the bytes (FFmpeg refusing to parse or decode them) become
 UnsupportedMedia with a reason a person can read; anything else propagates.
@@ -6,8 +6,6 @@ UnsupportedMedia with a reason a person can read; anything else propagates.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO, overload
@@ -19,7 +17,7 @@ from av.audio.stream import AudioStream
 from av.container import InputContainer
 from av.filter import Graph
 from av.stream import Disposition
-from av.video.frame import PictureType, VideoFrame
+from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from adapters.outbound.pyav_media_inspector import demuxer_for
@@ -139,78 +137,6 @@ def header_duration(container: InputContainer, stream: VideoStream) -> float:
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     return 0.0
-
-
-@dataclass
-class TimedVideoFrame:
-    frame: VideoFrame  # upright, pict_type NONE, pts counted from the start of the video
-    seconds: Fraction
-
-
-class SourceDecoder:
-    """Decodes the source once: upright video frames with their time, and audio frames.
-
-    Times start at the first video frame; audio frames keep their own timestamps and the
-    caller lines them up with `origin`."""
-
-    def __init__(self, container: InputContainer, rotation: int) -> None:
-        self.container = container
-        self.video = video_stream(container)
-        self.audio = audio_stream(container)
-        self.video.thread_type = "AUTO"  # frame threads: decoding keeps up with the encoders
-        self.origin: Fraction | None = None
-        self.end = Fraction(0)  # end time of the last video frame, relative to origin
-        self._rotation = rotation
-        self._upright: Graph | None = None
-        self._last_pts: int | None = None
-        self._frame_step = 1 / frame_rate(self.video)
-        assert self.video.time_base is not None, "FFmpeg gives every demuxed stream a time base"
-        self._time_base: Fraction = self.video.time_base
-
-    def frames(self) -> Iterator[TimedVideoFrame | AudioFrame]:
-        streams = [self.video] + ([self.audio] if self.audio is not None else [])
-        try:
-            for packet in self.container.demux(streams):
-                for frame in decode_tolerantly(packet):
-                    if isinstance(frame, VideoFrame):
-                        yield from self._timed(frame)
-                    else:
-                        yield frame
-        except UNREADABLE as error:
-            raise UnsupportedMedia("The file is damaged or truncated: it stops being readable.") from error
-        if self.origin is None:
-            raise UnsupportedMedia("The video stream holds no picture that can be decoded.")
-
-    def _timed(self, frame: VideoFrame) -> Iterator[TimedVideoFrame]:
-        seconds = self._seconds(frame)
-        if seconds is None:  # not after the previous frame: an encoder would refuse it
-            return
-        if self.origin is None:
-            self.origin = seconds
-        relative = seconds - self.origin
-        self.end = max(self.end, relative + self._frame_step)
-        upright = self._make_upright(frame)
-        upright.pts = round(relative / self._time_base)
-        upright.time_base = self._time_base
-        # Keyframes are decided by time, not copied from the source's GOP.
-        upright.pict_type = PictureType.NONE
-        yield TimedVideoFrame(upright, relative)
-
-    def _seconds(self, frame: VideoFrame) -> Fraction | None:
-        pts = frame.pts
-        if pts is None:  # some containers (raw, AVI) give none: count frames instead
-            pts = 0 if self._last_pts is None else self._last_pts + round(self._frame_step / self._time_base)
-        if self._last_pts is not None and pts <= self._last_pts:
-            return None
-        self._last_pts = pts
-        return pts * self._time_base
-
-    def _make_upright(self, frame: VideoFrame) -> VideoFrame:
-        if self._rotation not in UPRIGHT_FILTERS:
-            return frame
-        if self._upright is None:
-            self._upright = upright_graph(self.video, self._rotation)
-        return turn_upright(self._upright, frame)
 
 
 def upright_graph(stream: VideoStream, rotation: int) -> Graph:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections import deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -212,10 +213,15 @@ def _decode_from(
         container.seek(target, stream=stream, backward=True, any_frame=False)
     upright = None
     last = None
+    # Guessed times grow in decode order, and so do the true ones of the pictures the decoder
+    # gives back in presentation order: the n-th picture out takes the n-th packet's time.
+    decode_order_times: deque[int | None] | None = deque() if plan.get("times_in_decode_order") else None
     try:
         for packet in container.demux(stream):
+            if decode_order_times is not None and packet.size:
+                decode_order_times.append(packet.pts if packet.pts is not None else packet.dts)
             for frame in source.decode_tolerantly(packet):
-                pts = frame.pts
+                pts = decode_order_times.popleft() if decode_order_times else frame.pts
                 if pts is None:
                     continue
                 relative = pts - chunk.origin
