@@ -257,6 +257,24 @@ def test_a_task_with_another_codec_configuration_fails_the_video_loudly(short_so
     assert "codec configuration differs" in output.video.failure_reason and "180p" in output.video.failure_reason
 
 
+def test_a_segment_whose_first_picture_is_lost_starts_at_the_next_one(short_source, tmp_path, monkeypatch):
+    """Damage that costs the picture on a segment boundary inside a chunk costs that picture only."""
+    chunk_frames = tasks._chunk_frames
+
+    def losing_the_picture_at_8_s(container, plan, chunk, threads=0):
+        lost = plan["segments"][2] - plan["origin"]
+        return ((frame, relative) for frame, relative in chunk_frames(container, plan, chunk, threads) if relative != lost)
+
+    monkeypatch.setattr(tasks, "_chunk_frames", losing_the_picture_at_8_s)
+    output = process(short_source, tmp_path, ladder=SMALL_LADDER[2:], chunking=(1, 2, 1))
+    assert output.outcome == "ready" and output.chunks == 2
+    packets, _ = pyav_packets(output.joined("180p"))
+    assert len(packets) == 9 * 24 - 1
+    assert len(pyav_decoded_video(output.joined("180p"))) == 9 * 24 - 1
+    starts = [packet.pts for packet in packets if packet.keyframe]
+    assert starts == [0, 4, 8]  # the segment still starts at 8 s, with the next picture
+
+
 # --- audio and video stay together -------------------------------------------------------------
 
 MARKS = (2.5, 6.0, 8.0)  # inside the first chunk, inside one that seeks back to 0, on a chunk boundary

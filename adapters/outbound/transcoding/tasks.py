@@ -159,9 +159,14 @@ def _encode(
     time_base = time_base_of(plan)  # the frames' own: _decode_from sets it from the same stream
     try:
         with source.open_source(path, plan.get("container")) as container:
-            boundaries = set(chunk.boundaries[:-1])
+            boundaries = chunk.boundaries[:-1]
+            upcoming = 0  # the next segment start
             for frame, relative in _chunk_frames(container, plan, chunk, threads):
-                keyframe = relative in boundaries or count == 0
+                # The first picture at or after a segment start opens the segment, even when the
+                # one on the boundary was lost to damage: every segment starts decodable.
+                keyframe = upcoming < len(boundaries) and relative >= boundaries[upcoming]
+                while upcoming < len(boundaries) and relative >= boundaries[upcoming]:
+                    upcoming += 1
                 for output in outputs:
                     output.encoder.submit(frame, keyframe)
                 if collector is not None:
