@@ -27,6 +27,16 @@ def object_key(video_id: UUID, relative: str) -> str:
     return f"processed/{video_id}/{relative}"
 
 
+def plan_folder(video_id: UUID, plan_id: UUID) -> str:
+    """Every object of one plan lives under here: a superseded plan never touches another's."""
+    return f"processed/{video_id}/{plan_id}"
+
+
+def plan_object(video_id: UUID, plan_id: UUID, relative: str) -> str:
+    """Thumbnails too: a superseded plan's late poster never replaces the current one's."""
+    return f"{plan_folder(video_id, plan_id)}/{relative}"
+
+
 def relative_name(video_id: UUID, key: str) -> str:
     """The inverse of object_key."""
     for prefix, folder in ((f"thumbnails/{video_id}/", "thumbnails/"), (f"processed/{video_id}/", "")):

@@ -33,7 +33,7 @@ from eventsourcing.persistence import IntegrityError
 
 from application import manifests
 from application.errors import NotFound, OutcomeNotRecorded, Unavailable, UnsupportedMedia
-from application.media_layout import media_type
+from application.media_layout import media_type, plan_folder, plan_object
 from application.ports import ObjectStorage, PipelineMetrics, Transcoder
 from application.videos import Videos
 from domain.errors import Conflict, ValidationError
@@ -58,16 +58,6 @@ SAVE_ATTEMPTS = 8
 NO_ATTEMPT = 0  # attempts count from 1: a planner that failed before starting one owns none
 KEPT_SOURCES = 3  # originals a worker keeps on disk for the next tasks of the same videos
 T = TypeVar("T")
-
-
-def plan_folder(video_id: UUID, plan_id: UUID) -> str:
-    """Every object of one plan lives under here: a superseded plan never touches another's."""
-    return f"processed/{video_id}/{plan_id}"
-
-
-def plan_object(video_id: UUID, plan_id: UUID, relative: str) -> str:
-    """Thumbnails too: a superseded plan's late poster never replaces the current one's."""
-    return f"{plan_folder(video_id, plan_id)}/{relative}"
 
 
 class SourceCache:
@@ -208,6 +198,7 @@ class VideoProcessor:
                 job = await to_thread.run_sync(self._record_task, job.id, pass_name, chunk, result)
                 outcome = f"done {pass_name}:{chunk}"
             else:
+                outcome = "skipped: done elsewhere meanwhile, or no longer wanted"
                 job = await to_thread.run_sync(self._job, job.id)
         await self._advance(video_id, job)
         return outcome
@@ -239,6 +230,11 @@ class VideoProcessor:
             if latest.is_done(pass_name, chunk):
                 return None
             await self._upload(video.id, job.plan_id, output_dir, output.files)
+            if (await to_thread.run_sync(self._current, video.id, job.plan_id))[0] is None:
+                # Superseded, failed or deleted while it ran: the janitor may have removed the
+                # plan's objects before these landed, and nothing will ever serve them.
+                await self._remove(video.id, job.plan_id, output.files)
+                return None
             return output.result
         finally:
             with anyio.CancelScope(shield=True):
@@ -247,6 +243,10 @@ class VideoProcessor:
     async def _upload(self, video_id: UUID, plan_id: UUID, folder: Path, files: Sequence[str]) -> None:
         for relative in files:
             await self.storage.put_file(plan_object(video_id, plan_id, relative), folder / relative, media_type(relative))
+
+    async def _remove(self, video_id: UUID, plan_id: UUID, files: Sequence[str]) -> None:
+        for relative in files:
+            await self.storage.delete(plan_object(video_id, plan_id, relative))
 
     def _record_task(self, id: UUID, pass_name: str, chunk: int, result: dict[str, Any]) -> TranscodeJob:
         """TaskDone exactly once: concurrent completions by other workers conflict on the job's

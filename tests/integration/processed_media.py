@@ -27,7 +27,8 @@ from adapters.outbound.object_storage import LocalObjectStorage
 from adapters.outbound.pyav_media_inspector import PyAVMediaInspector
 from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from adapters.outbound.transcoding import fmp4
-from application.processing import VideoProcessor, plan_folder
+from application.media_layout import plan_folder
+from application.processing import VideoProcessor
 from application.videos import Videos
 from domain.ladder import LADDER, Rung
 from domain.transcode_jobs import TranscodeJob, job_id

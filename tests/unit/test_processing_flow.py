@@ -16,7 +16,8 @@ from adapters.outbound.metrics import InMemoryMetrics
 from adapters.outbound.object_storage import InMemoryObjectStorage
 from application.accounts import Principal
 from application.errors import UnsupportedMedia
-from application.processing import VideoProcessor, plan_folder
+from application.media_layout import plan_folder
+from application.processing import VideoProcessor
 from application.uploads import FileChunk, FileEnd, FileStart
 from application.videos import Videos
 from domain.transcode_jobs import TranscodeJob, job_id, parse_task_key
@@ -117,6 +118,28 @@ def test_a_redelivered_task_is_not_encoded_again(videos, processor, transcoder):
     assert anyio.run(processor.run_task, video_id, plan_id, "low", 0) == "skipped: done already"
     assert transcoder.encoded == encoded
     assert event_names(videos, video_id).count("Processed") == 1
+
+
+def test_a_task_that_ends_after_its_video_failed_leaves_no_object_behind(videos, processor, transcoder, monkeypatch):
+    """The janitor removes a failed plan's objects when the failure is recorded; a task still
+    running then uploads later, so it removes its own."""
+    video_id = upload(videos, CLIP.data)
+    anyio.run(processor.plan, video_id)
+    plan_id = videos.get_aggregate(video_id).plan_id
+    encode = transcoder.encode
+
+    def encode_while_another_task_fails_the_video(*args):
+        output = encode(*args)
+        video = videos.get_aggregate(video_id)
+        video.record_failure("The video is damaged.", retryable=False)
+        videos.save(video)
+        return output
+
+    monkeypatch.setattr(transcoder, "encode", encode_while_another_task_fails_the_video)
+    assert anyio.run(processor.run_task, video_id, plan_id, "low", 0).startswith("skipped")
+    assert anyio.run(videos.storage.list_keys, plan_folder(video_id, plan_id)) == []
+    job: TranscodeJob = videos.repository.get(job_id(video_id, plan_id))
+    assert not job.is_done("low", 0)
 
 
 def test_what_the_inspector_refuses_is_a_readable_error_and_leaves_nothing(videos):

@@ -212,6 +212,35 @@ def test_the_janitor_removes_abandoned_plans_once_another_is_published(videos):
     assert anyio.run(storage.list_keys, f"processed/{video.id}/") == [f"processed/{video.id}/{new_plan}/cmaf/240p/00000.m4s"]
 
 
+def test_the_janitor_removes_the_plans_of_failed_and_abandoned_attempts_but_not_a_later_one(videos):
+    from datetime import UTC, datetime, timedelta
+
+    from application.janitor import Janitor
+
+    video = add_video(videos)
+    failed, abandoned, current = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    storage = videos.storage
+    for plan in (failed, abandoned, current):
+        anyio.run(storage.put_bytes, f"processed/{video.id}/{plan}/cmaf/240p/00000.m4s", b"x")
+        anyio.run(storage.put_bytes, f"processed/{video.id}/{plan}/thumbnails/poster.jpg", b"x")
+    anyio.run(storage.put_bytes, f"raw/{video.id}/original.mp4", b"x")
+    video.start_processing()
+    video.plan_processing(failed, duration_s=1.0, width=2, height=2)
+    video.record_failure("broken", retryable=True)
+    video.retry(video.owner_id, ("user",))
+    video.start_processing()
+    video.plan_processing(abandoned, duration_s=1.0, width=2, height=2)
+    assert video.take_over(datetime.now(UTC) + timedelta(days=1), timedelta(minutes=5))
+    video.start_processing()
+    video.plan_processing(current, duration_s=1.0, width=2, height=2)
+    videos.save(video)
+    anyio.run(Janitor(videos, POPOTrackingRecorder(), storage).step)
+    assert sorted(anyio.run(storage.list_keys, "")) == sorted([
+        f"raw/{video.id}/original.mp4", f"processed/{video.id}/{current}/cmaf/240p/00000.m4s",
+        f"processed/{video.id}/{current}/thumbnails/poster.jpg",
+    ])
+
+
 def test_a_retried_video_is_announced_again_for_planning(videos):
     bus = InProcessEventBus()
     relay = OutboxRelay(videos, POPOTrackingRecorder(), bus)
