@@ -118,6 +118,44 @@ def object_versions(stack_env: dict[str, str], prefix: str) -> dict[str, tuple]:
     return anyio.run(versions)
 
 
+def task_completions(stack_env: dict[str, str], video_id: str) -> list[str]:
+    """The key of every TaskDone the video's current job recorded, in order."""
+    from domain.transcode_jobs import job_id
+    from entrypoints.settings import Settings
+
+    videos = VideosLog(env=Settings.from_env(stack_env).eventstore_env("videos"))
+    try:
+        plan_id = videos.repository.get(uuid.UUID(video_id)).plan_id
+        events = videos.events.get(job_id(uuid.UUID(video_id), plan_id))
+        return [event.key for event in events if type(event).__name__ == "TaskDone"]
+    finally:
+        videos.close()
+
+
+def _tasks(worker: Worker, video_id: str, what: str) -> list[str]:
+    """The tasks of the video this worker logged as `starting` or `done`."""
+    needle, outcome = f"video {video_id} task ", ": starting" if what == "starting" else ": done "
+    return [line.split(needle, 1)[1].split(" ", 1)[0] for line in worker.text().splitlines()
+            if needle in line and outcome in line]
+
+
+def _running(worker: Worker, video_id: str) -> set[str]:
+    return set(_tasks(worker, video_id, "starting")) - set(_tasks(worker, video_id, "done"))
+
+
+def _worker_mid_task(workers: list[Worker], video_id: str, timeout: float = 60) -> tuple[Worker, str]:
+    """A worker that has just started a task of the video (a ladder task takes a second or
+    more: it is caught in the middle), and that task."""
+    already = [_running(worker, video_id) for worker in workers]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for worker, old in zip(workers, already, strict=True):
+            if started := _running(worker, video_id) - old:
+                return worker, started.pop()
+        time.sleep(0.02)
+    raise AssertionError("no worker was ever caught in the middle of a task")
+
+
 def tasks_done(worker: Worker, video_id: str) -> int:
     return sum(1 for line in worker.text().splitlines() if f"video {video_id} task" in line and ": done " in line)
 
@@ -155,15 +193,20 @@ def test_one_video_is_shared_by_the_group_streams_early_and_survives_a_sigkill(t
                 assert (frame.width, frame.height) == (416, 234)
             assert video(base_url, headers, victim)["status"] == "processing"
 
-            victim_worker = first if tasks_done(first, victim) else second
+            victim_worker, killed_task = _worker_mid_task([first, second], victim)
             survivor = second if victim_worker is first else first
             victim_worker.process.send_signal(signal.SIGKILL)  # mid-task: that task is redelivered
             victim_worker.process.wait()
+            assert killed_task not in _tasks(victim_worker, victim, "done")
             wait_for_status(base_url, headers, victim, "ready", timeout=240)
 
             events = processed_events(stack_env, victim)
             assert events.count("Processed") == 1 and events.count("ProcessingPlanned") == 1
             assert tasks_done(victim_worker, victim) >= 1 and tasks_done(survivor, victim) >= 1
+            assert killed_task in _tasks(survivor, victim, "starting")  # redelivered to the survivor
+            done = task_completions(stack_env, victim)
+            assert sorted(done) == sorted(set(done)), "a task was recorded twice"
+            assert killed_task in done and len(done) == 17  # every task once; only the killed one redone
             ready = video(base_url, headers, victim)
             assert [r["name"] for r in ready["renditions"]] == ["240p", "360p"] and ready["progress"] == 1.0
             plan_keys = object_versions(stack_env, f"processed/{victim}/")
