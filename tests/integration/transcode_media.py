@@ -117,11 +117,12 @@ def _write_tone(
 
 def write_sync_marks(
     path: Path, *, marks: tuple[float, ...], seconds: float = 10.0, width: int = 320, height: int = 180, fps: int = 24,
-    variable_frame_rate: bool = False,
+    variable_frame_rate: bool = False, video_delay_s: float = 0.0,
 ) -> Path:
     """A dark picture that turns white for one frame at each mark, and silence with a 1 kHz
     beep starting at each mark: what a player shows and plays together must stay together.
-    x264's keyframes come every 10 s, so the marks lie in chunks that start decoding far back."""
+    x264's keyframes come every 10 s, so the marks lie in chunks that start decoding far back.
+    video_delay_s: the sound starts that long before the first picture (marks count from it)."""
     gop = 10 * fps
     with av.open(str(path), mode="w") as output:
         video = output.add_stream("libx264", rate=fps)
@@ -136,11 +137,11 @@ def write_sync_marks(
             picture = av.VideoFrame(width, height, "yuv420p")
             for plane, value in zip(picture.planes, (235 if index in flashes else 40, 128, 128), strict=False):
                 plane.update(bytes([value]) * plane.buffer_size)
-            picture.pts, picture.time_base = index * 2, Fraction(1, fps * 2)
+            picture.pts, picture.time_base = index * 2 + round(video_delay_s * fps * 2), Fraction(1, fps * 2)
             output.mux(video.encode(picture))
         output.mux(video.encode(None))
-        beeps = [round(mark * AUDIO_RATE) for mark in marks]
-        total, block = round(seconds * AUDIO_RATE), 1024
+        beeps = [round((mark + video_delay_s) * AUDIO_RATE) for mark in marks]
+        total, block = round((seconds + video_delay_s) * AUDIO_RATE), 1024
         for start in range(0, total, block):
             samples = [
                 0.5 * math.sin(2 * math.pi * 1000 * n / AUDIO_RATE) if any(b <= n < b + AUDIO_RATE // 10 for b in beeps) else 0.0

@@ -1,11 +1,12 @@
 """Output sizes for the ladder rungs that all share one exact display shape.
 
-FFmpeg's dash muxer refuses an adaptation set whose representations differ in
-width:height, and PyAV cannot set the stream-level sample aspect ratio the muxer
-compares, so every rung must be square-pixel and exactly the same shape. Rounding each
-rung's width independently (426x240 beside 640x360) breaks that. Instead we pick one
-small even base shape close to the source's display aspect (32x18 for 16:9, 8x6 for
-4:3) and make every rung an integer multiple of it: 416x234, 640x360, 1280x720.
+Every rung is square-pixel and exactly the same shape, so a player switching rungs never
+changes the picture's shape, and nothing depends on a player honouring a sample aspect
+ratio (the common 426x240 beside 640x360 is 16:9 only with a SAR of 640:639, and a
+player that ignores it stretches the lowest rung); every DASH Representation says
+`sar="1:1"` and means it. Rounding each rung's width independently breaks that. Instead
+we pick one small even base shape close to the source's display aspect (32x18 for 16:9,
+8x6 for 4:3) and make every rung an integer multiple of it: 416x234, 640x360, 1280x720.
 The short side lands within a few pixels of the rung's nominal height.
 """
 

@@ -422,19 +422,25 @@ def _encode_audio(path: Path, plan: dict, stream: av.audio.stream.AudioStream) -
     packets: list[_AudioPacket] = []
     queued = 0  # samples written to the fifo, i.e. the time of the next one
     next_sample = 0  # samples encoded, i.e. the time of the next encoded frame
+    started = False
+    leading = 0  # samples still to drop: the part of the first sound frame before the picture
 
     def queue(frames: list[AudioFrame]) -> None:
-        nonlocal queued
+        nonlocal queued, leading
         for frame in frames:
             frame.pts = None
             fifo.write(frame)
             queued += frame.samples
-        encode(whole_frames_only=True)
+            if leading and (dropped := min(leading, fifo.samples)):
+                fifo.read(dropped)
+                queued -= dropped
+                leading -= dropped
+        encode()
 
-    def encode(whole_frames_only: bool) -> None:
+    def encode() -> None:
         nonlocal next_sample
-        while fifo.samples >= AUDIO_FRAME_SAMPLES or (not whole_frames_only and fifo.samples > 0):
-            frame = fifo.read(min(AUDIO_FRAME_SAMPLES, fifo.samples))
+        while fifo.samples >= AUDIO_FRAME_SAMPLES:
+            frame = fifo.read(AUDIO_FRAME_SAMPLES)
             assert frame is not None, "the fifo holds at least the samples asked for"
             frame.pts, frame.time_base = next_sample, Fraction(1, AUDIO_RATE)
             next_sample += frame.samples
@@ -454,15 +460,21 @@ def _encode_audio(path: Path, plan: dict, stream: av.audio.stream.AudioStream) -
                     start = frame.pts * frame.time_base - origin
                     if start + Fraction(frame.samples, frame.sample_rate) <= 0:
                         continue  # wholly before the first picture
-                    if queued == 0:
-                        queue(_silence(round(start * AUDIO_RATE)))  # audio that starts after the picture
+                    if not started:
+                        started = True
+                        if start < 0:
+                            leading = round(-start * AUDIO_RATE)  # sound that starts before the picture
+                        else:
+                            queue(_silence(round(start * AUDIO_RATE)))  # sound that starts after it
                     frame.pts = None  # counted from here on: source audio timestamps are often jittery
                     queue(resampler.resample(frame))
         except source.UNREADABLE as error:
             raise UnsupportedMedia("The audio is damaged or truncated.") from error
     queue(resampler.resample(None))
     queue(_silence(video_end - queued))  # audio that ends before the picture
-    encode(whole_frames_only=False)
+    # Whole AAC frames only: a decoder gives 1024 samples for a short last one too, so the
+    # track would play longer than its samples' durations say.
+    queue(_silence(-queued % AUDIO_FRAME_SAMPLES))
     packets.extend(_audio_packets(stream.encode(None)))
     return packets
 
