@@ -11,7 +11,7 @@ from application.catalog import NEWEST, CatalogVideo, VideoCatalog, check_sort
 from application.media_links import MediaLinks
 from application.video_views import VideoFigures, VideoView, video_view
 from domain.genres import check_genre
-from domain.videos import READY
+from domain.videos import PROCESSING, READY
 
 
 class VideoPage(msgspec.Struct):
@@ -25,6 +25,9 @@ class VideoListing:
         self.links = links
         # Which of these videos the viewer likes; set when the read model knows likes.
         self.liked_among: Callable[[UUID, list[UUID]], set[UUID]] | None = None
+        # How far a processing video's work is: the job on the write side knows, the catalog
+        # does not (it changes with every task). Only an owner's library lists such videos.
+        self.processing_progress: Callable[[UUID], float] | None = None
 
     def list_public(
         self, *, owner: UUID | None = None, tag: str | None = None, query: str | None = None,
@@ -54,4 +57,11 @@ class VideoListing:
     def _view(self, video: CatalogVideo, liked: bool) -> VideoView:
         figures = VideoFigures(video.view_count, video.like_count, video.comment_count, liked)
         return video_view(video, self.links, created_at=video.created_at, updated_at=video.updated_at,
-                          progress=1.0 if video.status == READY else 0.0, figures=figures)
+                          progress=self._progress(video), figures=figures)
+
+    def _progress(self, video: CatalogVideo) -> float:
+        if video.status == READY:
+            return 1.0
+        if video.status == PROCESSING and self.processing_progress is not None:
+            return self.processing_progress(video.id)
+        return 0.0

@@ -256,6 +256,13 @@ class Videos(SignalledLog):
         except AggregateNotFoundError:  # recorded with the plan, so only a hand-made state lacks it
             return 0.0
 
+    def progress_of(self, video_id: UUID) -> float:
+        """progress() by id; 0.0 for a video that is gone."""
+        try:
+            return self.progress(self.get_aggregate(video_id))
+        except NotFound:
+            return 0.0
+
     def processing_state(self, principal: Principal, video_id: UUID) -> tuple[str, float, list[Rendition]]:
         """(status, progress, streamable renditions) of a video the caller may see."""
         video = self.get_aggregate(video_id)

@@ -187,6 +187,7 @@ def bootstrap(
         sweep = Sweep(videos, catalog, clock, lease=timedelta(seconds=settings.processing_lease_s),
                       retry_delays=settings.retry_delays(), metrics=PrometheusMetrics())
         listing.liked_among = catalog.liked_among
+        listing.processing_progress = videos.progress_of
         videos.figures = AudienceFigures(catalog)
         engagement = Engagement(videos, catalog, catalog, listing, clock, ids)
         health_checks["read_model"] = _read_model_check(catalog, bulkheads)

@@ -86,3 +86,26 @@ def test_my_videos_are_all_of_mine_whatever_their_visibility_and_nobody_elses(cl
     assert mine.status_code == 200 and [item["id"] for item in mine.json()["items"]] == [*hidden[::-1], *public[::-1]]
     register(client, "bob")
     assert client.get("/api/users/me/videos", headers=bearer(login(client, "bob"))).json()["items"] == []
+
+
+def test_my_videos_show_how_far_processing_is(client, vodhub, uploader, small_clip, project):
+    import uuid
+
+    from domain.transcode_jobs import TranscodeJob
+
+    response = client.post("/api/videos/upload", headers=uploader, files={"file": ("clip.mp4", small_clip, "video/mp4")})
+    video_id = uuid.UUID(response.json()["id"])
+    video = vodhub.videos.get_aggregate(video_id)
+    video.start_processing()
+    plan_id = uuid.uuid4()
+    video.plan_processing(plan_id, duration_s=12.0, width=640, height=360)
+    plan = {"rungs": [{"name": "240p"}, {"name": "360p"}], "chunks": [[0, 1, 0], [1, 2, 0]], "segments": [0, 1, 2],
+            "audio": False}
+    job = TranscodeJob.create(video_id, plan_id, video.attempts, plan)
+    job.task_done("low", 0, {"tracks": {}})
+    vodhub.videos.save(video, job)
+    project()
+    shown = client.get(f"/api/videos/{video_id}", headers=uploader).json()
+    assert shown["status"] == "processing" and 0 < shown["progress"] < 1
+    mine = client.get("/api/users/me/videos", headers=uploader).json()["items"]
+    assert [(item["id"], item["progress"]) for item in mine] == [(str(video_id), shown["progress"])]
