@@ -8,6 +8,7 @@ from uuid import UUID
 import msgspec
 
 from application.catalog import NEWEST, CatalogVideo, VideoCatalog, check_sort
+from application.errors import Unavailable
 from application.media_links import MediaLinks
 from application.video_views import VideoFigures, VideoView, video_view
 from domain.genres import check_genre
@@ -26,7 +27,8 @@ class VideoListing:
         # Which of these videos the viewer likes; set when the read model knows likes.
         self.liked_among: Callable[[UUID, list[UUID]], set[UUID]] | None = None
         # How far a processing video's work is: the job on the write side knows, the catalog
-        # does not (it changes with every task). Only an owner's library lists such videos.
+        # does not (it changes with every task). Public listings hold ready videos only; an
+        # owner's library and a watch history may hold processing ones.
         self.processing_progress: Callable[[UUID], float] | None = None
 
     def list_public(
@@ -63,5 +65,8 @@ class VideoListing:
         if video.status == READY:
             return 1.0
         if video.status == PROCESSING and self.processing_progress is not None:
-            return self.processing_progress(video.id)
+            try:
+                return self.processing_progress(video.id)
+            except Unavailable:
+                pass  # the event store is away: the read model alone still lists the videos
         return 0.0

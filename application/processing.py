@@ -230,10 +230,7 @@ class VideoProcessor:
             if latest.is_done(pass_name, chunk):
                 return None
             await self._upload(video.id, job.plan_id, output_dir, output.files)
-            if (await to_thread.run_sync(self._current, video.id, job.plan_id))[0] is None:
-                # Superseded, failed or deleted while it ran: the janitor may have removed the
-                # plan's objects before these landed, and nothing will ever serve them.
-                await self._remove(video.id, job.plan_id, output.files)
+            if await self._remove_if_unwanted(video.id, job.plan_id):
                 return None
             return output.result
         finally:
@@ -243,10 +240,6 @@ class VideoProcessor:
     async def _upload(self, video_id: UUID, plan_id: UUID, folder: Path, files: Sequence[str]) -> None:
         for relative in files:
             await self.storage.put_file(plan_object(video_id, plan_id, relative), folder / relative, media_type(relative))
-
-    async def _remove(self, video_id: UUID, plan_id: UUID, files: Sequence[str]) -> None:
-        for relative in files:
-            await self.storage.delete(plan_object(video_id, plan_id, relative))
 
     def _record_task(self, id: UUID, pass_name: str, chunk: int, result: dict[str, Any]) -> TranscodeJob:
         """TaskDone exactly once: concurrent completions by other workers conflict on the job's
@@ -266,7 +259,7 @@ class VideoProcessor:
     async def _advance(self, video_id: UUID, job: TranscodeJob) -> None:
         video = await to_thread.run_sync(self.videos.get_aggregate, video_id)
         if video.deleted:
-            await self._remove_outputs_if_deleted(video_id)  # the janitor may have run before they existed
+            await self._remove_if_unwanted(video_id, job.plan_id)
             return
         if video.status != PROCESSING or video.plan_id != job.plan_id:
             return
@@ -305,7 +298,9 @@ class VideoProcessor:
             latest.publish_renditions(job.plan_id, renditions, links, thumbnails)
             return [latest]
 
-        if await to_thread.run_sync(self._save_video, video, publish) and first:
+        if not await to_thread.run_sync(self._save_video, video, publish):
+            await self._remove_if_unwanted(video.id, job.plan_id)
+        elif first:
             self._reached("playable", video)
 
     async def _assemble(self, video: Video, job: TranscodeJob) -> None:
@@ -351,18 +346,26 @@ class VideoProcessor:
             self._reached("ready", video)
             self.sources.forget(video.id)
         else:
-            await self._remove_outputs_if_deleted(video.id)
+            await self._remove_if_unwanted(video.id, job.plan_id)
 
     def _reached(self, milestone: str, video: Video) -> None:
         """Recorded by the worker whose save made it so: once per video and attempt."""
         self.metrics.video_reached(milestone, (self.videos.clock.now() - video.created_on).total_seconds())
 
-    async def _remove_outputs_if_deleted(self, video_id: UUID) -> None:
-        """The janitor may have run before these files existed: remove them here."""
+    async def _remove_if_unwanted(self, video_id: UUID, plan_id: UUID) -> bool:
+        """After writing a plan's objects: if the video was deleted, or the plan failed, was
+        abandoned or superseded meanwhile, the janitor may have swept before they landed and
+        nothing will ever serve them, so remove them here (all of a deleted video's). True if so."""
         latest = await to_thread.run_sync(self.videos.get_aggregate, video_id)
         if latest.deleted:
-            for prefix in (f"processed/{video_id}", f"thumbnails/{video_id}"):
-                await self.storage.delete_prefix(prefix)
+            prefixes = [f"processed/{video_id}", f"thumbnails/{video_id}"]
+        elif latest.plan_id != plan_id or latest.status not in (PROCESSING, READY):
+            prefixes = [plan_folder(video_id, plan_id)]
+        else:
+            return False
+        for prefix in prefixes:
+            await self.storage.delete_prefix(prefix)
+        return True
 
     # --- recording outcomes ------------------------------------------------------------------
 

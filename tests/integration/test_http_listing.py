@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.fixtures.api import bearer, login, register
@@ -89,8 +91,6 @@ def test_my_videos_are_all_of_mine_whatever_their_visibility_and_nobody_elses(cl
 
 
 def test_my_videos_show_how_far_processing_is(client, vodhub, uploader, small_clip, project):
-    import uuid
-
     from domain.transcode_jobs import TranscodeJob
 
     response = client.post("/api/videos/upload", headers=uploader, files={"file": ("clip.mp4", small_clip, "video/mp4")})
@@ -109,3 +109,20 @@ def test_my_videos_show_how_far_processing_is(client, vodhub, uploader, small_cl
     assert shown["status"] == "processing" and 0 < shown["progress"] < 1
     mine = client.get("/api/users/me/videos", headers=uploader).json()["items"]
     assert [(item["id"], item["progress"]) for item in mine] == [(str(video_id), shown["progress"])]
+
+
+def test_my_videos_are_listed_while_the_event_store_is_away(client, vodhub, uploader, small_clip, project, monkeypatch):
+    from application.errors import Unavailable
+
+    response = client.post("/api/videos/upload", headers=uploader, files={"file": ("clip.mp4", small_clip, "video/mp4")})
+    video = vodhub.videos.get_aggregate(uuid.UUID(response.json()["id"]))
+    video.start_processing()
+    vodhub.videos.save(video)
+    project()
+
+    def away(video_id):
+        raise Unavailable("the event store is away")
+
+    monkeypatch.setattr(vodhub.listing, "processing_progress", away)
+    mine = client.get("/api/users/me/videos", headers=uploader)
+    assert mine.status_code == 200 and [item["progress"] for item in mine.json()["items"]] == [0.0]

@@ -29,6 +29,7 @@ from adapters.outbound.pyav_transcoder import PyAVTranscoder
 from adapters.outbound.transcoding import tasks
 from domain.ladder import Rung
 from domain.media import progressive
+from domain.transcode_jobs import make_plan
 from tests.integration.processed_media import (
     Processed,
     edit_list_media_time,
@@ -273,6 +274,48 @@ def test_a_segment_whose_first_picture_is_lost_starts_at_the_next_one(short_sour
     assert len(pyav_decoded_video(output.joined("180p"))) == 9 * 24 - 1
     starts = [packet.pts for packet in packets if packet.keyframe]
     assert starts == [0, 4, 8]  # the segment still starts at 8 s, with the next picture
+
+
+class _DamagedPacket:
+    """A packet whose picture cannot be decoded."""
+
+    def __init__(self, packet: av.Packet) -> None:
+        self.size, self.pts, self.dts = packet.size, packet.pts, packet.dts
+
+    def decode(self) -> list:
+        raise av.error.InvalidDataError(1094995529, "damaged")
+
+
+class _OnePacketDamaged:
+    """A source whose n-th video packet is damaged."""
+
+    def __init__(self, container, n: int) -> None:
+        self.container, self.n = container, n
+        self.streams = container.streams
+
+    def seek(self, *args, **kwargs) -> None:
+        self.container.seek(*args, **kwargs)
+
+    def demux(self, stream):
+        for index, packet in enumerate(self.container.demux(stream)):
+            yield _DamagedPacket(packet) if index == self.n else packet
+
+
+def test_a_damaged_picture_in_an_avi_costs_that_picture_and_not_the_times_of_those_after_it(tmp_path):
+    """Times restamped in decode order: a packet that decodes to nothing gives its time up."""
+    path = write_test_pattern(tmp_path / "source.avi", width=320, height=180, seconds=4, keyframe_interval_s=2, b_frames=3,
+                              container="avi", audio=False)
+    index = PyAVTranscoder(sandbox=None).index(path, "avi")
+    assert index.times_in_decode_order
+    plan = make_plan(time_base=index.time_base, frame_pts=index.frame_pts, keyframe_pts=index.keyframe_pts,
+                     end_pts=index.end_pts, frame_rate=Fraction(24), width=320, height=180, rotation=0, has_audio=False,
+                     rungs=[], first_chunk=1, chunk_size=1, spread=1) | {"times_in_decode_order": True}
+    chunk = tasks.Chunk.of(plan, 0)
+    with av.open(str(path)) as container:
+        times = [relative for _, relative in tasks._decode_from(_OnePacketDamaged(container, 30), plan, chunk, None)]
+    assert len(times) == 4 * 24 - 1 and times == sorted(set(times))
+    assert times[-1] == 4 * 24 - 1  # the last picture keeps its own time: nothing after the damage shifted
+    assert len(set(range(4 * 24)) - set(times)) == 1
 
 
 # --- audio and video stay together -------------------------------------------------------------

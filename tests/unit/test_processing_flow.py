@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
@@ -140,6 +140,25 @@ def test_a_task_that_ends_after_its_video_failed_leaves_no_object_behind(videos,
     assert anyio.run(videos.storage.list_keys, plan_folder(video_id, plan_id)) == []
     job: TranscodeJob = videos.repository.get(job_id(video_id, plan_id))
     assert not job.is_done("low", 0)
+
+
+def test_an_assembly_that_ends_after_its_attempt_was_taken_over_leaves_no_object_behind(
+    videos, processor, transcoder, monkeypatch,
+):
+    video_id = upload(videos, CLIP.data)
+    assemble = transcoder.assemble
+
+    def assemble_while_the_sweep_takes_over(*args):
+        output = assemble(*args)
+        video = videos.get_aggregate(video_id)
+        assert video.take_over(datetime.now(UTC) + timedelta(days=1), timedelta(minutes=5))
+        videos.save(video)
+        return output
+
+    monkeypatch.setattr(transcoder, "assemble", assemble_while_the_sweep_takes_over)
+    anyio.run(processor.process, video_id)
+    assert transcoder.assembled == 1 and "Processed" not in event_names(videos, video_id)
+    assert anyio.run(videos.storage.list_keys, f"processed/{video_id}/") == []
 
 
 def test_what_the_inspector_refuses_is_a_readable_error_and_leaves_nothing(videos):

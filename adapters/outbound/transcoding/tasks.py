@@ -225,7 +225,13 @@ def _decode_from(
         for packet in container.demux(stream):
             if decode_order_times is not None and packet.size:
                 decode_order_times.append(packet.pts if packet.pts is not None else packet.dts)
-            for frame in source.decode_tolerantly(packet):
+            try:
+                frames = packet.decode()
+            except source.UNREADABLE:
+                frames = []  # one damaged packet costs its picture, not the whole video
+                if decode_order_times:
+                    decode_order_times.pop()  # nor the times of the pictures after it
+            for frame in frames:
                 pts = decode_order_times.popleft() if decode_order_times else frame.pts
                 if pts is None:
                     continue
