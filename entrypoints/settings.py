@@ -99,6 +99,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_max_attempts: int = 5  # transient failures are retried this often, then dead-lettered
     worker_backoff_s: float = 1.0  # first pause between attempts; doubles each time
     kafka_session_timeout_ms: int = 10_000  # how soon a dead worker's partitions move to another
+    worker_group: str = "video-processing"  # the workers' Kafka consumer group: one per deployment sharing a cluster
     retry_delays_s: str = "60,600,3600"  # automatic retries of a retryable failure, then given up; off: none
     processing_lease_s: float = 900.0  # no processing progress for this long: re-driven, then taken over
     sweep_interval_s: float = 30.0  # how often the relay's sweep looks for videos left behind

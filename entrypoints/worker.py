@@ -20,7 +20,6 @@ from entrypoints.settings import Settings
 from entrypoints.shutdown import consumer_loop, run_until_terminated
 
 logger = logging.getLogger("vodhub.worker")
-CONSUMER_GROUP = "video-processing"
 
 Runner = KafkaConsumerRunner | InProcessConsumerRunner
 
@@ -40,7 +39,7 @@ def build_consumers(vodhub: Vodhub) -> list[Runner]:
     metrics = PrometheusMetrics()
     handler: MessageHandler = ProcessingConsumer(build_processor(vodhub, metrics), settings.topic_transcode_tasks)
     if tracing.enabled():
-        handler = traced_handler(handler, CONSUMER_GROUP, {settings.topic_video_uploaded: "plan",
+        handler = traced_handler(handler, settings.worker_group, {settings.topic_video_uploaded: "plan",
                                                            settings.topic_transcode_tasks: "task"})
     topics = [settings.topic_video_uploaded, settings.topic_transcode_tasks]
     backoff = tuple(settings.worker_backoff_s * 2**n for n in range(max(settings.worker_max_attempts - 1, 1)))
@@ -55,7 +54,7 @@ def build_consumers(vodhub: Vodhub) -> list[Runner]:
         ]
     assert settings.kafka_bootstrap_servers
     return [KafkaConsumerRunner(
-        settings.kafka_bootstrap_servers, topics, CONSUMER_GROUP, handler, dead_letter_publisher=vodhub.publisher,
+        settings.kafka_bootstrap_servers, topics, settings.worker_group, handler, dead_letter_publisher=vodhub.publisher,
         security=settings.kafka_security(),
         max_attempts=settings.worker_max_attempts, backoff_s=backoff,
         session_timeout_ms=settings.kafka_session_timeout_ms,
@@ -71,7 +70,7 @@ def run_worker(settings: Settings) -> None:
 
         await ensure_topics_exist(settings)
         logger.info("worker: consuming %s and %s as group %s", settings.topic_video_uploaded,
-                    settings.topic_transcode_tasks, CONSUMER_GROUP)
+                    settings.topic_transcode_tasks, settings.worker_group)
         runners = build_consumers(vodhub)
         await run_until_terminated([consumer_loop(runner, settings.shutdown_grace_s) for runner in runners],
                                    grace_s=settings.shutdown_grace_s, name="worker")

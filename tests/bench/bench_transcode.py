@@ -139,7 +139,7 @@ def group_run(tmp_path: Path, path: Path, cores: list[int], stack: dict[str, str
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     env = {**stack, "VODHUB_DATA_DIR": str(tmp_path / "shared"), "VODHUB_RATE_LIMITS": "off",
            "VODHUB_TOPIC_VIDEO_UPLOADED": f"{prefix}-uploaded", "VODHUB_TOPIC_VIDEO_PROCESSED": f"{prefix}-processed",
-           "VODHUB_TOPIC_TRANSCODE_TASKS": f"{prefix}-tasks", "VODHUB_WORKER_THREADS": "1",
+           "VODHUB_TOPIC_TRANSCODE_TASKS": f"{prefix}-tasks", "VODHUB_WORKER_GROUP": prefix, "VODHUB_WORKER_THREADS": "1",
            "VODHUB_KAFKA_SESSION_TIMEOUT_MS": "6000"}
     workers: list[PinnedWorker] = []
     try:
